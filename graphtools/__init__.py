@@ -1,0 +1,47 @@
+"""graphtools: take legacy TensorFlow 1.x models to verified TensorFlow Lite models.
+
+Public API (TensorFlow is imported only when a function that needs it is called)::
+
+    graphtools.freeze(ckpt=..., output_nodes=...)        -> FreezeResult (.graph_def, .outputs, .inputs)
+    graphtools.freeze_session(sess, output_nodes)         -> GraphDef
+    graphtools.inspect(path)                              -> dict report
+    graphtools.load_graph_def(path) / save_graph_def(graph_def, path)
+"""
+__version__ = "0.1.0"
+
+from .errors import FreezeError, GraphtoolsError, InputError, NodeNotFoundError, PassError  # noqa: F401
+
+_LAZY = {
+    "freeze": ("freeze", "freeze"),
+    "freeze_session": ("freeze", "freeze_session"),
+    "freeze_checkpoint": ("freeze", "freeze_checkpoint"),
+    "freeze_saved_model": ("freeze", "freeze_saved_model"),
+    "freeze_keras": ("freeze", "freeze_keras"),
+    "FreezeResult": ("freeze", "FreezeResult"),
+    "inspect": ("inspect", "inspect_path"),
+    "inspect_graph_def": ("inspect", "inspect_graph_def"),
+    "load_graph_def": ("io", "load_graph_def"),
+    "Graph": ("graph", "Graph"),
+    "GraphAnalysis": ("analysis", "GraphAnalysis"),
+    "run_graph": ("runtime", "run_graph"),
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        mod, attr = _LAZY[name]
+        return getattr(importlib.import_module(f".{mod}", __name__), attr)
+    raise AttributeError(f"module 'graphtools' has no attribute '{name}'")
+
+
+def save_graph_def(graph_def, path):
+    """Write a GraphDef atomically: binary, or text when ``path`` ends in .pbtxt."""
+    from .io import atomic_write
+
+    if str(path).endswith((".pbtxt", ".txt")):
+        from google.protobuf import text_format
+
+        return atomic_write(path, text_format.MessageToString(graph_def))
+    return atomic_write(path, graph_def.SerializeToString(deterministic=True))

@@ -1,0 +1,329 @@
+"""Read-only analyses of a GraphDef (networkx underneath): what is training, what are the
+real inputs and outputs, op histogram, parameter count, and what will block conversion."""
+import collections
+import logging
+import re
+
+import networkx as nx
+
+from .graph import Graph, node_name
+
+log = logging.getLogger(__name__)
+
+VARIABLE_OPS = {"Variable", "VariableV2", "VarHandleOp", "AutoReloadVariable", "_VarHandlesOp"}
+VARIABLE_READ_OPS = {"ReadVariableOp", "ResourceGather", "VarIsInitializedOp", "IsVariableInitialized"}
+STOCHASTIC_OPS = {
+    "RandomUniform", "RandomUniformInt", "RandomStandardNormal", "TruncatedNormal", "Multinomial",
+    "RandomShuffle", "RandomGamma", "RandomGammaGrad", "RandomPoisson", "RandomPoissonV2",
+    "RandomCrop", "ParameterizedTruncatedNormal", "StatelessRandomUniform", "StatelessRandomNormal",
+    "StatelessTruncatedNormal", "StatelessRandomUniformInt", "StatelessMultinomial",
+    "StatelessRandomUniformV2", "StatelessRandomNormalV2", "StatelessTruncatedNormalV2",
+    "StatelessRandomUniformIntV2", "StatelessRandomUniformFullIntV2", "StatelessRandomUniformFullInt",
+    "StatelessRandomGetKeyCounter", "StatelessRandomGetKeyCounterAlg", "StatelessParameterizedTruncatedNormal",
+    "StatelessRandomBinomial", "StatelessRandomGammaV2", "StatelessRandomGammaV3", "StatelessRandomPoisson",
+    "RngReadAndSkip", "RngSkip", "StatefulUniform", "StatefulUniformInt", "StatefulUniformFullInt",
+    "StatefulStandardNormalV2", "StatefulTruncatedNormal", "StatefulRandomBinomial",
+}
+SUMMARY_OPS = {
+    "ScalarSummary", "HistogramSummary", "ImageSummary", "AudioSummary", "AudioSummaryV2",
+    "MergeSummary", "TensorSummary", "TensorSummaryV2", "WriteScalarSummary", "WriteSummary",
+    "WriteHistogramSummary", "WriteImageSummary", "WriteAudioSummary", "WriteGraphSummary",
+    "WriteRawProtoSummary", "CreateSummaryFileWriter", "FlushSummaryWriter", "SummaryWriter",
+}
+SAVER_OPS = {"SaveV2", "RestoreV2", "Save", "SaveSlices", "Restore", "RestoreSlice", "MergeV2Checkpoints",
+             "ShardedFilename", "ShardedFilespec"}
+ASSIGN_OPS = {"Assign", "AssignAdd", "AssignSub", "AssignVariableOp", "AssignAddVariableOp",
+              "AssignSubVariableOp", "ScatterUpdate", "ScatterAdd", "ScatterSub", "ScatterNdUpdate",
+              "ResourceScatterUpdate", "ResourceScatterAdd", "CountUpTo", "ResourceCountUpTo"}
+LOSS_OPS = {"SoftmaxCrossEntropyWithLogits", "SparseSoftmaxCrossEntropyWithLogits", "InTopK", "InTopKV2",
+            "SigmoidCrossEntropyWithLogits", "CTCLoss", "CTCLossV2"}
+GRADIENT_OPS = {"BroadcastGradientArgs", "PreventGradient", "ReluGrad", "Relu6Grad", "EluGrad", "SeluGrad",
+                "SoftplusGrad", "SoftsignGrad", "SigmoidGrad", "TanhGrad", "BiasAddGrad", "BiasAddGradV1",
+                "Conv2DBackpropFilter", "DepthwiseConv2dNativeBackpropFilter", "Conv3DBackpropFilterV2",
+                "MaxPoolGrad", "MaxPoolGradV2", "AvgPoolGrad", "FusedBatchNormGrad", "FusedBatchNormGradV2",
+                "FusedBatchNormGradV3", "LRNGrad", "RsqrtGrad", "SqrtGrad", "ReciprocalGrad", "InvGrad",
+                "LeakyReluGrad", "SymbolicGradient", "UnsortedSegmentSum_grad"}
+DEBUG_OPS = {"Assert", "CheckNumerics", "CheckNumericsV2", "Print", "PrintV2", "DebugIdentity",
+             "DebugNanCount", "DebugNumericSummary", "DebugIdentityV2"}
+QUANTIZE_LEFTOVER_OPS = {"Dequantize", "QuantizeV2", "QuantizedConv2D", "QuantizedMatMul", "QuantizedRelu",
+                         "QuantizedBiasAdd", "RequantizationRange", "Requantize", "QuantizeDownAndShrinkRange",
+                         "QuantizedReshape", "QuantizedAvgPool", "QuantizedMaxPool", "QuantizedConcat"}
+CONTROL_FLOW_V1 = {"Switch", "Merge", "RefSwitch", "RefMerge", "Enter", "RefEnter", "Exit", "RefExit",
+                   "NextIteration", "RefNextIteration", "LoopCond"}
+CONTROL_FLOW_V2 = {"If", "StatelessIf", "While", "StatelessWhile", "Case", "StatelessCase",
+                   "PartitionedCall", "StatefulPartitionedCall"}
+NON_OUTPUT_OPS = VARIABLE_OPS | VARIABLE_READ_OPS | {"Const", "Placeholder", "PlaceholderWithDefault",
+                                                     "PlaceholderV2", "NoOp"} | DEBUG_OPS | ASSIGN_OPS
+# Ops that pass labels along on their way to a loss or metric (no model computation).
+LIGHT_OPS = {"Cast", "Reshape", "Identity", "ExpandDims", "Squeeze", "OneHot", "ArgMax", "ArgMin", "Equal",
+             "NotEqual", "Shape", "Size", "Rank", "StopGradient", "ToInt32", "ToInt64", "Fill", "Mean", "Sum",
+             "Less", "Greater", "Transpose", "Pack", "ConcatV2", "StridedSlice", "Slice", "Tile", "Const"}
+OUTPUT_NAME = re.compile(r"(logit|output|predict|prob|softmax|final_result|score|class|embedding|result)", re.I)
+LABEL_NAME = re.compile(r"(^|/)(labels?|targets?|y_|y_true|ground_?truth|gt)(_\d+)?$", re.I)
+FLAG_NAME = re.compile(r"(keep_?prob|dropout|is_?train|phase_?train|training|learning_phase|train_?mode|is_?test)", re.I)
+LOSS_SCOPE = re.compile(r"(^|/)[^/]*(loss|xentropy|cross_entropy|entropy)[^/]*/", re.I)
+TRAINING_SCOPE = re.compile(r"(^|/)(gradients(_\d+)?|save(_\d+)?)/")
+OPTIMIZER_NAME = re.compile(
+    r"(^|/)(GradientDescent|Adam|Adadelta|Adagrad|AdagradDA|Momentum|RMSProp|Ftrl|ProximalAdagrad|"
+    r"ProximalGradientDescent|SGD|Nadam|Adamax|train_op|train_step)(_\d+)?(/|$)")
+
+
+def is_training_op(node):
+    """True for ops that only exist for training, saving or bookkeeping."""
+    op = node.op
+    return (op in SUMMARY_OPS or op in SAVER_OPS or op in ASSIGN_OPS or op in LOSS_OPS or op in GRADIENT_OPS
+            or op.startswith(("Apply", "ResourceApply", "SparseApply", "ResourceSparseApply"))
+            or bool(TRAINING_SCOPE.search(node.name)) or (op == "NoOp" and bool(OPTIMIZER_NAME.search(node.name))))
+
+
+class GraphAnalysis:
+    """Computes, once, the facts that inspect, freeze and strip ask about one GraphDef."""
+
+    def __init__(self, graph_def):
+        self.graph_def = graph_def
+        self.graph = Graph(graph_def)
+        self.index = self.graph.index()
+        self.nx = self.graph.to_networkx()
+        self.data = nx.DiGraph((u, v) for u, v, c in self.nx.edges(data="control") if not c)
+        self.data.add_nodes_from(self.nx.nodes)
+        self._training = None
+        self._labels = None
+
+    # ---------------------------------------------------------- regions
+    def training_region(self):
+        """Training, saver, summary and loss nodes, and everything that consumes their data."""
+        if self._training is None:
+            seeds = {n.name for n in self.graph_def.node if is_training_op(n)}
+            region = set(seeds)
+            for s in seeds:
+                region |= nx.descendants(self.data, s)
+            self._training = region
+        return self._training
+
+    def label_placeholders(self):
+        """Placeholders that feed only losses/metrics (through label plumbing such as Cast/OneHot)."""
+        if self._labels is None:
+            training = self.training_region()
+            labels = set()
+            for n in self.graph_def.node:
+                if n.op not in ("Placeholder", "PlaceholderV2"):
+                    continue
+                desc = nx.descendants(self.data, n.name)
+                if not desc:
+                    continue
+                if LABEL_NAME.search(n.name) and not desc.issubset(self._stochastic_names()):
+                    labels.add(n.name)
+                    continue
+                rest = desc - training
+                if desc & training and all(self.index[d].op in LIGHT_OPS for d in rest):
+                    labels.add(n.name)
+            self._labels = labels
+        return self._labels
+
+    def _stochastic_names(self):
+        return {n.name for n in self.graph_def.node if n.op in STOCHASTIC_OPS}
+
+    def eval_region(self):
+        """The training region plus everything computed from labels."""
+        region = set(self.training_region())
+        for p in self.label_placeholders():
+            region.add(p)
+            region |= nx.descendants(self.data, p)
+        return region
+
+    # ---------------------------------------------------------- outputs
+    def rank_outputs(self, top=5):
+        """Rank likely inference outputs: sinks of the non-training part, Softmax/logits-like first."""
+        excluded = self.eval_region()
+        inference = [n for n in self.nx.nodes if n not in excluded]
+        inference_set = set(inference)
+        placeholders = {n.name for n in self.graph_def.node
+                        if n.op in ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")} - excluded
+        sinks = []
+        for name in inference:
+            node = self.index[name]
+            if node.op in NON_OUTPUT_OPS or node.op.endswith("Summary"):
+                continue
+            consumers = list(self.data.successors(name))
+            if any(c in inference_set for c in consumers):
+                continue
+            if consumers and all(self.index[c].op in ASSIGN_OPS for c in consumers):
+                continue  # the value of a variable update (moving averages, initializers)
+            sinks.append(name)
+        scored = []
+        total = max(len(inference_set), 1)
+        for name in sinks:
+            node = self.index[name]
+            anc = nx.ancestors(self.data, name)
+            feeds_from_input = bool(anc & placeholders)
+            if placeholders and not feeds_from_input:
+                continue  # initializer values and other constant computations
+            reasons = []
+            score = 0.0
+            if node.op == "Softmax":
+                score += 40
+                reasons.append("Softmax")
+            elif node.op in ("Sigmoid", "LogSoftmax"):
+                score += 30
+                reasons.append(node.op)
+            elif node.op in ("ArgMax", "TopKV2"):
+                score += 5
+                reasons.append(node.op)
+            if LOSS_SCOPE.search(name):
+                score -= 25
+                reasons.append("inside a loss")
+            elif OUTPUT_NAME.search(name):
+                score += 20
+                reasons.append("output-like name")
+            coverage = len(anc & inference_set) / total
+            score += 30 * coverage
+            reasons.append(f"reads {coverage:.0%} of the inference graph")
+            if anc & self._stochastic_names():
+                reasons.append("stochastic on its path")
+            scored.append({"name": name, "op": node.op, "score": round(score, 2), "why": ", ".join(reasons)})
+        scored.sort(key=lambda c: (-c["score"], c["name"]))
+        if scored and scored[0]["score"] > 1:
+            scored = [c for c in scored if c["score"] > 1]  # drop cond pivots and loss plumbing
+        return scored[:top] if top else scored
+
+    # ---------------------------------------------------------- inputs
+    def discover_inputs(self, outputs):
+        """Placeholders the outputs depend on, with dtype, shape, role and optional flag."""
+        anc = set()
+        for o in outputs:
+            anc |= nx.ancestors(self.nx, node_name(o)) | {node_name(o)}
+        found = []
+        for n in self.graph_def.node:
+            if n.name in anc and n.op in ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault"):
+                found.append(describe_placeholder(n))
+        return found
+
+    def reachable(self, outputs):
+        anc = set()
+        for o in outputs:
+            anc |= nx.ancestors(self.nx, node_name(o)) | {node_name(o)}
+        return anc
+
+    def has_loops(self):
+        return any(n.op in ("NextIteration", "RefNextIteration") for n in self.graph_def.node)
+
+    # ---------------------------------------------------------- blockers
+    def conversion_blockers(self, inputs, outputs):
+        """What in the part the outputs need will make conversion fail or give a poor model."""
+        needed = self.reachable(outputs)
+        input_names = {i["name"] for i in inputs}
+        problems = []
+
+        def add(kind, nodes, message):
+            nodes = sorted(nodes)
+            if nodes:
+                shown = ", ".join(nodes[:5]) + (f" (+{len(nodes) - 5} more)" if len(nodes) > 5 else "")
+                problems.append({"kind": kind, "nodes": nodes, "message": f"{message}: {shown}"})
+
+        by_op = collections.defaultdict(list)
+        for name in needed:
+            by_op[self.index[name].op].append(name)
+        add("not_frozen", [n for op in VARIABLE_OPS for n in by_op.get(op, [])],
+            "variables remain (the graph is not frozen); run 'graphtools freeze'")
+        add("stochastic", [n for op in STOCHASTIC_OPS for n in by_op.get(op, [])],
+            "random ops on the path to the outputs make results random (dropout?); strip them with "
+            "'graphtools strip --remove dropout'")
+        training_bn = [n for op in ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3") for n in by_op.get(op, [])
+                       if self.index[n].attr["is_training"].b]
+        add("training_batchnorm", training_bn,
+            "batch norm in training mode uses batch statistics; strip with '--remove batchnorm'")
+        add("training_ops", [n for n in needed if is_training_op(self.index[n])],
+            "training-only ops on the path to the outputs; strip with '--remove training'")
+        add("debug_ops", [n for op in DEBUG_OPS for n in by_op.get(op, [])],
+            "debug ops (Assert/CheckNumerics/Print) are not supported by TFLite; strip with '--remove debug'")
+        add("quantize_leftovers", [n for op in QUANTIZE_LEFTOVER_OPS for n in by_op.get(op, [])],
+            "graph-transform quantization leftovers (Dequantize/QuantizeV2) are rejected by the TFLite "
+            "converter; convert the float graph and use '--quantize' instead")
+        flags = [i for i in inputs if i["role"] == "training_flag" and not i["optional"]]
+        add("unfed_placeholders", [i["name"] for i in flags],
+            "training-flag placeholders have no default and would become model inputs; bind them "
+            "(--bind keep_prob=1.0 --bind is_training=false) or strip dropout")
+        add("unknown_shape", [i["name"] for i in inputs if not i["optional"] and i["role"] == "data"
+                              and (i["shape"] is None or -1 in i["shape"][1:])],
+            "inputs with unknown shape need --input-shapes when converting")
+        return problems
+
+    # ---------------------------------------------------------- sizes
+    def parameters(self, names=None):
+        """(count, bytes) of float/quantized constants and variables, optionally among ``names``."""
+        count = 0
+        nbytes = 0
+        for n in self.graph_def.node:
+            if names is not None and n.name not in names:
+                continue
+            if n.op == "Const":
+                t = n.attr["value"].tensor
+                if t.dtype not in PARAM_DTYPES:
+                    continue
+                elems = _prod(d.size for d in t.tensor_shape.dim)
+            elif n.op in VARIABLE_OPS:
+                dt = n.attr["dtype"].type
+                if dt not in PARAM_DTYPES:
+                    continue
+                shape = n.attr["shape"].shape
+                if shape.unknown_rank:
+                    continue
+                elems = _prod(max(d.size, 0) for d in shape.dim)
+                t = None
+            else:
+                continue
+            count += elems
+            nbytes += elems * PARAM_DTYPES[(t.dtype if t is not None else n.attr["dtype"].type)]
+        return count, nbytes
+
+
+# DataType enum values (types.proto) that hold model weights -> bytes per element.
+PARAM_DTYPES = {1: 4, 2: 8, 19: 2, 14: 2, 11: 1, 12: 1, 13: 4, 15: 2, 16: 2, 101: 4, 102: 8, 119: 2, 114: 2}
+
+
+def _prod(it):
+    out = 1
+    for v in it:
+        out *= v
+    return out
+
+
+def dtype_name(enum_value):
+    from ._tf import tf
+
+    try:
+        return tf().as_dtype(enum_value).name
+    except TypeError:
+        return f"dtype({enum_value})"
+
+
+def shape_of(shape_proto):
+    """TensorShapeProto -> list of ints (-1 unknown) or None for unknown rank."""
+    if shape_proto.unknown_rank:
+        return None
+    return [d.size for d in shape_proto.dim]
+
+
+def describe_placeholder(node):
+    if "shape" in node.attr:
+        shape = shape_of(node.attr["shape"].shape)
+    elif "_output_shapes" in node.attr and node.attr["_output_shapes"].list.shape:
+        shape = shape_of(node.attr["_output_shapes"].list.shape[0])
+    else:
+        shape = None
+    dtype = dtype_name(node.attr["dtype"].type)
+    scalarish = shape is None or shape == []
+    is_flag = scalarish and (dtype == "bool" or bool(FLAG_NAME.search(node.name)))
+    return {"name": node.name, "dtype": dtype, "shape": shape,
+            "optional": node.op == "PlaceholderWithDefault",
+            "role": "training_flag" if is_flag else "data"}
+
+
+def op_histogram(graph_def):
+    return dict(collections.Counter(n.op for n in graph_def.node).most_common())
+
+
+def format_shape(shape):
+    if shape is None:
+        return "<unknown rank>"
+    return "[" + ",".join("?" if d < 0 else str(d) for d in shape) + "]"

@@ -1,0 +1,372 @@
+"""Command-line front end: one subcommand per stage. The only module that prints or exits.
+
+Every user-facing error is one line on stderr and exit code 2; ``--verbose`` adds logs and,
+for unexpected failures, the traceback.
+"""
+import argparse
+import difflib
+import json
+import logging
+import os
+import sys
+
+PROG = "graphtools"
+log = logging.getLogger("graphtools")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line and suggests the nearest flag."""
+
+    def error(self, message):
+        if "unrecognized arguments" in message:
+            bad = message.split(":", 1)[1].split()
+            flags = [f for a in self._actions for f in a.option_strings]
+            hints = []
+            for b in bad:
+                if b.startswith("-"):
+                    near = difflib.get_close_matches(b.split("=")[0], flags, n=1, cutoff=0.5)
+                    if near:
+                        hints.append(f"{b}: did you mean {near[0]}?")
+            message += ("; " + "; ".join(hints)) if hints else ""
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+class UsageError(Exception):
+    pass
+
+
+def str2bool(v):
+    if v is None:
+        return True
+    low = str(v).strip().lower()
+    if low in ("1", "true", "yes", "y", "on"):
+        return True
+    if low in ("0", "false", "no", "n", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got '{v}'")
+
+
+# ---------------------------------------------------------------- output helpers
+
+def _emit(args, report, human):
+    """Print ``report`` as JSON with --json, else the human text."""
+    if getattr(args, "json", False):
+        print(json.dumps(report, indent=2, default=_json_default))
+    else:
+        print(human)
+
+
+def _json_default(o):
+    try:
+        import numpy as np
+
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:
+        pass
+    return str(o)
+
+
+def _fmt_bytes(n):
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024.0
+
+
+def _fmt_input(i):
+    from .analysis import format_shape
+
+    extra = ""
+    if i.get("optional"):
+        extra = "  (optional: PlaceholderWithDefault, has a default value)"
+    elif i.get("role") == "training_flag":
+        extra = "  (training flag: bind it or strip dropout/training before converting)"
+    return f"{i['name']}  {i['dtype']}  {format_shape(i['shape'])}{extra}"
+
+
+def _fmt_hist(hist, n=12):
+    items = list(hist.items())
+    text = ", ".join(f"{k} {v}" for k, v in items[:n])
+    return text + (f", ... ({len(items) - n} more op types)" if len(items) > n else "")
+
+
+# ---------------------------------------------------------------- freeze
+
+FREEZE_HELP = """Freeze a TF1 model into a GraphDef with every variable turned into a constant.
+
+Sources (exactly one):
+  --ckpt PREFIX|DIR [--meta FILE]   checkpoint with its meta graph (PREFIX.meta by default);
+                                    a directory takes the latest checkpoint in its 'checkpoint' file
+  --ckpt PREFIX --graph FILE        a GraphDef (.pb binary or .pbtxt text) plus its checkpoint
+  --saved-model DIR [--tags serve]  a v1 SavedModel; outputs default to its signature
+  --keras MODEL.h5                  a Keras-2 HDF5 model, loaded in inference mode
+  --graph FILE                      an already variable-free GraphDef (cut to the outputs)
+
+Without --output-nodes the outputs are discovered: the sinks of the inference part of the
+graph, Softmax/logits-like first; the choice and the runners-up are printed.
+The flag names of TensorFlow's freeze_graph.py work too (--input_checkpoint, --input_graph,
+--input_meta_graph, --input_binary, --output_node_names, --output_graph,
+--input_saved_model_dir, --saved_model_tags)."""
+
+FREEZE_IGNORED = {
+    "clear_devices": "devices are always cleared",
+    "restore_op_name": "deprecated in freeze_graph.py too; the checkpoint is restored by its saver",
+    "filename_tensor_name": "deprecated in freeze_graph.py too; the checkpoint is restored by its saver",
+    "input_saver": "the saver comes from the meta graph or is built from the checkpoint",
+    "checkpoint_version": "the checkpoint format is detected",
+    "initializer_nodes": "initializers are not run: every value comes from the checkpoint",
+    "variable_names_whitelist": "every variable the outputs need is frozen",
+    "variable_names_blacklist": "every variable the outputs need is frozen",
+}
+
+
+def _add_freeze(sub):
+    p = sub.add_parser("freeze", help="checkpoint / GraphDef / SavedModel / Keras .h5 -> frozen GraphDef",
+                       description=FREEZE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ckpt", "--input_checkpoint", dest="ckpt", metavar="PREFIX_OR_DIR",
+                   help="checkpoint prefix (model.ckpt-1000) or a directory holding a 'checkpoint' file")
+    p.add_argument("--meta", "--input_meta_graph", dest="meta", metavar="FILE",
+                   help="meta graph (.meta); default: PREFIX.meta beside the checkpoint")
+    p.add_argument("--graph", "--input_graph", dest="graph", metavar="FILE",
+                   help="GraphDef (.pb binary or .pbtxt text) to use with --ckpt instead of a meta graph")
+    p.add_argument("--input_binary", type=str2bool, nargs="?", const=True, metavar="BOOL",
+                   help="accepted for freeze_graph.py compatibility; binary or text is detected from the file")
+    p.add_argument("--saved-model", "--input_saved_model_dir", dest="saved_model", metavar="DIR",
+                   help="v1 SavedModel directory")
+    p.add_argument("--tags", "--saved_model_tags", dest="tags", default="serve", metavar="TAGS",
+                   help="SavedModel meta graph tags, comma-separated (default: serve)")
+    p.add_argument("--signature", metavar="KEY", help="SavedModel signature whose outputs to freeze "
+                                                      "(default: serving_default)")
+    p.add_argument("--keras", metavar="MODEL.h5", help="Keras-2 HDF5 model saved with model.save('x.h5')")
+    p.add_argument("--output-nodes", "--output_node_names", dest="output_nodes", metavar="A,B",
+                   help="output node names, comma-separated (default: discovered)")
+    p.add_argument("--out", "--output_graph", dest="out", default="frozen.pb", metavar="FILE",
+                   help="frozen GraphDef to write; .pbtxt writes text (default: frozen.pb)")
+    p.add_argument("--logdir", default=os.path.join("logs", "freeze"), metavar="DIR",
+                   help="TensorBoard run to write the frozen graph to (default: logs/freeze; '' for none)")
+    for name in FREEZE_IGNORED:
+        p.add_argument("--" + name, dest="ignored_" + name, nargs="?", const="true", help=argparse.SUPPRESS)
+    _common(p)
+    p.set_defaults(run=run_freeze)
+
+
+def run_freeze(args):
+    from . import freeze, io, tensorboard
+    from .analysis import op_histogram
+
+    for name, why in FREEZE_IGNORED.items():
+        if getattr(args, "ignored_" + name) is not None:
+            print(f"note: --{name} is accepted for compatibility and has no effect: {why}", file=sys.stderr)
+    for src in (args.ckpt, args.meta, args.graph, args.saved_model, args.keras):
+        if src and not (os.path.exists(src) or os.path.exists(src + ".index")):
+            raise _input_error(f"{src}: no such file or directory; check the path")
+    if args.meta and not args.ckpt:
+        raise _input_error("--meta needs --ckpt: the meta graph holds no variable values")
+    result = freeze.freeze(ckpt=args.ckpt, meta=args.meta, graph=args.graph, saved_model=args.saved_model,
+                           tags=args.tags, keras=args.keras, output_nodes=args.output_nodes,
+                           signature=args.signature)
+    gd = result.graph_def
+    if args.out.endswith((".pbtxt", ".txt")):
+        from google.protobuf import text_format
+
+        data = text_format.MessageToString(gd).encode("utf-8")
+    else:
+        data = gd.SerializeToString(deterministic=True)
+    for src in (args.ckpt, args.meta, args.graph, args.keras):
+        if src and io.same_file(src, args.out):
+            raise _input_error(f"{args.out}: is also an input; write the frozen graph to another file")
+    replaced = []
+    if args.logdir:
+        _, replaced = tensorboard.write_graph(args.logdir, gd, text={"freeze/summary": _freeze_md(result)})
+    io.atomic_write(args.out, data)
+    report = {
+        "source": result.source, "out": args.out, "size_bytes": len(data), "nodes": len(gd.node),
+        "functions": len(gd.library.function), "variables_frozen": result.variables,
+        "outputs": result.outputs, "outputs_discovered": result.discovered,
+        "output_candidates": result.candidates, "inputs": result.inputs,
+        "op_histogram": op_histogram(gd), "logdir": args.logdir or None,
+    }
+    lines = [f"froze {result.source} ({result.variables} variables) -> {args.out} "
+             f"({len(gd.node)} nodes, {_fmt_bytes(len(data))})"]
+    if result.discovered and result.candidates:
+        best = result.candidates[0]
+        lines.append(f"  outputs: {', '.join(result.outputs)}  (discovered: {best['why']}; "
+                     f"pass --output-nodes to choose)")
+        for c in result.candidates[1:4]:
+            lines.append(f"    runner-up: {c['name']} ({c['op']}, score {c['score']})")
+    else:
+        lines.append(f"  outputs: {', '.join(result.outputs)}")
+    for i in result.inputs:
+        lines.append(f"  input:   {_fmt_input(i)}")
+    lines.append(f"  ops:     {_fmt_hist(op_histogram(gd))}")
+    if args.logdir:
+        note = " (replaced the previous run's event file)" if replaced else ""
+        lines.append(f"  TensorBoard: tensorboard --logdir {args.logdir}{note}")
+    _emit(args, report, "\n".join(lines))
+    return 0
+
+
+def _freeze_md(result):
+    rows = "\n".join(f"| {i['name']} | {i['dtype']} | {i['shape']} | {i['role']} |" for i in result.inputs)
+    return (f"Frozen from `{result.source}`: {result.variables} variables, {len(result.graph_def.node)} nodes.\n\n"
+            f"Outputs: {', '.join('`%s`' % o for o in result.outputs)}\n\n"
+            f"| input | dtype | shape | role |\n|---|---|---|---|\n{rows}\n")
+
+
+# ---------------------------------------------------------------- inspect
+
+def _add_inspect(sub):
+    p = sub.add_parser("inspect", help="describe a .pb/.pbtxt/.meta/checkpoint/SavedModel/.tflite",
+                       description="Show a model's real inputs (dtype, shape), ranked output candidates, op "
+                                   "histogram, parameter count and size, and what will block conversion. "
+                                   ".tflite files are read without TensorFlow.")
+    p.add_argument("file", metavar="FILE", help="model file, checkpoint prefix or SavedModel directory")
+    p.add_argument("--outputs", metavar="A,B", help="analyse for these outputs instead of the best-ranked one")
+    p.add_argument("--top", type=int, default=5, help="how many output candidates to list (default 5)")
+    _common(p)
+    p.set_defaults(run=run_inspect)
+
+
+def run_inspect(args):
+    from .inspect import inspect_path
+
+    report = inspect_path(args.file, outputs=args.outputs, top=args.top)
+    _emit(args, report, _inspect_text(report))
+    return 0
+
+
+def _inspect_text(r):
+    from .analysis import format_shape
+
+    lines = [f"{r['file']}: {r['format']}, {_fmt_bytes(r['size_bytes'])}"]
+    if r.get("tensorflow_version"):
+        lines[0] += f", written by TensorFlow {r['tensorflow_version']}"
+    if r["format"] == "tflite":
+        lines.append(f"  operators: {r['operators']} in {r['subgraphs']} subgraph(s); "
+                     f"parameters: {r['parameters']['count']:,} ({_fmt_bytes(r['parameters']['bytes'])})")
+        for i in r["inputs"]:
+            q = f"  scale {i['quantization']['scale'][0]:.6g} zero point {i['quantization']['zero_point'][:1]}" \
+                if "quantization" in i else ""
+            lines.append(f"  input:  {i['name']}  {i['dtype']}  {format_shape(i['shape'])}{q}")
+        for o in r["outputs"]:
+            lines.append(f"  output: {o['name']}  {o['dtype']}  {format_shape(o['shape'])}")
+        if r.get("signatures"):
+            lines.append(f"  signatures: {', '.join(r['signatures'])}")
+        lines.append(f"  ops: {_fmt_hist(r['op_histogram'])}")
+    else:
+        if r["format"] == "checkpoint":
+            lines.append(f"  checkpoint: {r['variable_count']} variables, {r['checkpoint_values']:,} values")
+            if "nodes" not in r:
+                lines.append(f"  {r['note']}")
+                return "\n".join(lines)
+        if r["format"] == "saved_model":
+            lines.append(f"  tags: {r['tags']}; signatures: {', '.join(r['signatures']) or 'none'}")
+        lines.append(f"  nodes: {r['nodes']}, functions: {r['functions']}, "
+                     f"parameters: {r['parameters']['used_by_outputs']:,} used by the outputs "
+                     f"({_fmt_bytes(r['parameters']['used_bytes'])}) of {r['parameters']['count']:,} in the graph")
+        for i in r["inputs"]:
+            lines.append(f"  input:  {_fmt_input(i)}")
+        for i in r["optional_inputs"]:
+            lines.append(f"  optional: {_fmt_input(i)}")
+        if r["output_candidates"]:
+            lines.append("  output candidates (best first):")
+            for c in r["output_candidates"]:
+                mark = "*" if c["name"] in r["outputs"] else " "
+                lines.append(f"   {mark} {c['name']}  ({c['op']}; score {c['score']}: {c['why']})")
+        for o in r["outputs"]:
+            if o not in {c["name"] for c in r["output_candidates"]}:
+                lines.append(f"  output: {o}")
+        lines.append(f"  ops: {_fmt_hist(r['op_histogram'])}")
+        if r.get("has_while_loops"):
+            lines.append("  has v1 while loops (Enter/Exit/NextIteration)")
+    if r.get("blockers"):
+        lines.append("  will block or spoil conversion:")
+        for b in r["blockers"]:
+            lines.append(f"   - {b['message']}")
+    else:
+        lines.append("  nothing found that blocks conversion")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- main
+
+def _common(p):
+    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="show progress logs, TensorFlow's own logs and tracebacks")
+
+
+def _input_error(msg):
+    from .errors import InputError
+
+    return InputError(msg)
+
+
+def build_parser():
+    parser = OneLineParser(prog=PROG, description="Take legacy TensorFlow 1.x models to verified TensorFlow "
+                                                  "Lite models: freeze, inspect, strip, convert, compare.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    _add_freeze(sub)
+    _add_inspect(sub)
+    return parser
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    _setup_logging(args.verbose)
+    from .errors import GraphtoolsError
+
+    try:
+        return args.run(args)
+    except GraphtoolsError as e:
+        print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # stdout closed early (| head): not an error of ours
+        sys.stdout = open(os.devnull, "w")
+        return 0
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted; no output was written", file=sys.stderr)
+        return 130
+    except Exception as e:  # an unexpected failure is a bug: one line, traceback with --verbose
+        if args.verbose:
+            raise
+        tf_error = _tensorflow_error(e)
+        if tf_error:
+            print(f"{PROG} {args.command}: error: TensorFlow: {tf_error}", file=sys.stderr)
+            return 2
+        print(f"{PROG} {args.command}: internal error: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+              f" (rerun with --verbose for the traceback and report it)", file=sys.stderr)
+        return 1
+
+
+def _tensorflow_error(e):
+    """The first line of a TensorFlow OpError (bad graph or data), else None."""
+    mod = sys.modules.get("tensorflow")
+    if mod is not None and isinstance(e, mod.errors.OpError):
+        return (e.message or str(e)).strip().splitlines()[0][:200]
+    return None
+
+
+def _setup_logging(verbose):
+    from . import _tf
+
+    if not verbose:
+        _tf.quiet()
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,409 @@
+"""Every TF1 source -> frozen GraphDef (variables replaced by constants, function library kept).
+
+Sources: a checkpoint with its meta graph, a checkpoint directory, a GraphDef plus a checkpoint
+(the way ``freeze_graph.py --input_graph --input_checkpoint`` worked), a v1 SavedModel, a Keras-2
+HDF5 model, and a live ``tf.compat.v1.Session``.
+"""
+import dataclasses
+import logging
+import os
+import re
+
+from . import io
+from .analysis import VARIABLE_OPS, VARIABLE_READ_OPS, GraphAnalysis
+from .errors import FreezeError, InputError, NodeNotFoundError
+from .graph import node_name
+
+log = logging.getLogger(__name__)
+
+STATEFUL_LEFTOVERS = VARIABLE_OPS | VARIABLE_READ_OPS | {"Assign", "AssignVariableOp"}
+
+
+@dataclasses.dataclass
+class FreezeResult:
+    """A frozen graph and what freezing learned on the way."""
+
+    graph_def: object
+    outputs: list
+    inputs: list
+    source: str
+    candidates: list = dataclasses.field(default_factory=list)  # ranked output candidates when discovered
+    discovered: bool = False
+    variables: int = 0
+
+
+# ---------------------------------------------------------------- core
+
+def freeze_session(sess, output_nodes, graph=None):
+    """Freeze the variables of a live ``tf.compat.v1.Session`` into constants; return a GraphDef.
+
+    ``output_nodes``: node names (``name:0`` accepted). The graph is ``sess.graph`` unless given.
+    """
+    return _freeze_in_session(sess, graph or sess.graph, _names(output_nodes), "session").graph_def
+
+
+def _names(output_nodes):
+    if isinstance(output_nodes, str):
+        output_nodes = output_nodes.split(",")
+    return [node_name(o.strip()) for o in output_nodes if o and o.strip()]
+
+
+def _freeze_in_session(sess, graph, outputs, source, candidates=(), discovered=False):
+    from ._tf import tf
+
+    tf = tf()
+    gd = graph.as_graph_def()
+    names = {n.name for n in gd.node}
+    for o in outputs:
+        if o not in names:
+            raise NodeNotFoundError(o, names, what="output node", where=source)
+    n_vars = sum(1 for n in gd.node if n.op in VARIABLE_OPS)
+    try:
+        frozen = tf.compat.v1.graph_util.convert_variables_to_constants(sess, gd, outputs)
+    except tf.errors.FailedPreconditionError as e:
+        var = re.search(r"(?:variable|value) ([\w/.:-]+)", e.message or "")
+        what = f" ({var.group(1)})" if var else ""
+        raise FreezeError(f"{source}: a variable{what} has no value: the checkpoint does not cover every "
+                          f"variable the outputs need; check --ckpt matches the graph")
+    _clean(frozen)
+    _dereference(frozen)
+    left = [n.name for n in frozen.node if n.op in STATEFUL_LEFTOVERS]
+    for f in frozen.library.function:
+        left += [f"{f.signature.name}/{n.name}" for n in f.node_def if n.op in VARIABLE_OPS]
+    if left:
+        raise FreezeError(f"{source}: variables remain after freezing ({', '.join(left[:3])}); "
+                          f"this graph reads variables in a way graphtools cannot freeze yet")
+    io.check_graph_def(frozen, source)
+    inputs = GraphAnalysis(frozen).discover_inputs(outputs)
+    log.info("froze %d variables; %d nodes remain", n_vars, len(frozen.node))
+    return FreezeResult(frozen, list(outputs), inputs, source, list(candidates), discovered, n_vars)
+
+
+def _clean(gd):
+    """Drop devices and colocation hints that name nodes freezing removed."""
+    names = {n.name for n in gd.node}
+    for n in gd.node:
+        n.device = ""
+        if "_class" in n.attr:
+            keep = [c for c in n.attr["_class"].list.s if c.decode(errors="replace")[5:] in names]
+            if keep:
+                del n.attr["_class"].list.s[:]
+                n.attr["_class"].list.s.extend(keep)
+            else:
+                del n.attr["_class"]
+
+
+# Ref-typed ops that read a variable still expect a reference after the variable became a
+# Const ("passed float ... incompatible with expected float_ref"): give each its value form.
+_REF_TO_VALUE = {"RefSwitch": "Switch", "RefMerge": "Merge", "RefIdentity": "Identity", "RefEnter": "Enter",
+                 "RefExit": "Exit", "RefNextIteration": "NextIteration", "RefSelect": "Select"}
+_ASSIGN_TO_VALUE = {"AssignSub": "Sub", "AssignAdd": "AddV2"}
+
+
+def _dereference(gd):
+    """Rewrite ref ops and variable updates left in the graph into their pure value forms.
+
+    ``Assign(ref, v)`` -> ``Identity(v)``; ``AssignSub(ref, v)`` -> ``Sub(ref, v)``;
+    ``AssignAdd`` -> ``AddV2``; ``RefSwitch`` -> ``Switch`` (and the other Ref* ops). The value each
+    op produces is unchanged; only the write to the (now constant) variable is gone.
+    """
+    changed = 0
+    for n in gd.node:
+        if n.op in _REF_TO_VALUE:
+            n.op = _REF_TO_VALUE[n.op]
+        elif n.op in _ASSIGN_TO_VALUE:
+            n.op = _ASSIGN_TO_VALUE[n.op]
+            _drop_attrs(n, ("use_locking",))
+        elif n.op == "Assign":
+            n.op = "Identity"
+            data = [i for i in n.input if not i.startswith("^")]
+            ctrl = [i for i in n.input if i.startswith("^")]
+            del n.input[:]
+            n.input.extend(data[1:2] + ctrl)
+            _drop_attrs(n, ("use_locking", "validate_shape"))
+        else:
+            continue
+        changed += 1
+    if changed:
+        log.info("rewrote %d ref/assign ops into value ops", changed)
+    return changed
+
+
+def _drop_attrs(node, names):
+    for a in names:
+        if a in node.attr:
+            del node.attr[a]
+
+
+def _pick_outputs(graph_def, output_nodes, source):
+    """Return (outputs, candidates, discovered). Discovers outputs when none are given."""
+    names = {n.name for n in graph_def.node}
+    if output_nodes:
+        outs = _names(output_nodes)
+        for o in outs:
+            if o not in names:
+                raise NodeNotFoundError(o, names, what="output node", where=source)
+        return outs, [], False
+    candidates = GraphAnalysis(graph_def).rank_outputs(top=5)
+    if not candidates:
+        raise InputError(f"{source}: found no output candidates in the graph; name them with --output-nodes")
+    log.info("discovered output %s (%s)", candidates[0]["name"], candidates[0]["why"])
+    return [candidates[0]["name"]], candidates, True
+
+
+def _session(tf, graph):
+    config = tf.compat.v1.ConfigProto(inter_op_parallelism_threads=2, intra_op_parallelism_threads=2)
+    return tf.compat.v1.Session(graph=graph, config=config)
+
+
+def _op_error_line(e):
+    msg = (getattr(e, "message", None) or str(e)).strip().splitlines()
+    return msg[0][:200] if msg else type(e).__name__
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def freeze_checkpoint(ckpt, meta=None, graph=None, output_nodes=None):
+    """Freeze a checkpoint (prefix or directory) with its meta graph, or with a separate GraphDef.
+
+    ``meta`` defaults to ``PREFIX.meta`` beside the checkpoint; ``graph`` (a .pb/.pbtxt path or a
+    GraphDef) is used instead of a meta graph the way ``freeze_graph.py --input_graph`` worked.
+    """
+    from ._tf import tf
+
+    tf = tf()
+    prefix = io.checkpoint_prefix(ckpt)
+    if graph is not None:
+        gd = io.load_graph_def(graph) if isinstance(graph, (str, os.PathLike)) else graph
+        return _freeze_graph_def_with_checkpoint(tf, gd, prefix, output_nodes, str(graph) if isinstance(graph, str) else "graph")
+    meta = meta or prefix + ".meta"
+    if not os.path.exists(meta):
+        raise InputError(f"{meta}: no meta graph beside the checkpoint; pass --meta FILE or the graph with --graph FILE.pb")
+    mg = io.load_meta_graph(meta)
+    outputs, candidates, discovered = _pick_outputs(mg.graph_def, output_nodes, meta)
+    g = tf.Graph()
+    with g.as_default():
+        try:
+            saver = tf.compat.v1.train.import_meta_graph(mg, clear_devices=True)
+        except (ValueError, KeyError, TypeError, tf.errors.OpError) as e:
+            raise InputError(f"{meta}: TensorFlow cannot load this meta graph ({_op_error_line(e)}); "
+                             f"it may need ops this TensorFlow does not have")
+        if saver is None:
+            saver = _saver_from_checkpoint(tf, g, prefix)
+        with _session(tf, g) as sess:
+            _restore(tf, saver, sess, prefix, meta)
+            return _freeze_in_session(sess, g, outputs, ckpt, candidates, discovered)
+
+
+def _restore(tf, saver, sess, prefix, what):
+    try:
+        saver.restore(sess, prefix)
+    except tf.errors.NotFoundError as e:
+        key = re.search(r"Key ([^\s]+) not found", e.message or "")
+        detail = f"variable {key.group(1)} is not in the checkpoint" if key else _op_error_line(e)
+        raise InputError(f"{prefix}: does not match {what}: {detail}; use the checkpoint written with this graph")
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
+        raise InputError(f"{prefix}: checkpoint is corrupt or does not fit the graph ({_op_error_line(e)}); "
+                         f"copy the checkpoint files again")
+    except tf.errors.OpError as e:
+        raise InputError(f"{prefix}: cannot restore checkpoint ({_op_error_line(e)})")
+
+
+def _reader(tf, prefix):
+    try:
+        return tf.train.load_checkpoint(prefix)
+    except (tf.errors.OpError, ValueError) as e:
+        raise InputError(f"{prefix}: cannot read checkpoint ({_op_error_line(e)}); the index or data file is corrupt")
+
+
+def _saver_from_checkpoint(tf, g, prefix):
+    """A Saver over the graph's variable ops whose names are checkpoint keys."""
+    keys = _reader(tf, prefix).get_variable_to_shape_map()
+    var_list = {}
+    for op in g.get_operations():
+        if op.type in ("VariableV2", "Variable") and op.name in keys:
+            var_list[op.name] = op.outputs[0]
+    if not var_list:
+        raise InputError(f"{prefix}: none of the checkpoint's {len(keys)} variables is in the graph; "
+                         f"the checkpoint belongs to another model")
+    return tf.compat.v1.train.Saver(var_list=var_list)
+
+
+def _freeze_graph_def_with_checkpoint(tf, gd, prefix, output_nodes, source):
+    """Load ``gd``, assign every variable from the checkpoint (partitioned ones by slice), freeze."""
+    import numpy as np
+
+    outputs, candidates, discovered = _pick_outputs(gd, output_nodes, source)
+    reader = _reader(tf, prefix)
+    shapes = reader.get_variable_to_shape_map()
+    g = tf.Graph()
+    with g.as_default():
+        try:
+            tf.compat.v1.import_graph_def(gd, name="")
+        except (ValueError, KeyError, TypeError, tf.errors.OpError) as e:
+            raise InputError(f"{source}: TensorFlow cannot load this graph ({_op_error_line(e)})")
+        assigns, feeds, missing = [], {}, []
+        var_ops = [op for op in g.get_operations() if op.type in VARIABLE_OPS]
+        parts = _partitions(var_ops, shapes)
+        for op in var_ops:
+            key = _checkpoint_key(op, shapes)
+            if key is not None:
+                value = reader.get_tensor(key)
+            elif op.name in parts:
+                value = parts[op.name](reader)
+            else:
+                missing.append(op.name)
+                continue
+            ph = tf.compat.v1.placeholder(value.dtype, value.shape)
+            if op.type == "VarHandleOp":
+                assigns.append(tf.raw_ops.AssignVariableOp(resource=op.outputs[0], value=ph))
+            else:
+                assigns.append(tf.raw_ops.Assign(ref=op.outputs[0], value=ph, validate_shape=False))
+            feeds[ph] = np.asarray(value)
+        needed = GraphAnalysis(gd).reachable(outputs)
+        missing_needed = [m for m in missing if m in needed]
+        if missing_needed:
+            raise InputError(f"{prefix}: has no value for variable '{missing_needed[0]}' that the outputs need; "
+                             f"use the checkpoint written with this graph")
+        with _session(tf, g) as sess:
+            sess.run(assigns, feeds)
+            return _freeze_in_session(sess, g, outputs, source, candidates, discovered)
+
+
+def _checkpoint_key(op, shapes):
+    if op.name in shapes:
+        return op.name
+    shared = op.get_attr("shared_name") if "shared_name" in op.node_def.attr else b""
+    shared = shared.decode() if isinstance(shared, bytes) else shared
+    return shared if shared in shapes else None
+
+
+def _partitions(var_ops, shapes):
+    """Map 'w/part_K' variable ops to a loader that slices the full tensor 'w' from the checkpoint."""
+    groups = {}
+    for op in var_ops:
+        m = re.match(r"^(.*)/part_(\d+)$", op.name)
+        if m and m.group(1) in shapes and op.name not in shapes:
+            shape = [d.size for d in op.node_def.attr["shape"].shape.dim]
+            groups.setdefault(m.group(1), []).append((int(m.group(2)), op.name, shape))
+    loaders = {}
+    for base, members in groups.items():
+        members.sort()
+        full = shapes[base]
+        axis = next((a for a, size in enumerate(full) if members[0][2][a] != size), 0)
+        offset = 0
+        for _, name, shape in members:
+            loaders[name] = (lambda r, b=base, a=axis, o=offset, s=shape[axis]:
+                             r.get_tensor(b).take(range(o, o + s), axis=a))
+            offset += shape[axis]
+    return loaders
+
+
+# ---------------------------------------------------------------- SavedModel
+
+def freeze_saved_model(export_dir, tags=("serve",), output_nodes=None, signature=None):
+    """Freeze a v1 SavedModel; outputs default to the signature's outputs."""
+    from ._tf import tf
+
+    tf = tf()
+    if isinstance(tags, str):
+        tags = [t.strip() for t in tags.split(",") if t.strip()]
+    if not os.path.isdir(export_dir) or not os.path.exists(os.path.join(export_dir, "saved_model.pb")):
+        raise InputError(f"{export_dir}: not a SavedModel directory (no saved_model.pb); pass the export directory")
+    available = _saved_model_tags(export_dir)
+    if available and set(tags) not in [set(t) for t in available]:
+        shown = "; ".join(",".join(t) for t in available)
+        raise InputError(f"{export_dir}: no meta graph with tags '{','.join(tags)}'; available: {shown} (use --tags)")
+    g = tf.Graph()
+    with g.as_default(), _session(tf, g) as sess:
+        try:
+            mg = tf.compat.v1.saved_model.loader.load(sess, list(tags), export_dir)
+        except (RuntimeError, ValueError, IOError, tf.errors.OpError) as e:
+            raise InputError(f"{export_dir}: cannot load SavedModel ({_op_error_line(e)})")
+        candidates, discovered = [], False
+        if output_nodes:
+            outputs = _names(output_nodes)
+        else:
+            sigs = mg.signature_def
+            key = signature or ("serving_default" if "serving_default" in sigs else next(iter(sigs), None))
+            if key is not None and key in sigs and sigs[key].outputs:
+                outputs = [node_name(t.name) for _, t in sorted(sigs[key].outputs.items())]
+                candidates = [{"name": o, "op": "", "score": 0, "why": f"signature '{key}'"} for o in outputs]
+                discovered = True
+            else:
+                outputs, candidates, discovered = _pick_outputs(g.as_graph_def(), None, export_dir)
+        return _freeze_in_session(sess, g, outputs, export_dir, candidates, discovered)
+
+
+def _saved_model_tags(export_dir):
+    return [list(m.meta_info_def.tags) for m in io.load_saved_model_proto(export_dir).meta_graphs]
+
+
+# ---------------------------------------------------------------- Keras HDF5
+
+def freeze_keras(path, output_nodes=None):
+    """Freeze a Keras-2 HDF5 model (``model.save('x.h5')``) loaded with tf_keras in inference mode."""
+    from ._tf import tf
+
+    tf = tf()
+    if io.sniff(path) != "keras_h5":
+        raise InputError(f"{path}: not an HDF5 file; pass the .h5 written by model.save('model.h5')")
+    try:
+        import tf_keras
+        from tf_keras.src import backend as K  # set_session/get_session are not exported in tf_keras 2.21
+    except ImportError:
+        raise InputError("freezing Keras-2 .h5 models needs the tf_keras package: pip install tf_keras")
+    g = tf.Graph()
+    try:
+        with g.as_default():
+            K.set_session(_session(tf, g))
+            K.set_learning_phase(0)
+            try:
+                model = tf_keras.models.load_model(path, compile=False)
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise InputError(f"{path}: cannot load Keras model ({str(e).splitlines()[0][:150]}); custom layers "
+                                 f"are not supported, re-save it with model.save('x.h5')")
+            if output_nodes:
+                outputs, candidates, discovered = _names(output_nodes), [], False
+            else:
+                outputs = [t.op.name for t in model.outputs]
+                candidates = [{"name": o, "op": "", "score": 0, "why": "Keras model output"} for o in outputs]
+                discovered = True
+            sess = K.get_session()
+            try:
+                return _freeze_in_session(sess, g, outputs, path, candidates, discovered)
+            finally:
+                sess.close()
+    finally:
+        K.clear_session()
+
+
+# ---------------------------------------------------------------- one front door
+
+def freeze(ckpt=None, meta=None, graph=None, saved_model=None, tags=("serve",), keras=None,
+           output_nodes=None, signature=None):
+    """Freeze whichever source is given; return a FreezeResult."""
+    given = [x for x in (ckpt or graph, saved_model, keras) if x]
+    if len(given) != 1:
+        raise InputError("give exactly one source: --ckpt (with --meta or --graph), --saved-model or --keras")
+    if saved_model:
+        return freeze_saved_model(saved_model, tags, output_nodes, signature)
+    if keras:
+        return freeze_keras(keras, output_nodes)
+    if graph and not ckpt:
+        gd = io.load_graph_def(graph)
+        if any(n.op in VARIABLE_OPS for n in gd.node):
+            raise InputError(f"{graph}: has variables; give the checkpoint that holds their values with --ckpt")
+        outputs, candidates, discovered = _pick_outputs(gd, output_nodes, graph)
+        sub = _extract(gd, outputs)
+        return FreezeResult(sub, outputs, GraphAnalysis(sub).discover_inputs(outputs), graph, candidates, discovered)
+    return freeze_checkpoint(ckpt, meta=meta, graph=graph, output_nodes=output_nodes)
+
+
+def _extract(gd, outputs):
+    from .graph import Graph
+
+    out = type(gd)()
+    out.CopyFrom(gd)
+    Graph(out).prune(outputs)
+    return out

@@ -1,0 +1,292 @@
+"""Read and write model files: format sniffing, GraphDef loading, checkpoints, atomic writes.
+
+Everything here raises ``InputError`` with one line naming the file and the fix; nothing
+prints. Only GraphDef/MetaGraphDef parsing imports TensorFlow.
+"""
+import glob
+import logging
+import os
+import re
+import tempfile
+
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+TFLITE_MAGIC = b"TFL3"
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+TEXT_EXTS = (".pbtxt", ".txt", ".prototxt", ".pbtext")
+CKPT_SUFFIX = re.compile(r"\.(index|meta|data-\d{5}-of-\d{5})$")
+
+
+# ---------------------------------------------------------------- sniffing
+
+def sniff(path):
+    """Return what ``path`` is: one of 'tflite', 'keras_h5', 'meta', 'graph_text', 'graph',
+    'saved_model', 'checkpoint', 'checkpoint_dir'. Raises InputError when it is none of these."""
+    if os.path.isdir(path):
+        if any(os.path.exists(os.path.join(path, f)) for f in ("saved_model.pb", "saved_model.pbtxt")):
+            return "saved_model"
+        if os.path.exists(os.path.join(path, "checkpoint")) or glob.glob(os.path.join(path, "*.index")):
+            return "checkpoint_dir"
+        raise InputError(f"{path}: directory holds neither a SavedModel (saved_model.pb) nor a "
+                         f"checkpoint (checkpoint, *.index); pass a model file or checkpoint prefix")
+    if not os.path.exists(path):
+        if os.path.exists(path + ".index"):
+            return "checkpoint"
+        raise InputError(f"{path}: no such file or directory; check the path")
+    if CKPT_SUFFIX.search(path) and not path.endswith(".meta"):
+        return "checkpoint"
+    head = _head(path, 8)
+    if head[4:8] == TFLITE_MAGIC:
+        return "tflite"
+    if head == HDF5_MAGIC:
+        return "keras_h5"
+    low = path.lower()
+    if low.endswith(".meta"):
+        return "meta"
+    if low.endswith(TEXT_EXTS):
+        return "graph_text"
+    if low.endswith((".h5", ".hdf5", ".keras")):
+        raise InputError(f"{path}: not an HDF5 file (wrong magic bytes); re-save the model with model.save('x.h5')")
+    return "graph"
+
+
+def _head(path, n):
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory; pass a model file")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror}); check the path and its permissions")
+
+
+def read_bytes(path):
+    """Return the bytes of ``path``, or raise one clear InputError."""
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file; check the path")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory; pass a file")
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror}); check the path and its permissions")
+
+
+# ---------------------------------------------------------------- GraphDef / MetaGraphDef
+
+def parse_graph_def(data, path="<bytes>", text=False):
+    """Parse a binary (or text) GraphDef and check its structure."""
+    from ._tf import v1
+
+    gd = v1().GraphDef()
+    if data[4:8] == TFLITE_MAGIC:
+        raise InputError(f"{path}: is a TensorFlow Lite model, not a GraphDef; pass the .pb it was converted from "
+                         f"(use 'graphtools inspect' for .tflite files)")
+    if data[:8] == HDF5_MAGIC:
+        raise InputError(f"{path}: is a Keras HDF5 model, not a GraphDef; freeze it first with 'graphtools freeze --keras {path}'")
+    if not data:
+        raise InputError(f"{path}: is empty; pass a GraphDef (.pb or .pbtxt)")
+    try:
+        if text:
+            _parse_text(data, gd)
+        else:
+            try:
+                gd.ParseFromString(data)
+            except Exception:  # protobuf DecodeError; maybe a text GraphDef named .pb
+                if not _looks_like_text(data):
+                    raise
+                text = True
+                _parse_text(data, gd)
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: is not UTF-8 text; a binary GraphDef should end in .pb")
+    except Exception as e:  # protobuf raises DecodeError / ParseError / RuntimeWarning subclasses
+        kind = "text" if text else "binary"
+        why = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise InputError(f"{path}: not a valid {kind} GraphDef ({why}); the file is truncated, corrupt "
+                         f"or another format — re-export it{'' if text else ' (or pass .pbtxt for text)'}")
+    check_graph_def(gd, path)
+    return gd
+
+
+def _parse_text(data, message):
+    from google.protobuf import text_format
+
+    text_format.Parse(data.decode("utf-8"), message)
+
+
+def _looks_like_text(data):
+    head = data[:256].lstrip()
+    return head.startswith((b"node", b"versions", b"library", b"#"))
+
+
+def check_graph_def(gd, path="<graph>"):
+    """Raise InputError when ``gd`` is not a usable graph (empty, nameless nodes, duplicates, dangling inputs)."""
+    if not gd.node:
+        raise InputError(f"{path}: holds no nodes; it is empty, truncated or not a GraphDef")
+    names = set()
+    for n in gd.node:
+        if not n.name or not n.op:
+            raise InputError(f"{path}: has a node without a name or op; the file is corrupt or not a GraphDef")
+        if n.name in names:
+            raise InputError(f"{path}: node name '{n.name}' appears twice; the graph is corrupt — re-export it")
+        names.add(n.name)
+    for n in gd.node:
+        for i in n.input:
+            src = i.lstrip("^").split(":")[0]
+            if src not in names:
+                raise InputError(f"{path}: node '{n.name}' reads '{i}', which is not in the graph; "
+                                 f"the file is truncated or was cut wrongly — re-export it")
+    return gd
+
+
+def load_graph_def(path):
+    """Load a GraphDef from .pb, .pbtxt or .meta (its graph); reject every other format clearly."""
+    kind = sniff(path)
+    if kind == "tflite":
+        raise InputError(f"{path}: is a TensorFlow Lite model, not a GraphDef; pass the .pb it was converted from")
+    if kind == "keras_h5":
+        raise InputError(f"{path}: is a Keras HDF5 model; freeze it first: graphtools freeze --keras {path} --out frozen.pb")
+    if kind == "saved_model":
+        raise InputError(f"{path}: is a SavedModel directory; freeze it first: graphtools freeze --saved-model {path} --out frozen.pb")
+    if kind in ("checkpoint", "checkpoint_dir"):
+        raise InputError(f"{path}: is a checkpoint; freeze it first: graphtools freeze --ckpt {path} --out frozen.pb")
+    if kind == "meta":
+        return load_meta_graph(path).graph_def
+    data = read_bytes(path)
+    if kind == "graph" and _looks_like_saved_model(path):
+        raise InputError(f"{path}: is a SavedModel's saved_model.pb; pass its directory with --saved-model")
+    return parse_graph_def(data, path, text=(kind == "graph_text"))
+
+
+def _looks_like_saved_model(path):
+    return os.path.basename(path) in ("saved_model.pb", "saved_model.pbtxt")
+
+
+def load_meta_graph(path):
+    """Load a MetaGraphDef (.meta, binary or text)."""
+    from ._tf import v1
+
+    data = read_bytes(path)
+    mg = v1().MetaGraphDef()
+    if not data:
+        raise InputError(f"{path}: is empty; pass the .meta file written by tf.train.Saver")
+    try:
+        mg.ParseFromString(data)
+    except Exception as e:  # protobuf DecodeError
+        try:
+            from google.protobuf import text_format
+
+            text_format.Parse(data.decode("utf-8"), mg)
+        except Exception:  # not text either: report the binary parse error
+            raise InputError(f"{path}: not a valid MetaGraphDef ({str(e)[:100] or type(e).__name__}); "
+                             f"the file is truncated or corrupt — use the .meta written beside the checkpoint")
+    check_graph_def(mg.graph_def, path)
+    return mg
+
+
+def load_saved_model_proto(export_dir):
+    """Parse ``export_dir/saved_model.pb`` (the SavedModel proto, without loading variables)."""
+    from ._tf import tf
+
+    tf()
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = os.path.join(export_dir, "saved_model.pb")
+    sm = saved_model_pb2.SavedModel()
+    try:
+        sm.ParseFromString(read_bytes(path))
+    except Exception as e:  # protobuf DecodeError: report as corrupt
+        raise InputError(f"{path}: not a valid SavedModel ({str(e)[:100] or type(e).__name__}); re-export it")
+    if not sm.meta_graphs:
+        raise InputError(f"{path}: SavedModel holds no meta graph; re-export it")
+    return sm
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def checkpoint_prefix(path):
+    """Resolve a checkpoint prefix, directory (latest checkpoint) or shard file to a checked prefix."""
+    if os.path.isdir(path):
+        prefix = _latest_in_dir(path)
+    else:
+        prefix = CKPT_SUFFIX.sub("", path)
+    if not os.path.exists(prefix + ".index"):
+        if os.path.exists(prefix) and not os.path.isdir(prefix):
+            raise InputError(f"{path}: is not a checkpoint (no {os.path.basename(prefix)}.index beside it); "
+                             f"pass the checkpoint prefix, e.g. model.ckpt-1000")
+        raise InputError(f"{prefix}.index: no such file; pass a checkpoint prefix (the path without "
+                         f".index/.data-*) or a directory with a 'checkpoint' file")
+    shards = glob.glob(glob.escape(prefix) + ".data-?????-of-?????")
+    if not shards:
+        raise InputError(f"{prefix}: the checkpoint has an index but no data file ({os.path.basename(prefix)}"
+                         f".data-00000-of-00001); copy every file of the checkpoint")
+    total = int(shards[0][-5:])
+    missing = [f"{prefix}.data-{i:05d}-of-{total:05d}" for i in range(total)
+               if not os.path.exists(f"{prefix}.data-{i:05d}-of-{total:05d}")]
+    if missing:
+        raise InputError(f"{missing[0]}: checkpoint shard missing ({len(missing)} of {total} absent); "
+                         f"copy every .data-* file of the checkpoint")
+    return prefix
+
+
+def _latest_in_dir(d):
+    state = os.path.join(d, "checkpoint")
+    if os.path.exists(state):
+        with open(state, encoding="utf-8", errors="replace") as f:
+            m = re.search(r'^model_checkpoint_path:\s*"(.*)"\s*$', f.read(), re.M)
+        if m:
+            p = m.group(1)
+            p = p if os.path.isabs(p) else os.path.join(d, p)
+            if os.path.exists(p + ".index"):
+                return p
+            local = os.path.join(d, os.path.basename(p))  # state files often hold the trainer's absolute path
+            if os.path.exists(local + ".index"):
+                log.info("checkpoint state names %s; using %s", p, local)
+                return local
+            raise InputError(f"{state}: names checkpoint {p}, which is not there; pass the prefix explicitly with --ckpt")
+    indexes = glob.glob(os.path.join(glob.escape(d), "*.index"))
+    if not indexes:
+        raise InputError(f"{d}: no checkpoint in this directory (no 'checkpoint' file, no *.index); pass a checkpoint prefix")
+
+    def step(p):
+        m = re.search(r"-(\d+)\.index$", p)
+        return (int(m.group(1)) if m else -1, os.path.getmtime(p))
+
+    return max(indexes, key=step)[: -len(".index")]
+
+
+# ---------------------------------------------------------------- writing
+
+def atomic_write(path, data):
+    """Write ``data`` (bytes or str) to ``path`` through a temp file and rename: all or nothing."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    d = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(d, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{path}: cannot create its directory ({e.strerror}); choose another --out")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory; give a file name for the output")
+    fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

@@ -1,0 +1,116 @@
+"""Read .tflite flatbuffers without TensorFlow (LiteRT's generated schema)."""
+import collections
+import struct
+
+from .errors import InputError
+from .io import TFLITE_MAGIC, read_bytes
+
+STOCHASTIC_BUILTINS = {"RANDOM_UNIFORM", "RANDOM_STANDARD_NORMAL", "MULTINOMIAL"}
+
+
+def _schema():
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        raise InputError("reading .tflite files needs the ai-edge-litert package: pip install ai-edge-litert")
+    return schema
+
+
+def _enum_names(cls):
+    return {v: k for k, v in vars(cls).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def load_model(path_or_bytes, path=None):
+    """Parse a .tflite file (path or bytes) into the schema's object API ModelT."""
+    schema = _schema()
+    data = read_bytes(path_or_bytes) if isinstance(path_or_bytes, str) else bytes(path_or_bytes)
+    path = path or (path_or_bytes if isinstance(path_or_bytes, str) else "<tflite>")
+    if len(data) < 8 or data[4:8] != TFLITE_MAGIC:
+        raise InputError(f"{path}: not a TensorFlow Lite model (no TFL3 identifier); pass a .tflite file")
+    try:
+        return schema.ModelT.InitFromPackedBuf(data, 0)
+    except (struct.error, IndexError, ValueError, TypeError, UnicodeDecodeError, AttributeError, OverflowError) as e:
+        raise InputError(f"{path}: corrupt or truncated TensorFlow Lite model ({type(e).__name__}); convert it again")
+
+
+def op_names(model):
+    """Operator name per opcode index: builtin name, or the custom code (Flex ops start with 'Flex')."""
+    builtins = _enum_names(_schema().BuiltinOperator)
+    names = []
+    for oc in model.operatorCodes or []:
+        code = max(oc.builtinCode or 0, oc.deprecatedBuiltinCode or 0)
+        name = builtins.get(code, f"BUILTIN_{code}")
+        if name == "CUSTOM":
+            cc = oc.customCode.decode() if isinstance(oc.customCode, bytes) else (oc.customCode or "?")
+            name = cc if cc.startswith("Flex") else f"CUSTOM:{cc}"
+        names.append(name)
+    return names
+
+
+def _tensor_info(t, types):
+    name = t.name.decode() if isinstance(t.name, bytes) else (t.name or "")
+    shape = [int(d) for d in (t.shape if t.shape is not None else [])]
+    sig = [int(d) for d in t.shapeSignature] if t.shapeSignature is not None else shape
+    info = {"name": name, "dtype": types.get(t.type, str(t.type)).lower(), "shape": sig}
+    q = t.quantization
+    if q is not None and q.scale is not None and len(q.scale):
+        info["quantization"] = {"scale": [float(s) for s in q.scale][:4],
+                                "zero_point": [int(z) for z in (q.zeroPoint if q.zeroPoint is not None else [])][:4]}
+    return info
+
+
+def summarize(path_or_bytes, path=None):
+    """Inputs, outputs, op histogram, parameter count and what looks wrong, for one .tflite."""
+    model = load_model(path_or_bytes, path)
+    types = _enum_names(_schema().TensorType)
+    names = op_names(model)
+    hist = collections.Counter()
+    params = 0
+    param_bytes = 0
+    buffers = model.buffers or []
+    if not model.subgraphs:
+        raise InputError(f"{path or path_or_bytes}: TensorFlow Lite model has no subgraph; convert it again")
+    for sg in model.subgraphs:
+        for op in sg.operators or []:
+            idx = op.opcodeIndex
+            hist[names[idx] if idx < len(names) else f"opcode{idx}"] += 1
+        for t in sg.tensors or []:
+            b = buffers[t.buffer] if 0 < t.buffer < len(buffers) else None
+            size = (len(b.data) if b is not None and b.data is not None else 0) or (b.size if b is not None and b.size else 0)
+            if size and t.shape is not None and len(t.shape):
+                n = 1
+                for d in t.shape:
+                    n *= int(d)
+                params += n
+                param_bytes += size
+    main = model.subgraphs[0]
+    tensors = main.tensors or []
+    inputs = [_tensor_info(tensors[i], types) for i in (main.inputs if main.inputs is not None else [])]
+    outputs = [_tensor_info(tensors[i], types) for i in (main.outputs if main.outputs is not None else [])]
+    blockers = []
+    stochastic = sorted(set(hist) & STOCHASTIC_BUILTINS)
+    if stochastic:
+        blockers.append({"kind": "stochastic", "nodes": stochastic,
+                         "message": f"random ops make outputs random (dropout left in?): {', '.join(stochastic)}; "
+                                    f"strip the graph with 'graphtools strip --remove dropout' and convert again"})
+    flex = sorted(n for n in hist if n.startswith("Flex"))
+    if flex:
+        blockers.append({"kind": "select_tf_ops", "nodes": flex,
+                         "message": f"needs the TensorFlow Select ops runtime: {', '.join(flex[:5])}"})
+    custom = sorted(n for n in hist if n.startswith("CUSTOM:"))
+    if custom:
+        blockers.append({"kind": "custom_ops", "nodes": custom,
+                         "message": f"needs custom op implementations at run time: {', '.join(custom[:5])}"})
+    sigs = [(s.signatureKey.decode() if isinstance(s.signatureKey, bytes) else s.signatureKey)
+            for s in (model.signatureDefs or [])]
+    return {
+        "inputs": inputs,
+        "outputs": outputs,
+        "op_histogram": dict(hist.most_common()),
+        "operators": sum(hist.values()),
+        "parameters": {"count": params, "bytes": param_bytes},
+        "subgraphs": len(model.subgraphs),
+        "signatures": sigs,
+        "version": model.version,
+        "blockers": blockers,
+    }

@@ -1,0 +1,27 @@
+"""graphtools: legacy TensorFlow 1.x models -> verified TensorFlow Lite models."""
+from setuptools import find_packages, setup
+
+setup(
+    name="graphtools",
+    version="0.1.0",
+    description="Freeze, strip, convert and verify legacy TensorFlow 1.x models for TensorFlow Lite",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9",
+    packages=find_packages(include=["graphtools", "graphtools.*"]),
+    install_requires=[
+        "tensorflow>=2.16,<2.22",
+        "tf_keras>=2.16,<2.22",     # Keras-2 .h5 models and tf.compat.v1.layers under TF 2.x
+        "tensorboard>=2.16",        # TF 2.21 no longer pulls it in; event files and the reader
+        "numpy>=1.23",
+        "protobuf>=4.21",
+        "networkx>=3.0",
+        "ai-edge-litert>=1.0",      # the maintained TFLite interpreter and flatbuffer schema
+        "h5py>=3.0",                # Keras .h5 loading
+    ],
+    extras_require={
+        "test": ["pytest>=7"],
+        "fixtures": ["scikit-learn>=1.0"],  # only to regenerate fixtures/ (python fixtures/make_fixtures.py)
+    },
+    entry_points={"console_scripts": ["graphtools=graphtools.cli:main"]},
+)

@@ -1,0 +1,152 @@
+"""Tiny legacy TF1 models built in code (fixed seeds) for the tests.
+
+Each builder writes what a TF1 user would have on disk (checkpoint + meta graph, SavedModel,
+Keras .h5) into a directory, and returns the paths plus the outputs the live session computed
+on seeded feeds, so a test can compare a frozen graph against them.
+"""
+import contextlib
+import dataclasses
+import os
+
+import numpy as np
+
+from graphtools._tf import tf as _tf
+
+tf = _tf()
+tf1 = tf.compat.v1
+
+
+@dataclasses.dataclass
+class Built:
+    prefix: str = None          # checkpoint prefix
+    graph_def: object = None    # the training graph (with variables)
+    outputs: list = None
+    feeds: dict = None          # {placeholder name: array} for inference
+    expected: list = None       # session outputs for ``feeds``
+    path: str = None            # SavedModel dir or .h5 file
+
+
+@contextlib.contextmanager
+def control_flow(version):
+    """Build tf.cond as v1 Switch/Merge (``1``) or v2 If (``2``) inside the block."""
+    from tensorflow.python.ops import control_flow_util
+
+    old = control_flow_util.ENABLE_CONTROL_FLOW_V2
+    control_flow_util.ENABLE_CONTROL_FLOW_V2 = version == 2
+    try:
+        yield
+    finally:
+        control_flow_util.ENABLE_CONTROL_FLOW_V2 = old
+
+
+def _session(g):
+    return tf1.Session(graph=g, config=tf1.ConfigProto(inter_op_parallelism_threads=2,
+                                                       intra_op_parallelism_threads=2))
+
+
+def mlp(out_dir, resource=False, partitioned=False, cond=None, seed=0, save_meta=True):
+    """x[?,8] -> dense(6) (optionally partitioned) -> [tf.cond on is_training] -> dense(3) -> softmax.
+
+    ``resource`` picks VarHandleOp over VariableV2; ``cond`` is None, 1 or 2 (control flow version),
+    with a variable read inside the branches. Also a label placeholder, a loss, an optimizer, a
+    summary and a Saver, the way training scripts had them.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    g = tf.Graph()
+    rng = np.random.RandomState(seed)
+    with g.as_default(), control_flow(cond or 2):
+        tf1.set_random_seed(seed)
+        x = tf1.placeholder(tf.float32, [None, 8], name="x")
+        labels = tf1.placeholder(tf.int64, [None], name="labels")
+        is_training = tf1.placeholder_with_default(False, [], name="is_training")
+        kw = dict(use_resource=resource, initializer=tf1.random_normal_initializer(seed=seed))
+        if partitioned:
+            kw["partitioner"] = tf1.fixed_size_partitioner(2)
+        w1 = tf1.get_variable("dense1/kernel", shape=[8, 6], **kw)
+        kw.pop("partitioner", None)
+        b1 = tf1.get_variable("dense1/bias", shape=[6], **kw)
+        w2 = tf1.get_variable("dense2/kernel", shape=[6, 3], **kw)
+        h = tf.nn.relu(tf.matmul(x, w1) + b1)
+        if cond:
+            h = tf.cond(is_training, lambda: tf.matmul(h * 0.5, w2), lambda: tf.matmul(h, w2))
+        else:
+            h = tf.matmul(h, w2)
+        logits = tf.identity(h, name="logits")
+        prob = tf.nn.softmax(logits, name="prob")
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits),
+                              name="loss")
+        tf1.summary.scalar("loss", loss)
+        step = tf1.train.get_or_create_global_step()
+        train = tf1.train.MomentumOptimizer(0.1, 0.9).minimize(loss, global_step=step)
+        saver = tf1.train.Saver()
+        feeds = {"x": rng.rand(5, 8).astype(np.float32)}
+        with _session(g) as sess:
+            sess.run(tf1.global_variables_initializer())
+            sess.run(train, {x: rng.rand(16, 8).astype(np.float32), labels: rng.randint(0, 3, 16)})
+            expected = sess.run([prob], {x: feeds["x"]})
+            prefix = saver.save(sess, os.path.join(out_dir, "model.ckpt"), global_step=1,
+                                write_meta_graph=save_meta)
+    return Built(prefix=prefix, graph_def=g.as_graph_def(), outputs=["prob"], feeds=feeds, expected=expected)
+
+
+def mlp_session(cond=2, seed=0):
+    """A live (graph, session) with resource variables and a v2 cond, for freeze_session."""
+    g = tf.Graph()
+    rng = np.random.RandomState(seed)
+    with g.as_default(), control_flow(cond):
+        x = tf1.placeholder(tf.float32, [None, 4], name="x")
+        flag = tf1.placeholder_with_default(False, [], name="is_training")
+        w = tf1.get_variable("w", shape=[4, 2], use_resource=True,
+                             initializer=tf1.random_normal_initializer(seed=seed))
+        out = tf.cond(flag, lambda: tf.matmul(x, w) * 2.0, lambda: tf.matmul(x, w))
+        out = tf.identity(out, name="out")
+    sess = _session(g)
+    with g.as_default():
+        sess.run(tf1.global_variables_initializer())
+    feeds = {"x": rng.rand(3, 4).astype(np.float32)}
+    expected = sess.run([out], {x: feeds["x"]})
+    return g, sess, Built(outputs=["out"], feeds=feeds, expected=expected)
+
+
+def saved_model_v1(out_dir, seed=0, tags=("serve",)):
+    """A v1 SavedModel (SavedModelBuilder) with a predict signature."""
+    g = tf.Graph()
+    rng = np.random.RandomState(seed)
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 5], name="images")
+        w = tf1.get_variable("w", shape=[5, 4], use_resource=False,
+                             initializer=tf1.random_normal_initializer(seed=seed))
+        b = tf1.get_variable("b", shape=[4], use_resource=False, initializer=tf1.ones_initializer())
+        scores = tf.nn.softmax(tf.matmul(x, w) + b, name="scores")
+        feeds = {"images": rng.rand(3, 5).astype(np.float32)}
+        with _session(g) as sess:
+            sess.run(tf1.global_variables_initializer())
+            expected = sess.run([scores], {x: feeds["images"]})
+            builder = tf1.saved_model.builder.SavedModelBuilder(out_dir)
+            sig = tf1.saved_model.signature_def_utils.predict_signature_def(
+                inputs={"images": x}, outputs={"scores": scores})
+            builder.add_meta_graph_and_variables(sess, list(tags), signature_def_map={"serving_default": sig})
+            builder.save()
+    return Built(path=out_dir, outputs=["scores"], feeds=feeds, expected=expected)
+
+
+def keras_h5(path, seed=0):
+    """A Keras-2 Sequential model (Dense, BatchNorm, Dropout) trained a little and saved as .h5."""
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(seed)
+    rng = np.random.RandomState(seed)
+    model = tf_keras.Sequential([
+        tf_keras.layers.Dense(16, activation="relu", input_shape=(10,), name="dense_1"),
+        tf_keras.layers.BatchNormalization(name="bn"),
+        tf_keras.layers.Dropout(0.5, name="dropout_1"),
+        tf_keras.layers.Dense(3, activation="softmax", name="softmax_out"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = rng.rand(64, 10).astype(np.float32) * 3
+    model.fit(x, rng.randint(0, 3, 64), epochs=3, verbose=0)
+    model.save(path)
+    feeds = x[:6]
+    expected = [model.predict(feeds, verbose=0)]
+    tf_keras.backend.clear_session()
+    return Built(path=path, feeds={"dense_1_input": feeds}, expected=expected)
