@@ -12,14 +12,14 @@ __version__ = "0.1.0"
 from .errors import FreezeError, GraphtoolsError, InputError, NodeNotFoundError, PassError  # noqa: F401
 
 _LAZY = {
-    "freeze": ("freeze", "freeze"),
-    "freeze_session": ("freeze", "freeze_session"),
-    "freeze_checkpoint": ("freeze", "freeze_checkpoint"),
-    "freeze_saved_model": ("freeze", "freeze_saved_model"),
-    "freeze_keras": ("freeze", "freeze_keras"),
-    "FreezeResult": ("freeze", "FreezeResult"),
-    "inspect": ("inspect", "inspect_path"),
-    "inspect_graph_def": ("inspect", "inspect_graph_def"),
+    "freeze": ("freezing", "freeze"),
+    "freeze_session": ("freezing", "freeze_session"),
+    "freeze_checkpoint": ("freezing", "freeze_checkpoint"),
+    "freeze_saved_model": ("freezing", "freeze_saved_model"),
+    "freeze_keras": ("freezing", "freeze_keras"),
+    "FreezeResult": ("freezing", "FreezeResult"),
+    "inspect": ("inspection", "inspect_path"),
+    "inspect_graph_def": ("inspection", "inspect_graph_def"),
     "load_graph_def": ("io", "load_graph_def"),
     "Graph": ("graph", "Graph"),
     "GraphAnalysis": ("analysis", "GraphAnalysis"),

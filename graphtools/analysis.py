@@ -250,7 +250,7 @@ class GraphAnalysis:
 
     # ---------------------------------------------------------- sizes
     def parameters(self, names=None):
-        """(count, bytes) of float/quantized constants and variables, optionally among ``names``."""
+        """(count, bytes) of float/quantized non-scalar constants and variables, optionally among ``names``."""
         count = 0
         nbytes = 0
         for n in self.graph_def.node:
@@ -258,8 +258,8 @@ class GraphAnalysis:
                 continue
             if n.op == "Const":
                 t = n.attr["value"].tensor
-                if t.dtype not in PARAM_DTYPES:
-                    continue
+                if t.dtype not in PARAM_DTYPES or not t.tensor_shape.dim:
+                    continue  # scalars are hyperparameters (epsilon, keep_prob), not weights
                 elems = _prod(d.size for d in t.tensor_shape.dim)
             elif n.op in VARIABLE_OPS:
                 dt = n.attr["dtype"].type

@@ -17,10 +17,14 @@ log = logging.getLogger("graphtools")
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports usage errors in one line and suggests the nearest flag."""
 
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # a typo must not silently match a longer flag
+        super().__init__(*args, **kwargs)
+
     def error(self, message):
         if "unrecognized arguments" in message:
             bad = message.split(":", 1)[1].split()
-            flags = [f for a in self._actions for f in a.option_strings]
+            flags = self._all_flags()
             hints = []
             for b in bad:
                 if b.startswith("-"):
@@ -29,6 +33,16 @@ class OneLineParser(argparse.ArgumentParser):
                         hints.append(f"{b}: did you mean {near[0]}?")
             message += ("; " + "; ".join(hints)) if hints else ""
         raise UsageError(f"{self.prog}: {message} (see --help)")
+
+    def _all_flags(self):
+        flags = []
+        for a in self._actions:
+            flags += [f for f in a.option_strings if not a.help == argparse.SUPPRESS]
+            choices = getattr(a, "choices", None)
+            for sub in (choices.values() if isinstance(choices, dict) else ()):
+                if isinstance(sub, OneLineParser):
+                    flags += sub._all_flags()
+        return flags
 
 
 class UsageError(Exception):
@@ -154,7 +168,7 @@ def _add_freeze(sub):
 
 
 def run_freeze(args):
-    from . import freeze, io, tensorboard
+    from . import freezing, io, tensorboard
     from .analysis import op_histogram
 
     for name, why in FREEZE_IGNORED.items():
@@ -165,7 +179,8 @@ def run_freeze(args):
             raise _input_error(f"{src}: no such file or directory; check the path")
     if args.meta and not args.ckpt:
         raise _input_error("--meta needs --ckpt: the meta graph holds no variable values")
-    result = freeze.freeze(ckpt=args.ckpt, meta=args.meta, graph=args.graph, saved_model=args.saved_model,
+    _refuse_overwriting_inputs(args.out, [args.meta, args.graph, args.keras] + _checkpoint_files(args.ckpt))
+    result = freezing.freeze(ckpt=args.ckpt, meta=args.meta, graph=args.graph, saved_model=args.saved_model,
                            tags=args.tags, keras=args.keras, output_nodes=args.output_nodes,
                            signature=args.signature)
     gd = result.graph_def
@@ -175,9 +190,6 @@ def run_freeze(args):
         data = text_format.MessageToString(gd).encode("utf-8")
     else:
         data = gd.SerializeToString(deterministic=True)
-    for src in (args.ckpt, args.meta, args.graph, args.keras):
-        if src and io.same_file(src, args.out):
-            raise _input_error(f"{args.out}: is also an input; write the frozen graph to another file")
     replaced = []
     if args.logdir:
         _, replaced = tensorboard.write_graph(args.logdir, gd, text={"freeze/summary": _freeze_md(result)})
@@ -209,6 +221,25 @@ def run_freeze(args):
     return 0
 
 
+def _checkpoint_files(ckpt):
+    import glob
+
+    from . import io
+
+    if not ckpt:
+        return []
+    prefix = io.checkpoint_prefix(ckpt)
+    return glob.glob(glob.escape(prefix) + ".*")
+
+
+def _refuse_overwriting_inputs(out, inputs):
+    from . import io
+
+    for src in inputs:
+        if src and io.same_file(src, out):
+            raise _input_error(f"{out}: is also an input; write the output to another file")
+
+
 def _freeze_md(result):
     rows = "\n".join(f"| {i['name']} | {i['dtype']} | {i['shape']} | {i['role']} |" for i in result.inputs)
     return (f"Frozen from `{result.source}`: {result.variables} variables, {len(result.graph_def.node)} nodes.\n\n"
@@ -231,7 +262,7 @@ def _add_inspect(sub):
 
 
 def run_inspect(args):
-    from .inspect import inspect_path
+    from .inspection import inspect_path
 
     report = inspect_path(args.file, outputs=args.outputs, top=args.top)
     _emit(args, report, _inspect_text(report))

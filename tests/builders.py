@@ -150,3 +150,16 @@ def keras_h5(path, seed=0):
     expected = [model.predict(feeds, verbose=0)]
     tf_keras.backend.clear_session()
     return Built(path=path, feeds={"dense_1_input": feeds}, expected=expected)
+
+
+def tflite_from_graph_def(graph_def, path, inputs, outputs, shapes):
+    """Convert a frozen GraphDef with TFLiteConverter.from_frozen_graph (test helper)."""
+    pb = str(path) + ".pb"
+    with open(pb, "wb") as f:
+        f.write(graph_def.SerializeToString())
+    conv = tf1.lite.TFLiteConverter.from_frozen_graph(pb, inputs, outputs, input_shapes=shapes)
+    data = conv.convert()
+    with open(path, "wb") as f:
+        f.write(data)
+    os.remove(pb)
+    return str(path)

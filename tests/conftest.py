@@ -59,9 +59,9 @@ def assert_clean_error(res, *needles):
 @pytest.fixture(scope="session")
 def fixture_frozen(tmp_path_factory):
     """The bundled fixture frozen once for the session (FreezeResult)."""
-    from graphtools import freeze
+    from graphtools import freezing
 
-    return freeze.freeze(ckpt=FIXTURE_CKPT, output_nodes="prediction,fc2/logits")
+    return freezing.freeze(ckpt=FIXTURE_CKPT, output_nodes="prediction,fc2/logits")
 
 
 needs_corpus = pytest.mark.skipif(not os.path.isdir(CORPUS), reason="../shared/corpus not present")

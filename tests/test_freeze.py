@@ -7,7 +7,7 @@ import pytest
 
 import builders
 from conftest import FIXTURE_CKPT, FIXTURES, assert_clean_error, run_cli, run_script, sha256
-from graphtools import analysis, freeze
+from graphtools import analysis, freezing
 from graphtools.errors import InputError, NodeNotFoundError
 from graphtools.runtime import run_graph
 
@@ -58,7 +58,7 @@ def test_checkpoint_directory_takes_the_latest(tmp_path):
             shutil.copy(tmp_path / "other" / f, tmp_path / f.replace("ckpt-1.", "ckpt-7."))
     with open(tmp_path / "checkpoint", "w") as f:
         f.write('model_checkpoint_path: "/somewhere/else/model.ckpt-7"\n')  # trainer's absolute path
-    r = freeze.freeze(ckpt=str(tmp_path), output_nodes="prob")
+    r = freezing.freeze(ckpt=str(tmp_path), output_nodes="prob")
     got = run_graph(r.graph_def, b2.feeds, ["prob"])[0]
     np.testing.assert_allclose(got, b2.expected[0], rtol=1e-6)
     assert not np.allclose(got, b1.expected[0])
@@ -68,7 +68,7 @@ def test_checkpoint_directory_takes_the_latest(tmp_path):
 @pytest.mark.parametrize("cond", [None, 1, 2], ids=["plain", "cond_v1", "cond_v2"])
 def test_checkpoint_with_meta_graph(tmp_path, resource, cond):
     b = builders.mlp(str(tmp_path), resource=resource, cond=cond)
-    r = freeze.freeze(ckpt=b.prefix, output_nodes="prob")
+    r = freezing.freeze(ckpt=b.prefix, output_nodes="prob")
     np.testing.assert_allclose(run_graph(r.graph_def, b.feeds, ["prob"])[0], b.expected[0], rtol=1e-6)
     assert_frozen(r.graph_def)
     ops = {n.op for n in r.graph_def.node}
@@ -83,7 +83,7 @@ def test_partitioned_variables_from_meta_and_from_graph_def(tmp_path):
     b = builders.mlp(str(tmp_path), partitioned=True)
     assert any(n.name == "dense1/kernel/part_1" for n in b.graph_def.node)
     for kwargs in ({}, {"graph": b.graph_def}):
-        r = freeze.freeze(ckpt=b.prefix, output_nodes="prob", **kwargs)
+        r = freezing.freeze(ckpt=b.prefix, output_nodes="prob", **kwargs)
         np.testing.assert_allclose(run_graph(r.graph_def, b.feeds, ["prob"])[0], b.expected[0], rtol=1e-6)
         assert_frozen(r.graph_def)
 
@@ -110,18 +110,18 @@ def test_graph_def_plus_checkpoint_like_freeze_graph(tmp_path, fmt, resource):
 
 def test_saved_model_v1_defaults_to_its_signature(tmp_path):
     b = builders.saved_model_v1(str(tmp_path / "sm"))
-    r = freeze.freeze(saved_model=b.path)
+    r = freezing.freeze(saved_model=b.path)
     assert r.outputs == ["scores"] and r.discovered
     assert [i["name"] for i in r.inputs] == ["images"]
     np.testing.assert_allclose(run_graph(r.graph_def, b.feeds, ["scores"])[0], b.expected[0], rtol=1e-6)
     assert_frozen(r.graph_def)
     with pytest.raises(InputError, match="available: serve"):
-        freeze.freeze(saved_model=b.path, tags="train")
+        freezing.freeze(saved_model=b.path, tags="train")
 
 
 def test_keras_h5_is_frozen_in_inference_mode(tmp_path):
     b = builders.keras_h5(str(tmp_path / "model.h5"))
-    r = freeze.freeze(keras=b.path)
+    r = freezing.freeze(keras=b.path)
     ops = {n.op for n in r.graph_def.node}
     assert not ops & analysis.STOCHASTIC_OPS  # dropout gone: learning phase 0
     assert not ops & {"FusedBatchNormV3", "Switch", "If", "StatelessIf", "Mean"}  # moving statistics, no batch stats
@@ -148,7 +148,7 @@ def test_live_session():
 
 def test_output_discovery_skips_training_and_label_nodes(tmp_path):
     b = builders.mlp(str(tmp_path))
-    r = freeze.freeze(ckpt=b.prefix)
+    r = freezing.freeze(ckpt=b.prefix)
     assert r.discovered and r.outputs == ["prob"]
     names = {c["name"] for c in r.candidates}
     assert not any(n.startswith(("loss", "gradients", "Momentum", "save")) for n in names)
@@ -157,7 +157,7 @@ def test_output_discovery_skips_training_and_label_nodes(tmp_path):
 
 def test_unknown_output_node_lists_close_names(tmp_path):
     with pytest.raises(NodeNotFoundError, match="closest: prediction"):
-        freeze.freeze(ckpt=FIXTURE_CKPT, output_nodes="predictions")
+        freezing.freeze(ckpt=FIXTURE_CKPT, output_nodes="predictions")
 
 
 def test_cli_freeze_end_to_end_and_ignored_flags(tmp_path):

@@ -1,0 +1,78 @@
+"""Acceptance on real legacy models from ../shared/corpus (skipped when it is absent)."""
+import os
+
+import numpy as np
+import pytest
+
+import graphtools
+from conftest import CORPUS, MNIST, needs_corpus, needs_mnist, run_cli, sha256
+from graphtools.data import load_idx
+from graphtools.inspection import inspect_path
+from graphtools.runtime import run_graph
+
+MLP = os.path.join(CORPUS, "mnist_mlp_sgd")
+
+
+@needs_corpus
+@needs_mnist
+def test_freezing_the_mnist_checkpoint_reproduces_the_authors_frozen_graph(tmp_path):
+    out = tmp_path / "frozen.pb"
+    before = sha256(os.path.join(MLP, "model.ckpt-1999.meta"))
+    res = run_cli("freeze", "--ckpt", os.path.join(MLP, "model.ckpt-1999"), "--output-nodes",
+                  "softmax_linear/add", "--out", out, "--logdir", tmp_path / "logs")
+    assert res.code == 0, res.err
+    ours = graphtools.load_graph_def(str(out))
+    theirs = graphtools.load_graph_def(os.path.join(MLP, "frozen.pb"))
+    assert sorted((n.name, n.op) for n in ours.node) == sorted((n.name, n.op) for n in theirs.node)
+    images = load_idx(os.path.join(MNIST, "t10k-images-idx3-ubyte.gz")).reshape(-1, 784).astype(np.float32) / 255
+    labels = load_idx(os.path.join(MNIST, "t10k-labels-idx1-ubyte.gz"))
+    assert images.shape == (10000, 784)
+    a, b, correct = [], [], 0
+    for i in range(0, 10000, 100):  # the graph takes batches of exactly 100
+        batch = images[i:i + 100]
+        a.append(run_graph(ours, {"Placeholder": batch}, ["softmax_linear/add"])[0])
+        b.append(run_graph(theirs, {"Placeholder": batch}, ["softmax_linear/add"])[0])
+    a, b = np.concatenate(a), np.concatenate(b)
+    np.testing.assert_array_equal(a, b)
+    acc = float((a.argmax(1) == labels).mean())
+    assert 0.895 <= acc <= 0.905, acc  # the author's ~89.9 %
+    assert sha256(os.path.join(MLP, "model.ckpt-1999.meta")) == before
+
+
+@needs_corpus
+def test_output_discovery_on_the_mnist_checkpoint():
+    r = graphtools.freeze(ckpt=os.path.join(MLP, "model.ckpt-1999"))
+    assert r.outputs == ["softmax_linear/add"]
+    assert [i["name"] for i in r.inputs] == ["Placeholder"]  # Placeholder_1 holds the labels
+
+
+EXPECTED_INPUTS = {
+    "mnist_mlp_sgd/frozen.pb": ([("Placeholder", "float32", [100, 784])], [], "softmax_linear/add"),
+    "mnist_mlp_sgd/model.ckpt-1999": ([("Placeholder", "float32", [100, 784])], [], "softmax_linear/add"),
+    "mnist_mlp_sgd/model.ckpt-1999.meta": ([("Placeholder", "float32", [100, 784])], [], "softmax_linear/add"),
+    "mobilenet_v1_025_128/frozen_graph.pb": ([("input", "float32", [1, 128, 128, 3])], [],
+                                             "MobilenetV1/Predictions/Reshape_1"),
+    "mobilenet_v1_025_128/quantized_graph.pb": ([("input", "float32", [1, 128, 128, 3])], [],
+                                                "MobilenetV1/Predictions/Reshape_1"),
+    "poets_mobilenet_retrained/retrained_graph.pb": ([("input", "float32", [1, 128, 128, 3])],
+                                                     ["input_1/BottleneckInputPlaceholder"], "final_result"),
+    "poets_mobilenet_retrained/optimized_graph.pb": ([("input", "float32", None)],
+                                                     ["input_1/BottleneckInputPlaceholder"], "final_result"),
+}
+
+
+@needs_corpus
+@pytest.mark.parametrize("rel", sorted(EXPECTED_INPUTS))
+def test_inspect_reports_the_real_inputs(rel):
+    inputs, optional, output = EXPECTED_INPUTS[rel]
+    r = inspect_path(os.path.join(CORPUS, rel))
+    assert [(i["name"], i["dtype"], i["shape"]) for i in r["inputs"]] == inputs
+    assert [i["name"] for i in r["optional_inputs"]] == optional
+    assert r["outputs"] == [output]
+    kinds = {b["kind"] for b in r["blockers"]}
+    if "quantized" in rel:
+        assert "quantize_leftovers" in kinds
+    if "optimized" in rel:
+        assert "unknown_shape" in kinds
+    if rel.endswith((".pb",)) and "quantized" not in rel and "optimized" not in rel:
+        assert not kinds & {"stochastic", "not_frozen", "unfed_placeholders"}
