@@ -147,6 +147,8 @@ class GraphAnalysis:
             consumers = list(self.data.successors(name))
             if any(c in inference_set for c in consumers):
                 continue
+            if not consumers and self.nx.out_degree(name):
+                continue  # only a control dependency: it orders other work, nobody reads its value
             if consumers and all(self.index[c].op in ASSIGN_OPS for c in consumers):
                 continue  # the value of a variable update (moving averages, initializers)
             sinks.append(name)
