@@ -112,3 +112,12 @@ def test_parameter_count_is_exact_on_a_built_graph():
     r = inspect_graph_def(g.as_graph_def(), outputs=["y"])
     assert r["parameters"]["used_by_outputs"] == 28
     assert r["parameters"]["used_bytes"] == 21 * 4 + 7 * 2
+
+
+def test_saved_model_directory(tmp_path):
+    b = builders.saved_model_v1(str(tmp_path / "sm"))
+    r = inspect_path(b.path)
+    assert r["format"] == "saved_model" and r["tags"] == [["serve"]]
+    assert r["signatures"]["serving_default"]["outputs"] == {"scores": "scores:0"}
+    assert r["outputs"] == ["scores"] and [i["name"] for i in r["inputs"]] == ["images"]
+    assert "not_frozen" in {b["kind"] for b in r["blockers"]}
