@@ -65,6 +65,9 @@ class Graph:
             self._consumers = cons
         return self._consumers.get(name, [])
 
+    def function_names(self):
+        return {f.signature.name for f in self.graph_def.library.function}
+
     def op_types(self):
         return {n.op for n in self.graph_def.node}
 
@@ -108,8 +111,92 @@ class Graph:
         self._invalidate()
         return before - len(kept)
 
+    def replace_all_uses(self, old, new, move_control=True):
+        """Make every reader of tensor ``old`` read ``new`` instead; return how many inputs changed.
+
+        With ``move_control``, control edges on old's node move to new's node when ``old`` is the
+        node's only used output, so ordering is kept while the old node can be pruned.
+        """
+        old_t, new_t = tensor_ref(old), _short(tensor_ref(new))
+        old_node, new_node = node_name(old), node_name(new)
+        changed = 0
+        for n in self.graph_def.node:
+            if n.name == new_node:
+                continue
+            for k, i in enumerate(n.input):
+                if not i.startswith("^") and tensor_ref(i) == old_t:
+                    n.input[k] = new_t
+                    changed += 1
+                elif move_control and i == "^" + old_node and output_index(old_t) == 0:
+                    n.input[k] = "^" + new_node
+                    changed += 1
+            if changed:
+                _dedupe_control(n)
+        self._invalidate()
+        return changed
+
+    def drop_control_inputs(self, node, predicate):
+        """Remove control inputs of ``node`` whose source name satisfies ``predicate``."""
+        keep = [i for i in node.input if not (i.startswith("^") and predicate(i[1:]))]
+        dropped = len(node.input) - len(keep)
+        if dropped:
+            del node.input[:]
+            node.input.extend(keep)
+            self._invalidate()
+        return dropped
+
+    def add_node(self, node_def):
+        if node_def.name in self.index():
+            raise ValueError(f"node {node_def.name} exists")
+        self.graph_def.node.add().CopyFrom(node_def)
+        self._invalidate()
+
+    def replace_node(self, node_def):
+        """Replace the node of the same name in place (keeps its position)."""
+        for n in self.graph_def.node:
+            if n.name == node_def.name:
+                n.CopyFrom(node_def)
+                self._invalidate()
+                return
+        raise KeyError(node_def.name)
+
+    def unique_name(self, base):
+        idx = self.index()
+        if base not in idx:
+            return base
+        k = 1
+        while f"{base}_{k}" in idx:
+            k += 1
+        return f"{base}_{k}"
+
 
 def _copy(message):
     new = type(message)()
     new.CopyFrom(message)
     return new
+
+
+def tensor_ref(ref):
+    """Canonical data tensor reference: 'a' -> 'a:0'; control refs are returned unchanged."""
+    if ref.startswith("^"):
+        return ref
+    return ref if ":" in ref else ref + ":0"
+
+
+def _short(ref):
+    """'a:0' -> 'a' (the form GraphDefs use for output 0)."""
+    return ref[:-2] if ref.endswith(":0") else ref
+
+
+def _dedupe_control(node):
+    seen = set()
+    data = [i for i in node.input if not i.startswith("^")]
+    data_nodes = {node_name(i) for i in data}
+    ctrl = []
+    for i in node.input:
+        if i.startswith("^") and i not in seen and i[1:] not in data_nodes and i[1:] != node.name:
+            seen.add(i)
+            ctrl.append(i)
+    if len(data) + len(ctrl) != len(node.input):
+        del node.input[:]
+        node.input.extend(data + ctrl)

@@ -1,0 +1,67 @@
+"""bind_placeholders: turn named placeholders into constants (``is_training=false``, ``keep_prob=1.0``)."""
+import logging
+
+from ..errors import InputError, NodeNotFoundError
+from . import register
+
+log = logging.getLogger(__name__)
+PLACEHOLDERS = ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")
+
+
+def parse_value(text, dtype):
+    """'false' / '1.0' / '3' -> a numpy scalar of the placeholder's dtype."""
+    import numpy as np
+
+    if not isinstance(text, str):
+        return np.asarray(text, dtype=dtype)
+    low = text.strip().lower()
+    if dtype == np.bool_:
+        if low in ("true", "1", "yes"):
+            return np.asarray(True)
+        if low in ("false", "0", "no"):
+            return np.asarray(False)
+        raise InputError(f"--bind value '{text}' is not a boolean; use true or false")
+    try:
+        return np.asarray(float(low) if dtype.kind == "f" else int(float(low)), dtype=dtype)
+    except ValueError:
+        raise InputError(f"--bind value '{text}' is not a number")
+
+
+@register("bind_placeholders")
+def bind_placeholders(graph, ctx):
+    """Replace each placeholder named in ``ctx.params['bind']`` by a Const of the given value.
+
+    The node keeps its name, so its readers are untouched. A value must fit the placeholder's
+    shape (a scalar fits an unknown-rank placeholder).
+    """
+    from .._tf import tf
+
+    tf = tf()
+    rewrites = 0
+    for name, value in (ctx.params.get("bind") or {}).items():
+        if name not in graph:
+            if name in ctx.params.get("_bound", set()):
+                continue
+            raise NodeNotFoundError(name, [n.name for n in graph.nodes if n.op in PLACEHOLDERS],
+                                    what="--bind placeholder")
+        node = graph.node(name)
+        if node.op not in PLACEHOLDERS:
+            if node.op == "Const" and name in ctx.params.get("_bound", set()):
+                continue
+            raise InputError(f"--bind {name}: is a {node.op}, not a placeholder; --cut replaces any node")
+        dtype = tf.as_dtype(node.attr["dtype"].type)
+        arr = parse_value(value, dtype.as_numpy_dtype)
+        if node.op != "PlaceholderWithDefault" and "shape" in node.attr and not node.attr["shape"].shape.unknown_rank:
+            want = [d.size for d in node.attr["shape"].shape.dim]
+            if len(want) != arr.ndim or any(w >= 0 and w != s for w, s in zip(want, arr.shape)):
+                raise InputError(f"--bind {name}: value of shape {list(arr.shape)} does not fit the "
+                                 f"placeholder's shape {want}")
+        const = tf.compat.v1.NodeDef(name=name, op="Const")
+        const.attr["dtype"].type = node.attr["dtype"].type
+        const.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(arr, dtype=dtype))
+        graph.replace_node(const)
+        ctx.params.setdefault("_bound", set()).add(name)
+        ctx.protected.discard(name)
+        log.info("bound %s = %s", name, arr.tolist())
+        rewrites += 1
+    return rewrites

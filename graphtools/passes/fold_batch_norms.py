@@ -1,0 +1,228 @@
+"""fold_batch_norms: turn training-mode batch norm into inference batch norm, then fold batch
+norms (fused, and decomposed into Mul/Add) into the weights of the preceding Conv2D,
+DepthwiseConv2dNative or MatMul."""
+import logging
+import re
+
+import numpy as np
+
+from ..graph import node_name, tensor_ref
+from . import const_value, data_inputs, register
+
+log = logging.getLogger(__name__)
+FUSED = ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
+WEIGHTED = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
+
+
+def _const_node(tf, name, value, dtype=None):
+    node = tf.compat.v1.NodeDef(name=name, op="Const")
+    proto = tf.make_tensor_proto(value, dtype=dtype)
+    node.attr["dtype"].type = proto.dtype
+    node.attr["value"].tensor.CopyFrom(proto)
+    return node
+
+
+def _readers(graph, ref):
+    t = tensor_ref(ref)
+    return [n for n in graph.nodes if any(tensor_ref(i) == t for i in data_inputs(n))]
+
+
+def _used_ports(graph, name):
+    ports = set()
+    for n in graph.nodes:
+        for i in n.input:
+            if not i.startswith("^") and node_name(i) == name:
+                ports.add(int(i.split(":")[1]) if ":" in i else 0)
+    return ports
+
+
+@register("fold_batch_norms")
+def fold_batch_norms(graph, ctx):
+    """Fold every batch norm that follows a weighted op into its weights and a bias.
+
+    Before::  y = BN(conv(x, W) [+ b])  with  s = gamma / sqrt(var + eps),  t = beta - mean * s
+    After::   y = BiasAdd(conv(x, W * s), b * s + t)
+
+    Decomposed batch norms are folded once constant folding has reduced them to
+    ``Add(Mul(conv, s), t)``. A training-mode FusedBatchNorm first becomes an inference one
+    using the moving statistics kept beside it (``<scope>/moving_mean``, ``moving_variance``).
+    Skipped, with a log line: weights that are not constants, a conv output read elsewhere,
+    per-channel shapes that do not match, NCHW layouts.
+    """
+    from .._tf import tf
+
+    tf = tf()
+    rewrites = _to_inference(graph, ctx, tf)
+    for n in list(graph.nodes):
+        if n.name not in graph:
+            continue
+        if n.op in FUSED and not n.attr["is_training"].b:
+            rewrites += _fold_fused(graph, ctx, tf, n)
+        elif n.op in ("Add", "AddV2", "BiasAdd"):
+            rewrites += _fold_mul_add(graph, ctx, tf, n)
+    return rewrites
+
+
+def _to_inference(graph, ctx, tf):
+    rewrites = 0
+    for n in list(graph.nodes):
+        if n.op not in FUSED or not n.attr["is_training"].b:
+            continue
+        if _used_ports(graph, n.name) - {0}:
+            log.info("kept %s: its batch statistics outputs are read", n.name)
+            continue
+        scope = n.name.rsplit("/", 1)[0] if "/" in n.name else ""
+        stats = []
+        for what in ("moving_mean", "moving_variance"):
+            found = [m.name for m in graph.nodes if m.op == "Const" and m.name in
+                     (f"{scope}/{what}", f"{scope}/{what}/read")]
+            stats.append(found[0] if found else None)
+        if None in stats:
+            log.info("kept %s: training-mode batch norm without moving statistics in the graph", n.name)
+            continue
+        mean, var = const_value(graph, stats[0]), const_value(graph, stats[1])
+        if mean is None or var is None or mean.ndim != 1 or mean.shape != var.shape:
+            log.info("kept %s: moving statistics are not per-channel constants", n.name)
+            continue
+        new = tf.compat.v1.NodeDef()
+        new.CopyFrom(n)
+        del new.input[:]
+        new.input.extend(data_inputs(n)[:3] + [stats[0], stats[1]] + [i for i in n.input if i.startswith("^")])
+        new.attr["is_training"].b = False
+        if "exponential_avg_factor" in new.attr:
+            new.attr["exponential_avg_factor"].f = 1.0
+        graph.replace_node(new)
+        log.info("%s: training-mode batch norm now uses %s and %s", n.name, stats[0], stats[1])
+        rewrites += 1
+    return rewrites
+
+
+def _weighted_producer(graph, ref):
+    """(weighted node, bias ref or None, out ref) when ``ref`` is conv/matmul [+ const bias]."""
+    node = graph.index().get(node_name(ref))
+    bias = None
+    if node is not None and node.op in ("BiasAdd", "Add", "AddV2"):
+        a, b = data_inputs(node)[:2]
+        for w, c in ((a, b), (b, a)):
+            wn = graph.index().get(node_name(w))
+            cv = const_value(graph, c)
+            if wn is not None and wn.op in WEIGHTED and cv is not None and cv.ndim == 1:
+                return wn, c, node
+        return None, None, None
+    if node is not None and node.op in WEIGHTED:
+        return node, None, node
+    return None, None, None
+
+
+def _fold(graph, ctx, tf, bn_name, x_ref, scale, offset, inner=()):
+    """Fold y = x * scale + offset (per output channel) into the weighted op producing ``x_ref``."""
+    w_node, bias_ref, head = _weighted_producer(graph, x_ref)
+    if w_node is None:
+        log.info("kept %s: not preceded by Conv2D/DepthwiseConv2dNative/MatMul", bn_name)
+        return 0
+    chain = {w_node.name, head.name}
+    for name in chain:
+        if name in ctx.protected:
+            log.info("kept %s: %s is protected", bn_name, name)
+            return 0
+        readers = [r.name for r in _readers(graph, name)]
+        if any(r not in chain and r != bn_name and r not in inner for r in readers) or len(readers) != 1 \
+                or _used_ports(graph, name) - {0}:
+            log.info("kept %s: %s is read outside the batch norm", bn_name, name)
+            return 0
+    if w_node.op != "MatMul" and w_node.attr["data_format"].s not in (b"", b"NHWC"):
+        log.info("kept %s: %s is not NHWC", bn_name, w_node.name)
+        return 0
+    w_ref = data_inputs(w_node)[1]
+    weights = const_value(graph, w_ref)
+    if weights is None or weights.dtype.kind != "f":
+        log.info("kept %s: weights of %s are not float constants", bn_name, w_node.name)
+        return 0
+    if w_node.op == "MatMul" and w_node.attr["transpose_a"].b:
+        return 0
+    channels = _out_channels(w_node, weights)
+    scale = np.broadcast_to(np.asarray(scale, np.float64).reshape(-1), (channels,)) if np.size(scale) in (1, channels) else None
+    offset = np.broadcast_to(np.asarray(offset, np.float64).reshape(-1), (channels,)) if np.size(offset) in (1, channels) else None
+    if scale is None or offset is None:
+        log.info("kept %s: per-channel sizes do not match %d output channels of %s", bn_name, channels, w_node.name)
+        return 0
+    if w_node.op == "Conv2D":
+        new_w = weights * scale.reshape(1, 1, 1, -1)
+    elif w_node.op == "DepthwiseConv2dNative":
+        h, w, cin, mult = weights.shape
+        new_w = weights * scale.reshape(1, 1, cin, mult)
+    elif w_node.attr["transpose_b"].b:
+        new_w = weights * scale.reshape(-1, 1)
+    else:
+        new_w = weights * scale.reshape(1, -1)
+    bias = const_value(graph, bias_ref) if bias_ref is not None else np.zeros(channels)
+    new_b = bias.astype(np.float64) * scale + offset
+    dtype = weights.dtype
+    w_const = _const_node(tf, graph.unique_name(f"{w_node.name}/folded_weights"), new_w.astype(dtype))
+    graph.add_node(w_const)
+    new_conv = tf.compat.v1.NodeDef()
+    new_conv.CopyFrom(w_node)
+    new_conv.input[1] = w_const.name
+    graph.replace_node(new_conv)
+    b_const = _const_node(tf, graph.unique_name(f"{bn_name}/folded_bias"), new_b.astype(dtype))
+    graph.add_node(b_const)
+    add = tf.compat.v1.NodeDef(name=bn_name, op="BiasAdd", input=[w_node.name, b_const.name])
+    add.attr["T"].type = tf.as_dtype(dtype).as_datatype_enum
+    add.attr["data_format"].s = b"NHWC"
+    graph.replace_node(add)
+    log.info("folded batch norm %s into %s", bn_name, w_node.name)
+    return 1
+
+
+def _out_channels(w_node, weights):
+    if w_node.op == "Conv2D":
+        return weights.shape[-1]
+    if w_node.op == "DepthwiseConv2dNative":
+        return weights.shape[2] * weights.shape[3]
+    return weights.shape[0] if w_node.attr["transpose_b"].b else weights.shape[-1]
+
+
+def _fold_fused(graph, ctx, tf, n):
+    if _used_ports(graph, n.name) - {0}:
+        return 0
+    if n.attr["data_format"].s not in (b"", b"NHWC"):
+        log.info("kept %s: NCHW", n.name)
+        return 0
+    x, gamma, beta, mean, var = data_inputs(n)[:5]
+    vals = [const_value(graph, r) for r in (gamma, beta, mean, var)]
+    if any(v is None for v in vals):
+        log.info("kept %s: its parameters are not constants", n.name)
+        return 0
+    gamma, beta, mean, var = [v.astype(np.float64) for v in vals]
+    eps = n.attr["epsilon"].f
+    if eps <= 0 or np.any(var + eps <= 0):
+        log.info("kept %s: epsilon/variance would divide by zero", n.name)
+        return 0
+    scale = gamma / np.sqrt(var + eps)
+    return _fold(graph, ctx, tf, n.name, x, scale, beta - mean * scale)
+
+
+def _fold_mul_add(graph, ctx, tf, n):
+    """Add(Mul(x, s), t) with constant per-channel s and t (a decomposed batch norm)."""
+    ins = data_inputs(n)
+    if len(ins) != 2:
+        return 0
+    for m_ref, t_ref in ((ins[0], ins[1]), (ins[1], ins[0])):
+        mul = graph.index().get(node_name(m_ref))
+        t = const_value(graph, t_ref)
+        if mul is None or mul.op != "Mul" or t is None or t.ndim > 4 or mul.name in ctx.protected:
+            continue
+        if [r.name for r in _readers(graph, mul.name)] != [n.name]:
+            continue
+        a, b = data_inputs(mul)[:2]
+        for x, s_ref in ((a, b), (b, a)):
+            s = const_value(graph, s_ref)
+            if s is None or s.ndim > 4 or (s.ndim and any(d != 1 for d in s.shape[:-1])):
+                continue
+            if t.ndim and any(d != 1 for d in t.shape[:-1]):
+                continue
+            w_node, _, _ = _weighted_producer(graph, x)
+            if w_node is None:
+                continue
+            return _fold(graph, ctx, tf, n.name, x, s, t, inner={mul.name})
+    return 0

@@ -1,0 +1,21 @@
+"""remove_debug: remove Assert, CheckNumerics and Print ops (TFLite supports none of them)."""
+from ..graph import node_name
+from . import data_inputs, register
+
+PASS_THROUGH = {"CheckNumerics", "CheckNumericsV2", "Print", "DebugIdentity", "DebugIdentityV2"}
+CONTROL_ONLY = {"Assert", "PrintV2", "DebugNanCount", "DebugNumericSummary"}
+
+
+@register("remove_debug")
+def remove_debug(graph, ctx):
+    """CheckNumerics/Print(x) -> x; control edges on Assert/PrintV2 are dropped."""
+    rewrites = 0
+    for n in list(graph.nodes):
+        if n.name in ctx.protected:
+            continue
+        if n.op in PASS_THROUGH and data_inputs(n):
+            rewrites += bool(graph.replace_all_uses(n.name + ":0", data_inputs(n)[0]))
+        elif n.op in CONTROL_ONLY:
+            for c in list(graph.consumers(n.name)):
+                rewrites += graph.drop_control_inputs(graph.index()[c], lambda s, name=n.name: s == name)
+    return rewrites

@@ -1,0 +1,151 @@
+"""strip_dropout: wire the readers of every dropout output to the dropout input."""
+import logging
+
+import numpy as np
+
+from ..analysis import STOCHASTIC_OPS
+from ..graph import node_name, tensor_ref
+from . import const_value, data_inputs, register
+
+log = logging.getLogger(__name__)
+RANDOM_SOURCES = {op for op in STOCHASTIC_OPS if "Uniform" in op and "Int" not in op}
+MASK_OPS = {"Add", "AddV2", "Mul", "Sub", "Floor", "GreaterEqual", "Greater", "Cast", "Identity"}
+COMBINE_OPS = {"Mul", "SelectV2", "Select"}
+
+
+@register("strip_dropout")
+def strip_dropout(graph, ctx):
+    """Remove dropout in its legacy forms by rewiring its output to its input.
+
+    Forms (all seen in frozen TF 1.x/2.x graphs)::
+
+        TF 1.0-1.12:  mul(div(x, keep), floor(add(keep, random_uniform)))
+        TF 1.13-1.15: mul(div(x, 1 - rate), cast(greater_equal(random_uniform, rate)))
+        TF 2.x:       select_v2(greater_equal(random_uniform, rate), div(x, 1 - rate) | mul(x, scale), 0)
+
+    The math is checked before a rewrite: the scale must be 1/keep_prob for the same keep_prob
+    (or rate) the mask uses; a match that fails the check is kept and logged.
+    """
+    rewrites = 0
+    for r in [n for n in graph.nodes if n.op in RANDOM_SOURCES]:
+        for combine, mask_in, mask_kind, threshold in _combiners(graph, r.name):
+            scaled_ref = _other_operand(combine, mask_in)
+            if scaled_ref is None:
+                continue
+            x, why = _unscaled(graph, scaled_ref, mask_kind, threshold)
+            if x is None:
+                log.info("kept %s: %s", combine.name, why)
+                continue
+            if combine.op in ("SelectV2", "Select"):
+                zero = const_value(graph, combine.input[2])
+                if zero is None or np.any(zero != 0):
+                    log.info("kept %s: the dropped value is not 0", combine.name)
+                    continue
+            _rewire(graph, ctx, combine, x)
+            log.info("stripped dropout %s (input %s)", combine.name, x)
+            rewrites += 1
+    return rewrites
+
+
+def _combiners(graph, random_name):
+    """Yield (combine node, mask input ref, mask kind, threshold ref) reachable from a random op."""
+    frontier = [random_name]
+    seen = set()
+    kinds = {random_name: ("random", None)}
+    while frontier:
+        name = frontier.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for c in graph.consumers(name):
+            node = graph.index()[c]
+            ins = data_inputs(node)
+            refs = [i for i in ins if node_name(i) == name]
+            if not refs:
+                continue
+            kind, thr = kinds[name]
+            if node.op == "Floor" and kind == "random":
+                kinds[c] = ("floor", thr)
+            elif node.op in ("GreaterEqual", "Greater") and kind == "random" and node_name(ins[0]) == name:
+                kinds[c] = ("rate", ins[1])
+            elif node.op in COMBINE_OPS and kind in ("floor", "rate") and (
+                    node.op == "Mul" or node_name(ins[0]) == name):
+                yield node, refs[0], kind, thr
+                continue
+            elif node.op in ("Add", "AddV2") and kind == "random":
+                other = [i for i in ins if node_name(i) != name]
+                kinds[c] = ("random", other[0] if other else None)  # keep_prob + U[0,1)
+            elif node.op in MASK_OPS and kind != "random" or node.op in ("Mul", "Sub", "Identity") and kind == "random":
+                kinds[c] = (kind, thr)
+            else:
+                continue
+            frontier.append(c)
+
+
+def _other_operand(combine, mask_ref):
+    ins = data_inputs(combine)
+    if combine.op == "Mul":
+        others = [i for i in ins if i != mask_ref]
+        return others[0] if len(others) == 1 else None
+    return ins[1]
+
+
+def _unscaled(graph, scaled_ref, mask_kind, threshold):
+    """Return (x, '') when ``scaled_ref`` is x scaled by exactly 1/keep for the mask's keep, else (None, why)."""
+    node = graph.index().get(node_name(scaled_ref))
+    if node is None or node.op not in ("RealDiv", "Div", "Mul"):
+        return None, f"no 1/keep_prob scaling feeds the mask ({node.op if node else '?'})"
+    a, b = data_inputs(node)[:2]
+    if node.op in ("RealDiv", "Div"):
+        x, divisor = a, b
+        if mask_kind == "floor":
+            if _same(graph, divisor, threshold):
+                return x, ""
+            return None, "divides by something other than the keep_prob of its mask"
+        # rate form: divisor must be 1 - rate
+        if _is_one_minus(graph, divisor, threshold):
+            return x, ""
+        return None, "divides by something other than 1 - rate"
+    # Mul(x, scale) with scale == 1 / (1 - rate), both constants
+    rate = const_value(graph, threshold) if threshold else None
+    for x, s in ((a, b), (b, a)):
+        scale = const_value(graph, s)
+        if scale is not None and rate is not None and scale.size == 1 and rate.size == 1:
+            keep = 1.0 - float(rate) if mask_kind == "rate" else float(rate)
+            if keep > 0 and abs(float(scale) - 1.0 / keep) <= 1e-6 * abs(1.0 / keep):
+                return x, ""
+            return None, f"scales by {float(scale)} but the mask keeps {keep}"
+    return None, "scale is not a constant"
+
+
+def _same(graph, a, b):
+    if a is None or b is None:
+        return False
+    if tensor_ref(a) == tensor_ref(b):
+        return True
+    va, vb = const_value(graph, a), const_value(graph, b)
+    return va is not None and vb is not None and va.shape == vb.shape and np.allclose(va, vb)
+
+
+def _is_one_minus(graph, ref, rate):
+    node = graph.index().get(node_name(ref))
+    if node is not None and node.op == "Sub":
+        one, r = data_inputs(node)[:2]
+        v = const_value(graph, one)
+        if v is not None and v.size == 1 and float(v) == 1.0 and _same(graph, r, rate):
+            return True
+    # constant folded: 1 - rate computed ahead
+    va, vr = const_value(graph, ref), const_value(graph, rate) if rate else None
+    return va is not None and vr is not None and va.size == 1 and vr.size == 1 and np.isclose(float(va), 1 - float(vr))
+
+
+def _rewire(graph, ctx, combine, x):
+    if combine.name in ctx.protected:
+        # an output keeps its name: it becomes Identity(x)
+        from .._tf import tf
+
+        ident = tf().compat.v1.NodeDef(name=combine.name, op="Identity", input=[x])
+        ident.attr["T"].CopyFrom(combine.attr["T"])
+        graph.replace_node(ident)
+    else:
+        graph.replace_all_uses(combine.name + ":0", x)

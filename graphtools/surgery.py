@@ -1,0 +1,116 @@
+"""strip(): remove dropout and training subgraphs, bind flags, prune — and prove it equivalent."""
+import dataclasses
+import logging
+
+from .analysis import GraphAnalysis, op_histogram
+from .errors import InputError, NodeNotFoundError
+from .graph import node_name
+from .passes import PassContext, run_passes
+
+log = logging.getLogger(__name__)
+
+GROUPS = {
+    "training": ["bind_placeholders", "fold_switches", "remove_training"],
+    "dropout": ["strip_dropout"],
+    "debug": ["remove_debug"],
+    "identity": ["remove_identity"],
+    "batchnorm": ["fold_constants", "fold_batch_norms"],
+}
+ORDER = ["bind_placeholders", "fold_switches", "strip_dropout", "remove_training", "remove_debug",
+         "remove_identity", "fold_constants", "fold_batch_norms"]
+
+
+@dataclasses.dataclass
+class StripResult:
+    graph_def: object
+    inputs: list
+    outputs: list
+    bound: dict
+    passes: list           # PassRecord per pass that changed something
+    equivalence: object    # validate.Equivalence or None
+    ops_before: dict
+    ops_after: dict
+
+
+def passes_for(remove):
+    """The pass names ``remove`` (e.g. ['dropout', 'training'] or ['all']) asks for, in run order."""
+    if isinstance(remove, str):
+        remove = [remove]
+    wanted = set()
+    for r in remove:
+        for item in str(r).split(","):
+            item = item.strip().lower()
+            if not item:
+                continue
+            if item == "all":
+                wanted.update(p for ps in GROUPS.values() for p in ps)
+            elif item in GROUPS:
+                wanted.update(GROUPS[item])
+            else:
+                raise InputError(f"--remove {item}: unknown; choose from {', '.join(list(GROUPS) + ['all'])}")
+    if not wanted:
+        raise InputError("--remove needs at least one of " + ", ".join(list(GROUPS) + ["all"]))
+    return [p for p in ORDER if p in wanted]
+
+
+def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, verify=True, rtol=1e-4, atol=1e-5):
+    """Return a StripResult whose graph_def computes the same outputs for inference, minus training parts.
+
+    ``inputs``/``outputs`` default to discovery (as in inspect). ``bind`` maps placeholder names to
+    values; with 'training' removed, discovered training flags are bound to their inference values
+    (keep_prob 1.0, is_training false). The caller's GraphDef is never modified.
+    """
+    from .validate import check_equivalent, inference_flag_value
+
+    names = passes_for(remove)
+    a = GraphAnalysis(graph_def)
+    if outputs:
+        outputs = [node_name(o) for o in (outputs.split(",") if isinstance(outputs, str) else outputs)]
+        for o in outputs:
+            if o not in a.index:
+                raise NodeNotFoundError(o, a.index.keys(), what="output node")
+    else:
+        cands = a.rank_outputs(top=1)
+        if not cands:
+            raise InputError("found no output candidates; name them with --outputs")
+        outputs = [cands[0]["name"]]
+    found = a.discover_inputs(outputs)
+    if inputs:
+        inputs = [node_name(i) for i in (inputs.split(",") if isinstance(inputs, str) else inputs)]
+        by_name = {i["name"]: i for i in found}
+        for i in inputs:
+            if i not in a.index:
+                raise NodeNotFoundError(i, [p["name"] for p in found] or a.index.keys(), what="input")
+        data = [by_name.get(i) or {"name": i, "dtype": "float32", "shape": None, "optional": False, "role": "data"}
+                for i in inputs]
+    else:
+        data = [i for i in found if i["role"] == "data" and not i["optional"]]
+        inputs = [i["name"] for i in data]
+    bind = dict(bind or {})
+    for b in bind:
+        if b not in a.index:
+            raise NodeNotFoundError(b, [p["name"] for p in found], what="--bind placeholder")
+    if "bind_placeholders" in names:
+        for f in found:
+            if f["role"] == "training_flag" and f["name"] not in bind and f["name"] not in inputs:
+                bind[f["name"]] = inference_flag_value(f)
+    if bind and "bind_placeholders" not in names:
+        names = ["bind_placeholders", "fold_switches"] + names
+    ctx = PassContext(inputs=inputs, outputs=outputs, params={"bind": bind})
+    out, records = run_passes(graph_def, names, ctx)
+    equivalence = None
+    if verify:
+        flags = {k: v for k, v in bind.items()}
+        equivalence = check_equivalent(graph_def, out, data, outputs, _typed(flags), rtol=rtol, atol=atol)
+    return StripResult(out, data, outputs, bind, records, equivalence, op_histogram(graph_def), op_histogram(out))
+
+
+def _typed(flags):
+    out = {}
+    for k, v in flags.items():
+        if isinstance(v, str):
+            low = v.strip().lower()
+            out[k] = low in ("true", "yes") if low in ("true", "false", "yes", "no") else float(low)
+        else:
+            out[k] = v
+    return out

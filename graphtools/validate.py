@@ -1,0 +1,94 @@
+"""Equivalence checks: run two graphs on the same seeded inputs and measure how far they differ."""
+import dataclasses
+import logging
+
+import numpy as np
+
+from .errors import GraphtoolsError
+
+log = logging.getLogger(__name__)
+
+
+class NotEquivalentError(GraphtoolsError):
+    """A rewrite changed what an output computes."""
+
+
+@dataclasses.dataclass
+class Equivalence:
+    checked: bool
+    outputs: dict            # name -> {"max_abs": float, "max_ref": float, "ok": bool}
+    note: str = ""
+
+
+def inference_flag_value(placeholder):
+    """The value a training flag takes at inference: keep_prob 1.0, is_training False, learning_phase 0."""
+    import re
+
+    name = placeholder["name"]
+    if placeholder["dtype"] == "bool":
+        return bool(re.search(r"is_?test|inference|eval", name, re.I))
+    if re.search(r"keep", name, re.I):
+        return 1.0
+    if re.search(r"dropout|rate", name, re.I):
+        return 0.0
+    return 0
+
+
+def random_feeds(inputs, seed=0, batch=2):
+    """Seeded feeds for data inputs; None when a shape cannot be guessed (unknown rank)."""
+    rng = np.random.RandomState(seed)
+    feeds = {}
+    for i in inputs:
+        shape = i["shape"]
+        if shape is None:
+            return None, f"input {i['name']} has unknown rank"
+        shape = [batch if (k == 0 and d < 0) else (d if d >= 0 else 1) for k, d in enumerate(shape)]
+        dt = np.dtype(i["dtype"]) if i["dtype"] not in ("string",) else None
+        if dt is None:
+            return None, f"input {i['name']} is a string tensor"
+        if dt.kind == "f":
+            feeds[i["name"]] = rng.standard_normal(shape).astype(dt)
+        elif dt.kind in "iu":
+            feeds[i["name"]] = rng.randint(0, 10, size=shape).astype(dt)
+        elif dt.kind == "b":
+            feeds[i["name"]] = np.zeros(shape, dtype=bool)
+        else:
+            return None, f"input {i['name']} has dtype {i['dtype']}"
+    return feeds, ""
+
+
+def check_equivalent(before, after, data_inputs, outputs, flags, seed=0, rtol=1e-4, atol=1e-5, batch=2):
+    """Run ``before`` (training flags fed their inference values) and ``after`` on the same seeded feeds.
+
+    Raises NotEquivalentError naming the first output that differs beyond ``atol + rtol * max|ref|``.
+    """
+    from .analysis import GraphAnalysis
+    from .runtime import run_graph
+
+    feeds, why = random_feeds(data_inputs, seed, batch)
+    if feeds is None:
+        return Equivalence(False, {}, f"not verified: {why}")
+    before_ph = {p["name"]: p for p in GraphAnalysis(before).discover_inputs(outputs)}
+    after_ph = {p["name"] for p in GraphAnalysis(after).discover_inputs(outputs)}
+    before_feeds = dict(feeds)
+    for name, p in before_ph.items():
+        if name not in before_feeds and not p["optional"]:
+            before_feeds[name] = flags.get(name, inference_flag_value(p))
+    after_feeds = {k: v for k, v in feeds.items() if k in after_ph}
+    ref = run_graph(before, before_feeds, outputs, path="the graph before")
+    got = run_graph(after, after_feeds, outputs, path="the graph after")
+    report = {}
+    for name, r, g in zip(outputs, ref, got):
+        r, g = np.asarray(r, dtype=np.float64), np.asarray(g, dtype=np.float64)
+        if r.shape != g.shape:
+            raise NotEquivalentError(f"output '{name}' changed shape from {list(r.shape)} to {list(g.shape)}; "
+                                     f"the rewrite is wrong — rerun with --no-verify to write it anyway")
+        diff = float(np.max(np.abs(r - g))) if r.size else 0.0
+        scale = float(np.max(np.abs(r))) if r.size else 0.0
+        ok = diff <= atol + rtol * scale
+        report[name] = {"max_abs": diff, "max_ref": scale, "ok": ok}
+        if not ok:
+            raise NotEquivalentError(f"output '{name}' differs by {diff:.3g} (largest value {scale:.3g}, tolerance "
+                                     f"{atol + rtol * scale:.3g}) after stripping; nothing was written — rerun "
+                                     f"with --no-verify to write it anyway")
+    return Equivalence(True, report)
