@@ -10,13 +10,13 @@ from .passes import PassContext, run_passes
 log = logging.getLogger(__name__)
 
 GROUPS = {
-    "training": ["bind_placeholders", "fold_switches", "remove_training"],
+    "training": ["bind_placeholders", "fold_switches", "fold_ifs", "remove_training"],
     "dropout": ["strip_dropout"],
     "debug": ["remove_debug"],
     "identity": ["remove_identity"],
     "batchnorm": ["fold_constants", "fold_batch_norms"],
 }
-ORDER = ["bind_placeholders", "fold_switches", "strip_dropout", "remove_training", "remove_debug",
+ORDER = ["bind_placeholders", "fold_switches", "fold_ifs", "strip_dropout", "remove_training", "remove_debug",
          "remove_identity", "fold_constants", "fold_batch_norms"]
 
 
@@ -53,16 +53,30 @@ def passes_for(remove):
     return [p for p in ORDER if p in wanted]
 
 
-def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, verify=True, rtol=1e-4, atol=1e-5):
+def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=None, splice=None, verify=True,
+          rtol=1e-4, atol=1e-5):
     """Return a StripResult whose graph_def computes the same outputs for inference, minus training parts.
 
     ``inputs``/``outputs`` default to discovery (as in inspect). ``bind`` maps placeholder names to
     values; with 'training' removed, discovered training flags are bound to their inference values
-    (keep_prob 1.0, is_training false). The caller's GraphDef is never modified.
+    (keep_prob 1.0, is_training false). ``cut`` lists (node, dtype, shape) or 'node:dtype:shape'
+    to replace by placeholders; ``splice`` lists nodes or scopes to remove by wiring their one data
+    input to their readers. The result is checked against the graph as cut (the cut changes what
+    feeds the graph by design). The caller's GraphDef is never modified.
     """
+    from .passes.cut_nodes import parse_cut
     from .validate import check_equivalent, inference_flag_value
 
-    names = passes_for(remove)
+    names = passes_for(remove) if remove else []
+    cut = [parse_cut(c) if isinstance(c, str) else tuple(c) for c in (cut or [])]
+    pre_records = []
+    if cut:
+        a0 = GraphAnalysis(graph_def)
+        outs0 = outputs or ([c["name"] for c in a0.rank_outputs(top=1)][:1])
+        graph_def, pre_records = run_passes(graph_def, ["cut_nodes"],
+                                            PassContext(inputs=[], outputs=[node_name(o) for o in (
+                                                outs0.split(",") if isinstance(outs0, str) else outs0)],
+                                                params={"cut": cut}))
     a = GraphAnalysis(graph_def)
     if outputs:
         outputs = [node_name(o) for o in (outputs.split(",") if isinstance(outputs, str) else outputs)]
@@ -95,9 +109,14 @@ def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, veri
             if f["role"] == "training_flag" and f["name"] not in bind and f["name"] not in inputs:
                 bind[f["name"]] = inference_flag_value(f)
     if bind and "bind_placeholders" not in names:
-        names = ["bind_placeholders", "fold_switches"] + names
-    ctx = PassContext(inputs=inputs, outputs=outputs, params={"bind": bind})
+        names = ["bind_placeholders", "fold_switches", "fold_ifs"] + names
+    if splice:
+        names = ["splice_nodes"] + names
+    if not names:
+        raise InputError("nothing to do: give --remove, --bind, --cut or --splice")
+    ctx = PassContext(inputs=list(inputs), outputs=outputs, params={"bind": bind, "splice": list(splice or [])})
     out, records = run_passes(graph_def, names, ctx)
+    records = pre_records + records
     equivalence = None
     if verify:
         flags = {k: v for k, v in bind.items()}

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 PASSES = {}
 # The order ``--remove all`` runs them in: bind flags first so conds fold, then remove.
-MODULES = ("bind_placeholders", "fold_switches", "strip_dropout", "remove_training", "remove_debug",
+MODULES = ("cut_nodes", "splice_nodes", "bind_placeholders", "fold_switches", "fold_ifs", "strip_dropout", "remove_training", "remove_debug",
            "remove_identity", "fold_constants", "fold_batch_norms")
 
 
@@ -54,6 +54,8 @@ class PassRecord:
     pruned: int
     ops_before: dict
     ops_after: dict
+    removed: list = dataclasses.field(default_factory=list)
+    added: list = dataclasses.field(default_factory=list)
 
     def delta(self):
         keys = set(self.ops_before) | set(self.ops_after)
@@ -76,6 +78,7 @@ def run_passes(graph_def, names, ctx, max_rounds=8):
         total = 0
         for name in names:
             before = _hist(gd)
+            names_before = {n.name for n in gd.node}
             try:
                 rewrites = PASSES[name](graph, ctx)
             except PassError:
@@ -84,7 +87,9 @@ def run_passes(graph_def, names, ctx, max_rounds=8):
                 raise PassError(name, f"{type(e).__name__}: {e}") from e
             pruned = graph.prune(ctx.outputs, keep=[p for p in ctx.protected if p in graph])
             check_structure(graph, name, library)
-            rec = PassRecord(name, rnd, rewrites, pruned, before, _hist(gd))
+            names_after = {n.name for n in gd.node}
+            rec = PassRecord(name, rnd, rewrites, pruned, before, _hist(gd),
+                             sorted(names_before - names_after), sorted(names_after - names_before))
             if rewrites or pruned:
                 log.info("%s (round %d): %d rewrites, %d nodes pruned, ops %s", name, rnd, rewrites, pruned,
                          rec.delta())

@@ -1,0 +1,77 @@
+"""fold_ifs: replace v2 conds (If/StatelessIf/Case) whose predicate is a constant by the taken branch."""
+import logging
+
+from ..graph import node_name, tensor_ref
+from . import const_value, data_inputs, register
+
+log = logging.getLogger(__name__)
+
+
+@register("fold_ifs")
+def fold_ifs(graph, ctx):
+    """Inline the body of the branch a constant predicate selects.
+
+    Before::  y = If(is_training=False, x, then=dropout_fn, else=identity_fn)
+    After::   y = <nodes of identity_fn, named 'cond/else/...', reading x>
+
+    The function library is left as it is (other callers may use the functions).
+    """
+    from .._tf import tf
+
+    tf = tf()
+    from tensorflow.python.framework import function_def_to_graph as f2g
+
+    library = {f.signature.name: f for f in graph.graph_def.library.function}
+    rewrites = 0
+    for n in list(graph.nodes):
+        if n.op not in ("If", "StatelessIf", "Case", "StatelessCase") or n.name not in graph:
+            continue
+        pred = const_value(graph, n.input[0])
+        if pred is None or pred.shape != ():
+            continue
+        if n.op.endswith("If"):
+            key, branch = ("then_branch", "then") if bool(pred) else ("else_branch", "else")
+            fname = n.attr[key].func.name
+        else:
+            branches = n.attr["branches"].list.func
+            k = int(pred)
+            k = k if 0 <= k < len(branches) else len(branches) - 1  # Case runs the last branch out of range
+            fname, branch = branches[k].name, f"branch{k}"
+        fdef = library.get(fname)
+        if fdef is None:
+            log.info("kept %s: branch function %s is not in the library", n.name, fname)
+            continue
+        sub, mapping = f2g.function_def_to_graph_def(fdef)
+        prefix = graph.unique_name(f"{n.name}/{branch}") + "/"
+        actual = data_inputs(n)[1:]
+        args = {a.name: actual[k] for k, a in enumerate(fdef.signature.input_arg)}
+        for node in sub.node:
+            if node.name in args and node.op == "Placeholder":
+                continue
+            new = tf.compat.v1.NodeDef()
+            new.CopyFrom(node)
+            new.name = prefix + node.name
+            new.device = ""
+            del new.input[:]
+            for i in node.input:
+                src = node_name(i)
+                if src in args:
+                    new.input.append("^" + node_name(args[src]) if i.startswith("^") else args[src])
+                else:
+                    new.input.append(("^" + prefix + src) if i.startswith("^") else prefix + i.lstrip("^"))
+            if "_class" in new.attr:
+                del new.attr["_class"]
+            graph.add_node(new)
+        ctrl = [i for i in n.input if i.startswith("^")]
+        for k, out in enumerate(fdef.signature.output_arg):
+            inner = mapping[fdef.ret[out.name]]
+            src = node_name(inner)
+            target = args[src] if src in args else prefix + inner
+            graph.replace_all_uses(f"{n.name}:{k}", target, move_control=(k == 0))
+        for c in ctrl:  # control inputs of the If now order the inlined nodes
+            for node in graph.nodes:
+                if node.name.startswith(prefix) and not node.input:
+                    node.input.append(c)
+        log.info("inlined %s branch of %s", branch, n.name)
+        rewrites += 1
+    return rewrites
