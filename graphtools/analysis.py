@@ -213,7 +213,6 @@ class GraphAnalysis:
     def conversion_blockers(self, inputs, outputs):
         """What in the part the outputs need will make conversion fail or give a poor model."""
         needed = self.reachable(outputs)
-        input_names = {i["name"] for i in inputs}
         problems = []
 
         def add(kind, nodes, message):

@@ -58,8 +58,9 @@ def _freeze_in_session(sess, graph, outputs, source, candidates=(), discovered=F
         if o not in names:
             raise NodeNotFoundError(o, names, what="output node", where=source)
     n_vars = sum(1 for n in gd.node if n.op in VARIABLE_OPS)
+    keep = _moving_statistics(gd, outputs)
     try:
-        frozen = tf.compat.v1.graph_util.convert_variables_to_constants(sess, gd, outputs)
+        frozen = tf.compat.v1.graph_util.convert_variables_to_constants(sess, gd, outputs + keep)
     except tf.errors.FailedPreconditionError as e:
         var = re.search(r"(?:variable|value) ([\w/.:-]+)", e.message or "")
         what = f" ({var.group(1)})" if var else ""
@@ -77,6 +78,41 @@ def _freeze_in_session(sess, graph, outputs, source, candidates=(), discovered=F
     inputs = GraphAnalysis(frozen).discover_inputs(outputs)
     log.info("froze %d variables; %d nodes remain", n_vars, len(frozen.node))
     return FreezeResult(frozen, list(outputs), inputs, source, list(candidates), discovered, n_vars)
+
+
+def _moving_statistics(gd, outputs):
+    """Moving mean/variance variables of training-mode batch norms the outputs use.
+
+    A graph built with ``is_training=True`` (tf-slim training graphs) reads batch statistics, so
+    freezing to the outputs alone would drop the moving averages that inference needs; keep them
+    (as constants nobody reads) for ``strip --remove batchnorm``.
+    """
+    import networkx as nx
+
+    from .graph import Graph
+
+    names = {n.name: n for n in gd.node}
+    g = Graph(gd).to_networkx()
+    needed = set()
+    for o in outputs:
+        needed |= nx.ancestors(g, o) | {o}
+    keep = []
+    for name in needed:
+        n = names[name]
+        scope = None
+        if n.op.startswith("FusedBatchNorm") and n.attr["is_training"].b:
+            scope = name.rsplit("/", 1)[0]
+        elif "/moments/" in name:
+            scope = name.split("/moments/")[0]
+        candidates = [f"{name}/ExponentialMovingAverage"]  # tf.train.ExponentialMovingAverage shadows
+        if scope is not None:
+            candidates += [f"{scope}/moving_mean", f"{scope}/moving_variance"]
+        for v in candidates:
+            if v in names and names[v].op in VARIABLE_OPS and v not in needed:
+                keep.append(v)
+    if keep:
+        log.info("keeping %d moving statistics of training-mode batch norms", len(keep))
+    return sorted(set(keep))
 
 
 def _clean(gd):

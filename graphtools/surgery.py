@@ -2,7 +2,7 @@
 import dataclasses
 import logging
 
-from .analysis import GraphAnalysis, op_histogram
+from .analysis import VARIABLE_OPS, GraphAnalysis, op_histogram
 from .errors import InputError, NodeNotFoundError
 from .graph import node_name
 from .passes import PassContext, run_passes
@@ -65,7 +65,7 @@ def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=
     feeds the graph by design). The caller's GraphDef is never modified.
     """
     from .passes.cut_nodes import parse_cut
-    from .validate import check_equivalent, inference_flag_value
+    from .validate import check_equivalent, inference_flag_value, is_random
 
     names = passes_for(remove) if remove else []
     cut = [parse_cut(c) if isinstance(c, str) else tuple(c) for c in (cut or [])]
@@ -77,6 +77,9 @@ def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=
                                             PassContext(inputs=[], outputs=[node_name(o) for o in (
                                                 outs0.split(",") if isinstance(outs0, str) else outs0)],
                                                 params={"cut": cut}))
+    if "fold_batch_norms" in names:
+        graph_def, stats_records = _use_moving_statistics(graph_def, outputs)
+        pre_records += stats_records
     a = GraphAnalysis(graph_def)
     if outputs:
         outputs = [node_name(o) for o in (outputs.split(",") if isinstance(outputs, str) else outputs)]
@@ -88,6 +91,10 @@ def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=
         if not cands:
             raise InputError("found no output candidates; name them with --outputs")
         outputs = [cands[0]["name"]]
+    frozen_vars = [n for n in a.reachable(outputs) if a.index[n].op in VARIABLE_OPS]
+    if frozen_vars:
+        raise InputError(f"the graph still has variables ({frozen_vars[0]}, ...); freeze it first: "
+                         f"graphtools freeze --ckpt ... --out frozen.pb")
     found = a.discover_inputs(outputs)
     if inputs:
         inputs = [node_name(i) for i in (inputs.split(",") if isinstance(inputs, str) else inputs)]
@@ -119,9 +126,41 @@ def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=
     records = pre_records + records
     equivalence = None
     if verify:
-        flags = {k: v for k, v in bind.items()}
-        equivalence = check_equivalent(graph_def, out, data, outputs, _typed(flags), rtol=rtol, atol=atol)
+        flags = _typed(bind)
+        baseline, note = graph_def, ""
+        if "strip_dropout" in names and (_has_seeded_randomness(a, outputs) or is_random(graph_def, data, outputs, flags)):
+            # dropout with a fixed keep probability (tf-slim is_training=True, tf.nn.dropout(rate=0.3))
+            # is random even at inference values: its removal is checked by its math (strip_dropout
+            # verifies the 1/keep scale), the rest numerically against the graph without it
+            baseline, _ = run_passes(graph_def, ["strip_dropout"], PassContext(inputs=list(inputs), outputs=outputs))
+            note = "dropout with a fixed rate removed by its checked structure; the rest verified numerically"
+        equivalence = check_equivalent(baseline, out, data, outputs, flags, rtol=rtol, atol=atol)
+        equivalence.note = note
     return StripResult(out, data, outputs, bind, records, equivalence, op_histogram(graph_def), op_histogram(out))
+
+
+def _has_seeded_randomness(analysis, outputs):
+    """Stateless random ops give the same numbers every run, but are dropout all the same."""
+    from .analysis import STOCHASTIC_OPS
+
+    return any(analysis.index[n].op in STOCHASTIC_OPS and analysis.index[n].op.startswith("Stateless")
+               for n in analysis.reachable(outputs))
+
+
+def _use_moving_statistics(graph_def, outputs):
+    """Switch training-mode batch norms to their moving statistics (checked-against baseline)."""
+    from .graph import Graph
+    from .passes.use_moving_statistics import statistics_names
+
+    keep = statistics_names(Graph(graph_def))
+    if not keep:
+        return graph_def, []
+    if not outputs:
+        cands = GraphAnalysis(graph_def).rank_outputs(top=1)
+        outputs = [cands[0]["name"]] if cands else []
+    outs = [node_name(o) for o in (outputs.split(",") if isinstance(outputs, str) else outputs)]
+    return run_passes(graph_def, ["use_moving_statistics"], PassContext(inputs=[], outputs=outs,
+                                                                         params={"keep": keep}))
 
 
 def _typed(flags):

@@ -57,24 +57,47 @@ def random_feeds(inputs, seed=0, batch=2):
     return feeds, ""
 
 
+def _with_flags(graph_def, feeds, outputs, flags):
+    """``feeds`` for the data inputs ``graph_def`` has, plus its training flags at inference values."""
+    from .analysis import GraphAnalysis
+
+    out = {}
+    for p in GraphAnalysis(graph_def).discover_inputs(outputs):
+        name = p["name"]
+        if name in feeds:
+            out[name] = feeds[name]
+        elif name in flags:
+            out[name] = flags[name]
+        elif p["role"] == "training_flag" or not p["optional"]:
+            out[name] = inference_flag_value(p)
+    return out
+
+
+def is_random(graph_def, data_inputs, outputs, flags, seed=0):
+    """True when two runs on the same inputs (training flags at inference values) differ."""
+    from .runtime import run_graph
+
+    feeds, _ = random_feeds(data_inputs, seed)
+    if feeds is None:
+        return False
+    feeds = _with_flags(graph_def, feeds, outputs, flags)
+    a = run_graph(graph_def, feeds, outputs, path="the graph")
+    b = run_graph(graph_def, feeds, outputs, path="the graph")
+    return any(not np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b))
+
+
 def check_equivalent(before, after, data_inputs, outputs, flags, seed=0, rtol=1e-4, atol=1e-5, batch=2):
     """Run ``before`` (training flags fed their inference values) and ``after`` on the same seeded feeds.
 
     Raises NotEquivalentError naming the first output that differs beyond ``atol + rtol * max|ref|``.
     """
-    from .analysis import GraphAnalysis
     from .runtime import run_graph
 
     feeds, why = random_feeds(data_inputs, seed, batch)
     if feeds is None:
         return Equivalence(False, {}, f"not verified: {why}")
-    before_ph = {p["name"]: p for p in GraphAnalysis(before).discover_inputs(outputs)}
-    after_ph = {p["name"] for p in GraphAnalysis(after).discover_inputs(outputs)}
-    before_feeds = dict(feeds)
-    for name, p in before_ph.items():
-        if name not in before_feeds and not p["optional"]:
-            before_feeds[name] = flags.get(name, inference_flag_value(p))
-    after_feeds = {k: v for k, v in feeds.items() if k in after_ph}
+    before_feeds = _with_flags(before, feeds, outputs, flags)
+    after_feeds = _with_flags(after, feeds, outputs, flags)
     ref = run_graph(before, before_feeds, outputs, path="the graph before")
     got = run_graph(after, after_feeds, outputs, path="the graph after")
     report = {}

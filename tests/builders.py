@@ -163,3 +163,56 @@ def tflite_from_graph_def(graph_def, path, inputs, outputs, shapes):
         f.write(data)
     os.remove(pb)
     return str(path)
+
+
+# ---------------------------------------------------------------- graphs for the strip passes
+
+DROPOUT_FORMS = ("floor", "cast_div", "cast_mul", "select", "rate_const", "stateless")
+
+
+def _keep_tensor(kind, value=0.5):
+    if kind == "placeholder":  # unknown rank, as TF 1.0 tutorials wrote it
+        return tf1.placeholder(tf.float32, name="keep_prob")
+    if kind == "default":
+        return tf1.placeholder_with_default(tf.constant(value), [], name="keep_prob")
+    return tf.constant(value, name="keep_prob")
+
+
+def _dropout(h, form, keep):
+    """Dropout as the TF versions wrote it into graphs."""
+    if form == "floor":  # TF 1.0-1.12
+        rnd = keep + tf1.random_uniform(tf.shape(h), dtype=h.dtype)
+        return tf.math.truediv(h, keep) * tf.floor(rnd)
+    if form in ("cast_div", "cast_mul"):  # TF 1.13-1.15
+        rate = tf.subtract(1.0, keep, name="rate")
+        mask = tf.cast(tf1.random_uniform(tf.shape(h)) >= rate, h.dtype)
+        if form == "cast_div":
+            return tf.math.truediv(h, 1.0 - rate) * mask
+        return h * tf.math.truediv(1.0, 1.0 - rate) * mask
+    if form == "select":  # TF 2.x compat.v1.nn.dropout(keep_prob=...)
+        return tf1.nn.dropout(h, keep_prob=keep)
+    if form == "rate_const":
+        return tf.nn.dropout(h, rate=0.3)
+    if form == "stateless":
+        return tf.nn.experimental.stateless_dropout(h, rate=0.3, seed=[1, 2])
+    raise ValueError(form)
+
+
+def dense_with_dropout(form="select", keep="placeholder", seed=0, dropout_is_output=False):
+    """x[?,6] -> dense(5) -> relu -> dropout -> dense(3) -> 'out', weights as constants (already frozen).
+
+    Returns (graph_def, feeds for x, output name); with ``dropout_is_output`` the dropout's own
+    last node is the output.
+    """
+    rng = np.random.RandomState(seed)
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 6], name="x")
+        k = _keep_tensor(keep)
+        h = tf.nn.relu(tf.matmul(x, tf.constant(rng.randn(6, 5).astype(np.float32))))
+        d = _dropout(h, form, k)
+        if dropout_is_output:
+            out = d.op.name
+        else:
+            out = tf.identity(tf.matmul(d, tf.constant(rng.randn(5, 3).astype(np.float32))), name="out").op.name
+    return g.as_graph_def(), {"x": rng.rand(4, 6).astype(np.float32)}, out

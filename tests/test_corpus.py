@@ -27,7 +27,7 @@ def test_freezing_the_mnist_checkpoint_reproduces_the_authors_frozen_graph(tmp_p
     images = load_idx(os.path.join(MNIST, "t10k-images-idx3-ubyte.gz")).reshape(-1, 784).astype(np.float32) / 255
     labels = load_idx(os.path.join(MNIST, "t10k-labels-idx1-ubyte.gz"))
     assert images.shape == (10000, 784)
-    a, b, correct = [], [], 0
+    a, b = [], []
     for i in range(0, 10000, 100):  # the graph takes batches of exactly 100
         batch = images[i:i + 100]
         a.append(run_graph(ours, {"Placeholder": batch}, ["softmax_linear/add"])[0])

@@ -49,7 +49,6 @@ def test_placeholder_with_default_is_optional_not_an_input(tmp_path):
 
 
 def test_tflite_without_tensorflow(tmp_path, fixture_frozen):
-    from graphtools.freezing import _extract
 
     # a small float model: the SavedModel builder's softmax regression
     b = builders.saved_model_v1(str(tmp_path / "sm"))

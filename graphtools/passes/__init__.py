@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 PASSES = {}
 # The order ``--remove all`` runs them in: bind flags first so conds fold, then remove.
-MODULES = ("cut_nodes", "splice_nodes", "bind_placeholders", "fold_switches", "fold_ifs", "strip_dropout", "remove_training", "remove_debug",
+MODULES = ("cut_nodes", "splice_nodes", "use_moving_statistics", "bind_placeholders", "fold_switches", "fold_ifs", "strip_dropout", "remove_training", "remove_debug",
            "remove_identity", "fold_constants", "fold_batch_norms")
 
 
@@ -85,7 +85,8 @@ def run_passes(graph_def, names, ctx, max_rounds=8):
                 raise
             except (ValueError, KeyError, TypeError, IndexError) as e:
                 raise PassError(name, f"{type(e).__name__}: {e}") from e
-            pruned = graph.prune(ctx.outputs, keep=[p for p in ctx.protected if p in graph])
+            keep = set(ctx.protected) | set(ctx.params.get("keep") or ())
+            pruned = graph.prune(ctx.outputs, keep=[p for p in keep if p in graph])
             check_structure(graph, name, library)
             names_after = {n.name for n in gd.node}
             rec = PassRecord(name, rnd, rewrites, pruned, before, _hist(gd),
@@ -97,6 +98,8 @@ def run_passes(graph_def, names, ctx, max_rounds=8):
             total += rewrites
         if not total:
             break
+    if ctx.params.get("keep"):
+        graph.prune(ctx.outputs, keep=[p for p in ctx.protected if p in graph])
     return gd, records
 
 

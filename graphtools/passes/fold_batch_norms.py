@@ -1,8 +1,6 @@
-"""fold_batch_norms: turn training-mode batch norm into inference batch norm, then fold batch
-norms (fused, and decomposed into Mul/Add) into the weights of the preceding Conv2D,
-DepthwiseConv2dNative or MatMul."""
+"""fold_batch_norms: fold batch norms (fused, and decomposed into Mul/Add) into the weights of the
+preceding Conv2D, DepthwiseConv2dNative or MatMul."""
 import logging
-import re
 
 import numpy as np
 
@@ -44,15 +42,14 @@ def fold_batch_norms(graph, ctx):
     After::   y = BiasAdd(conv(x, W * s), b * s + t)
 
     Decomposed batch norms are folded once constant folding has reduced them to
-    ``Add(Mul(conv, s), t)``. A training-mode FusedBatchNorm first becomes an inference one
-    using the moving statistics kept beside it (``<scope>/moving_mean``, ``moving_variance``).
-    Skipped, with a log line: weights that are not constants, a conv output read elsewhere,
+    ``Add(Mul(conv, s), t)``; training-mode ones are first switched to their moving statistics by
+    ``use_moving_statistics``. Skipped, with a log line: weights that are not constants, a conv output read elsewhere,
     per-channel shapes that do not match, NCHW layouts.
     """
     from .._tf import tf
 
     tf = tf()
-    rewrites = _to_inference(graph, ctx, tf)
+    rewrites = 0
     for n in list(graph.nodes):
         if n.name not in graph:
             continue
@@ -63,44 +60,9 @@ def fold_batch_norms(graph, ctx):
     return rewrites
 
 
-def _to_inference(graph, ctx, tf):
-    rewrites = 0
-    for n in list(graph.nodes):
-        if n.op not in FUSED or not n.attr["is_training"].b:
-            continue
-        if _used_ports(graph, n.name) - {0}:
-            log.info("kept %s: its batch statistics outputs are read", n.name)
-            continue
-        scope = n.name.rsplit("/", 1)[0] if "/" in n.name else ""
-        stats = []
-        for what in ("moving_mean", "moving_variance"):
-            found = [m.name for m in graph.nodes if m.op == "Const" and m.name in
-                     (f"{scope}/{what}", f"{scope}/{what}/read")]
-            stats.append(found[0] if found else None)
-        if None in stats:
-            log.info("kept %s: training-mode batch norm without moving statistics in the graph", n.name)
-            continue
-        mean, var = const_value(graph, stats[0]), const_value(graph, stats[1])
-        if mean is None or var is None or mean.ndim != 1 or mean.shape != var.shape:
-            log.info("kept %s: moving statistics are not per-channel constants", n.name)
-            continue
-        new = tf.compat.v1.NodeDef()
-        new.CopyFrom(n)
-        del new.input[:]
-        new.input.extend(data_inputs(n)[:3] + [stats[0], stats[1]] + [i for i in n.input if i.startswith("^")])
-        new.attr["is_training"].b = False
-        if "exponential_avg_factor" in new.attr:
-            new.attr["exponential_avg_factor"].f = 1.0
-        graph.replace_node(new)
-        log.info("%s: training-mode batch norm now uses %s and %s", n.name, stats[0], stats[1])
-        rewrites += 1
-    return rewrites
-
-
 def _weighted_producer(graph, ref):
     """(weighted node, bias ref or None, out ref) when ``ref`` is conv/matmul [+ const bias]."""
     node = graph.index().get(node_name(ref))
-    bias = None
     if node is not None and node.op in ("BiasAdd", "Add", "AddV2"):
         a, b = data_inputs(node)[:2]
         for w, c in ((a, b), (b, a)):

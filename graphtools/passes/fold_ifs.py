@@ -1,7 +1,7 @@
 """fold_ifs: replace v2 conds (If/StatelessIf/Case) whose predicate is a constant by the taken branch."""
 import logging
 
-from ..graph import node_name, tensor_ref
+from ..graph import node_name
 from . import const_value, data_inputs, register
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,4 @@
 """remove_debug: remove Assert, CheckNumerics and Print ops (TFLite supports none of them)."""
-from ..graph import node_name
 from . import data_inputs, register
 
 PASS_THROUGH = {"CheckNumerics", "CheckNumericsV2", "Print", "DebugIdentity", "DebugIdentityV2"}

@@ -23,7 +23,6 @@ def remove_training(graph, ctx):
     Optimizer slots, gradients, losses, summaries, the saver and the global step are not read by
     the outputs once these edges are gone, so the runner's prune removes them.
     """
-    idx = graph.index()
     training = {n.name for n in graph.nodes if _is_training_node(n)}
     dropped = 0
     for n in graph.nodes:

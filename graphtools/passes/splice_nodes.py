@@ -34,12 +34,11 @@ def splice_nodes(graph, ctx):
             raise InputError(f"--splice {target}: contains the input/output {sorted(protected)[0]}; "
                              f"choose another scope or change --inputs/--outputs")
         ins = []
+        g = graph.to_networkx()
         for m in members:
             for i in data_inputs(idx[m]):
                 src = idx[node_name(i)]
-                if src.name in members or src.op == "Const":
-                    continue
-                if src.op.startswith("Placeholder") and FLAG_NAME.search(src.name):
+                if src.name in members or _settings_only(graph, g, src.name):
                     continue
                 if src.op == "Shape":  # dropout's noise shape reads the input's shape
                     continue
@@ -65,6 +64,23 @@ def splice_nodes(graph, ctx):
         log.info("spliced %s (%d nodes): %s now reads %s", target, len(members), outs[0], ins[0])
         rewrites += 1
     return rewrites
+
+
+def _settings_only(graph, g, name):
+    """True for tensors computed only from constants and training-flag placeholders (keep_prob, 1 - keep_prob)."""
+    import networkx as nx
+
+    for a in nx.ancestors(g, name) | {name}:
+        n = graph.index()[a]
+        if n.op == "Const":
+            continue
+        if n.op.startswith("Placeholder") and FLAG_NAME.search(n.name):
+            continue
+        if a != name and not n.input and n.op != "Const":
+            return False
+        if n.op.startswith("Placeholder"):
+            return False
+    return True
 
 
 def _scopes(graph):

@@ -106,6 +106,17 @@ def _unscaled(graph, scaled_ref, mask_kind, threshold):
         if _is_one_minus(graph, divisor, threshold):
             return x, ""
         return None, "divides by something other than 1 - rate"
+    # Mul(x, 1 / (1 - rate)) built from the same rate tensor (TF 1.13-1.15)
+    for x, s in ((a, b), (b, a)):
+        sn = graph.index().get(node_name(s))
+        if sn is not None and sn.op in ("RealDiv", "Div", "Reciprocal", "Inv"):
+            sin = data_inputs(sn)
+            one = const_value(graph, sin[0]) if len(sin) == 2 else np.ones(())
+            den = sin[-1]
+            if one is not None and one.size == 1 and float(one) == 1.0:
+                ok = (_is_one_minus(graph, den, threshold) if mask_kind == "rate" else _same(graph, den, threshold))
+                if ok:
+                    return x, ""
     # Mul(x, scale) with scale == 1 / (1 - rate), both constants
     rate = const_value(graph, threshold) if threshold else None
     for x, s in ((a, b), (b, a)):

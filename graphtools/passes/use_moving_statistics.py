@@ -1,0 +1,95 @@
+"""use_moving_statistics: make training-mode batch norms normalise with their moving averages."""
+import logging
+
+
+from ..graph import node_name
+from . import const_value, data_inputs, register
+
+log = logging.getLogger(__name__)
+FUSED = ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
+MOMENT_NAMES = {"Squeeze": "moving_mean", "Squeeze_1": "moving_variance", "mean": "moving_mean",
+                "variance": "moving_variance"}
+
+
+def statistics_names(graph):
+    """Const nodes that hold moving statistics of training-mode batch norms (kept until used)."""
+    keep = set()
+    for n in graph.nodes:
+        for cand in _candidates(graph, n):
+            keep.add(cand)
+    return keep
+
+
+def _candidates(graph, n):
+    idx = graph.index()
+    out = []
+    if n.op in FUSED and n.attr["is_training"].b:
+        scope = n.name.rsplit("/", 1)[0]
+        out = [f"{scope}/moving_mean", f"{scope}/moving_variance"]
+    elif "/moments/" in n.name:
+        scope, leaf = n.name.split("/moments/", 1)
+        if leaf in MOMENT_NAMES:
+            out = [f"{scope}/{MOMENT_NAMES[leaf]}"]
+    out.append(f"{n.name}/ExponentialMovingAverage")
+    return [c for c in out if c in idx and idx[c].op == "Const"]
+
+
+@register("use_moving_statistics")
+def use_moving_statistics(graph, ctx):
+    """Switch training-mode batch norms to inference mode.
+
+    ``FusedBatchNorm(x, g, b, [], [], is_training=True)`` -> ``FusedBatchNorm(x, g, b, moving_mean,
+    moving_variance, is_training=False)``; in the moments-based form the batch mean and variance
+    (``<scope>/moments/Squeeze``, ``Squeeze_1``) are replaced by ``<scope>/moving_mean`` /
+    ``moving_variance``, or by the ``ExponentialMovingAverage`` shadow of that tensor. This changes
+    what the graph computes on purpose (batch statistics -> moving averages), so ``strip`` checks
+    the rest of its work against the graph after this pass. Batch norms whose statistics are not in
+    the graph are kept and logged.
+    """
+    from .._tf import tf
+
+    rewrites = 0
+    for n in list(graph.nodes):
+        if n.op in FUSED and n.attr["is_training"].b:
+            used = {int(i.split(":")[1]) for m in graph.nodes for i in data_inputs(m)
+                    if node_name(i) == n.name and ":" in i}
+            if used - {0}:
+                log.info("kept %s: its batch statistics outputs are read", n.name)
+                continue
+            stats = _candidates(graph, n)
+            stats = [s for s in stats if s.endswith(("moving_mean", "moving_variance"))]
+            if len(stats) != 2:
+                log.info("kept %s: training-mode batch norm without moving statistics in the graph", n.name)
+                continue
+            mean, var = const_value(graph, stats[0]), const_value(graph, stats[1])
+            if mean is None or var is None or mean.ndim != 1 or mean.shape != var.shape:
+                continue
+            new = tf().compat.v1.NodeDef()
+            new.CopyFrom(n)
+            del new.input[:]
+            new.input.extend(data_inputs(n)[:3] + stats + [i for i in n.input if i.startswith("^")])
+            new.attr["is_training"].b = False
+            if "exponential_avg_factor" in new.attr:
+                new.attr["exponential_avg_factor"].f = 1.0
+            graph.replace_node(new)
+            log.info("%s: normalises with %s and %s", n.name, *stats)
+            rewrites += 1
+        elif "/moments/" in n.name or any(c.endswith("/ExponentialMovingAverage") for c in _candidates(graph, n)):
+            stats = _candidates(graph, n)
+            if not stats or not _readers_outside_stats(graph, n):
+                continue
+            value = const_value(graph, stats[0])
+            if value is None:
+                continue
+            if graph.replace_all_uses(n.name + ":0", stats[0], move_control=False):
+                log.info("%s: replaced by %s", n.name, stats[0])
+                rewrites += 1
+    if rewrites:
+        ctx.params["keep"] = set()
+    return rewrites
+
+
+def _readers_outside_stats(graph, n):
+    """True when something other than the moving-average update reads ``n``."""
+    readers = graph.consumers(n.name)
+    return any("ExponentialMovingAverage" not in r and "AssignMovingAvg" not in r for r in readers)
