@@ -68,6 +68,7 @@ def _freeze_in_session(sess, graph, outputs, source, candidates=(), discovered=F
                           f"variable the outputs need; check --ckpt matches the graph")
     _clean(frozen)
     _dereference(frozen)
+    _repair_function_outputs(frozen)
     left = [n.name for n in frozen.node if n.op in STATEFUL_LEFTOVERS]
     for f in frozen.library.function:
         left += [f"{f.signature.name}/{n.name}" for n in f.node_def if n.op in VARIABLE_OPS]
@@ -117,16 +118,11 @@ def _moving_statistics(gd, outputs):
 
 def _clean(gd):
     """Drop devices and colocation hints that name nodes freezing removed."""
-    names = {n.name for n in gd.node}
+    from .graph import clean_colocation
+
     for n in gd.node:
         n.device = ""
-        if "_class" in n.attr:
-            keep = [c for c in n.attr["_class"].list.s if c.decode(errors="replace")[5:] in names]
-            if keep:
-                del n.attr["_class"].list.s[:]
-                n.attr["_class"].list.s.extend(keep)
-            else:
-                del n.attr["_class"]
+    clean_colocation(gd)
 
 
 # Ref-typed ops that read a variable still expect a reference after the variable became a
@@ -163,6 +159,37 @@ def _dereference(gd):
     if changed:
         log.info("rewrote %d ref/assign ops into value ops", changed)
     return changed
+
+
+def _repair_function_outputs(gd):
+    """Point function returns and inputs at the output arg of ops freezing replaced.
+
+    TensorFlow's converter turns a branch's ``ReadVariableOp`` into ``Identity`` but can leave the
+    function's return as ``ReadVariableOp:value:0``; the graph then fails at run time with
+    "Return ... is not found". Identity's output arg is ``output``.
+    """
+    fixed = 0
+    for f in gd.library.function:
+        ops = {n.name: n.op for n in f.node_def}
+
+        def repair(ref):
+            parts = ref.lstrip("^").split(":")
+            if len(parts) == 3 and ops.get(parts[0]) == "Identity" and parts[1] != "output":
+                return ("^" if ref.startswith("^") else "") + f"{parts[0]}:output:{parts[2]}"
+            return ref
+
+        for k, v in list(f.ret.items()):
+            if repair(v) != v:
+                f.ret[k] = repair(v)
+                fixed += 1
+        for n in f.node_def:
+            for i, ref in enumerate(n.input):
+                if repair(ref) != ref:
+                    n.input[i] = repair(ref)
+                    fixed += 1
+    if fixed:
+        log.info("repaired %d function references to converted variable reads", fixed)
+    return fixed
 
 
 def _drop_attrs(node, names):

@@ -170,6 +170,20 @@ class Graph:
         return f"{base}_{k}"
 
 
+def clean_colocation(graph_def):
+    """Drop ``_class: loc:@node`` hints that name nodes no longer in the graph (import fails on them)."""
+    names = {n.name for n in graph_def.node}
+    for n in graph_def.node:
+        if "_class" in n.attr:
+            keep = [c for c in n.attr["_class"].list.s if c.decode(errors="replace")[5:] in names]
+            if len(keep) != len(n.attr["_class"].list.s):
+                if keep:
+                    del n.attr["_class"].list.s[:]
+                    n.attr["_class"].list.s.extend(keep)
+                else:
+                    del n.attr["_class"]
+
+
 def _copy(message):
     new = type(message)()
     new.CopyFrom(message)

@@ -216,3 +216,85 @@ def dense_with_dropout(form="select", keep="placeholder", seed=0, dropout_is_out
         else:
             out = tf.identity(tf.matmul(d, tf.constant(rng.randn(5, 3).astype(np.float32))), name="out").op.name
     return g.as_graph_def(), {"x": rng.rand(4, 6).astype(np.float32)}, out
+
+
+def layers_cnn(out_dir, cond=1, fused=True, training_flag=True, seed=0, depthwise=False):
+    """A tf.compat.v1.layers CNN trained two steps and saved, plus its hand-written inference twin.
+
+    x[?,8,8,3] -> conv2d(8) -> batch_normalization -> relu [-> depthwise conv + batch norm]
+    -> flatten -> dense(16) -> dropout(0.4) -> dense(4) 'logits' -> softmax 'prob'.
+    ``training_flag``: batch norm and dropout follow an ``is_training`` placeholder through tf.cond
+    (``cond`` 1: Switch/Merge, 2: If); False builds them always in training mode (the tf-slim
+    ``is_training=True`` style). Returns (checkpoint prefix, inference GraphDef frozen from the
+    same checkpoint by code that says training=False, feeds).
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    rng = np.random.RandomState(seed)
+    x_val = rng.rand(16, 8, 8, 3).astype(np.float32)
+    y_val = rng.randint(0, 4, 16)
+
+    def net(x, training):
+        h = tf1.layers.conv2d(x, 8, 3, padding="same", use_bias=False, name="conv1",
+                              kernel_initializer=tf1.glorot_uniform_initializer(seed=seed))
+        h = tf1.layers.batch_normalization(h, training=training, fused=fused, name="bn1")
+        h = tf.nn.relu(h)
+        if depthwise:
+            w = tf1.get_variable("dw/depthwise_kernel", [3, 3, 8, 2],
+                                 initializer=tf1.glorot_uniform_initializer(seed=seed + 1))
+            h = tf.nn.depthwise_conv2d(h, w, [1, 1, 1, 1], "SAME")
+            h = tf1.layers.batch_normalization(h, training=training, fused=fused, name="bn2")
+            h = tf.nn.relu6(h)
+        h = tf1.layers.flatten(h)
+        h = tf1.layers.dense(h, 16, activation=tf.nn.relu, name="fc1",
+                             kernel_initializer=tf1.glorot_uniform_initializer(seed=seed + 2))
+        h = tf1.layers.dropout(h, rate=0.4, training=training, name="dropout")
+        logits = tf.identity(tf1.layers.dense(h, 4, name="fc2",
+                                              kernel_initializer=tf1.glorot_uniform_initializer(seed=seed + 3)),
+                             name="logits")
+        return logits
+
+    g = tf.Graph()
+    with g.as_default(), control_flow(cond):
+        tf1.set_random_seed(seed)
+        x = tf1.placeholder(tf.float32, [None, 8, 8, 3], name="x")
+        y = tf1.placeholder(tf.int64, [None], name="labels")
+        training = tf1.placeholder(tf.bool, [], name="is_training") if training_flag else True
+        logits = net(x, training)
+        tf.nn.softmax(logits, name="prob")
+        loss = tf1.losses.sparse_softmax_cross_entropy(y, logits)
+        with tf.control_dependencies(tf1.get_collection(tf1.GraphKeys.UPDATE_OPS)):
+            train = tf1.train.AdamOptimizer(0.01).minimize(loss)
+        saver = tf1.train.Saver()
+        feed = {x: x_val, y: y_val}
+        if training_flag:
+            feed[training] = True
+        with _session(g) as sess:
+            sess.run(tf1.global_variables_initializer())
+            for _ in range(3):
+                sess.run(train, feed)
+            prefix = saver.save(sess, os.path.join(out_dir, "model.ckpt"))
+    # the inference graph a careful engineer writes by hand, restored from the same checkpoint
+    gi = tf.Graph()
+    with gi.as_default():
+        x = tf1.placeholder(tf.float32, [None, 8, 8, 3], name="x")
+        logits = net(x, False)
+        tf.nn.softmax(logits, name="prob")
+        with _session(gi) as sess:
+            tf1.train.Saver().restore(sess, prefix)
+            reference = tf1.graph_util.convert_variables_to_constants(sess, gi.as_graph_def(), ["logits", "prob"])
+    return prefix, reference, {"x": rng.rand(3, 8, 8, 3).astype(np.float32)}
+
+
+def tflite_run(graph_def, path, inputs, outputs, shapes, feeds):
+    """Convert with from_frozen_graph and run with LiteRT: (op count, op names, list of outputs)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    tflite_from_graph_def(graph_def, path, inputs, outputs, shapes)
+    it = Interpreter(model_path=str(path))
+    it.allocate_tensors()
+    for d in it.get_input_details():
+        it.set_tensor(d["index"], feeds[d["name"]])
+    it.invoke()
+    outs = [it.get_tensor(d["index"]) for d in it.get_output_details()]
+    ops = [o["op_name"] for o in it._get_ops_details()]
+    return len(ops), ops, outs

@@ -9,7 +9,7 @@ import importlib
 import logging
 
 from ..errors import PassError
-from ..graph import Graph, node_name
+from ..graph import Graph, clean_colocation, node_name
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,8 @@ def run_passes(graph_def, names, ctx, max_rounds=8):
                 raise PassError(name, f"{type(e).__name__}: {e}") from e
             keep = set(ctx.protected) | set(ctx.params.get("keep") or ())
             pruned = graph.prune(ctx.outputs, keep=[p for p in keep if p in graph])
+            if pruned:
+                clean_colocation(gd)
             check_structure(graph, name, library)
             names_after = {n.name for n in gd.node}
             rec = PassRecord(name, rnd, rewrites, pruned, before, _hist(gd),
@@ -100,6 +102,7 @@ def run_passes(graph_def, names, ctx, max_rounds=8):
             break
     if ctx.params.get("keep"):
         graph.prune(ctx.outputs, keep=[p for p in ctx.protected if p in graph])
+    clean_colocation(gd)
     return gd, records
 
 

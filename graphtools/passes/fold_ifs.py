@@ -64,7 +64,7 @@ def fold_ifs(graph, ctx):
             graph.add_node(new)
         ctrl = [i for i in n.input if i.startswith("^")]
         for k, out in enumerate(fdef.signature.output_arg):
-            inner = mapping[fdef.ret[out.name]]
+            inner = _resolve(mapping, fdef.ret[out.name], sub)
             src = node_name(inner)
             target = args[src] if src in args else prefix + inner
             graph.replace_all_uses(f"{n.name}:{k}", target, move_control=(k == 0))
@@ -75,3 +75,18 @@ def fold_ifs(graph, ctx):
         log.info("inlined %s branch of %s", branch, n.name)
         rewrites += 1
     return rewrites
+
+
+def _resolve(mapping, ret, sub):
+    """'node:arg:idx' -> 'node:k' in the body GraphDef.
+
+    Freezing rewrites ReadVariableOp into Identity but leaves the ret string naming the old
+    output arg ('ReadVariableOp:value:0'), so fall back to the node's output index.
+    """
+    if ret in mapping:
+        return mapping[ret]
+    parts = ret.split(":")
+    names = {n.name for n in sub.node}
+    if parts[0] in names:
+        return f"{parts[0]}:{parts[-1]}" if len(parts) == 3 else parts[0] + ":0"
+    raise KeyError(f"function output {ret} not found in the branch body")
