@@ -46,6 +46,16 @@ def run_graph(graph_def, feeds, fetches, path="<graph>"):
         try:
             out = sess.run(fetch_t, feed_dict)
         except tf.errors.InvalidArgumentError as e:
-            msg = (e.message or str(e)).strip().splitlines()[0][:200]
-            raise InputError(f"{path}: running the graph failed: {msg}; check input shapes and fed placeholders")
+            raise InputError(f"{path}: running the graph failed: {op_error_text(e)}; check input shapes and "
+                             f"fed placeholders")
     return [np.asarray(o) for o in out]
+
+
+def op_error_text(e):
+    """The informative line of a TensorFlow OpError (not 'Graph execution error:'), with its node."""
+    lines = [ln.strip() for ln in (getattr(e, "message", None) or str(e)).splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not ln.startswith(("Graph execution error", "Detected at node", "Traceback"))]
+    text = lines[0][:200] if lines else type(e).__name__
+    op = getattr(e, "op", None)
+    name = getattr(op, "name", None)
+    return f"{text} (node {name})" if name and name not in text else text

@@ -128,7 +128,7 @@ def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=
     if verify:
         flags = _typed(bind)
         baseline, note = graph_def, ""
-        if "strip_dropout" in names and (_has_seeded_randomness(a, outputs) or is_random(graph_def, data, outputs, flags)):
+        if "strip_dropout" in names and is_random(graph_def, data, outputs, flags):
             # dropout with a fixed keep probability (tf-slim is_training=True, tf.nn.dropout(rate=0.3))
             # is random even at inference values: its removal is checked by its math (strip_dropout
             # verifies the 1/keep scale), the rest numerically against the graph without it
@@ -137,14 +137,6 @@ def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=
         equivalence = check_equivalent(baseline, out, data, outputs, flags, rtol=rtol, atol=atol)
         equivalence.note = note
     return StripResult(out, data, outputs, bind, records, equivalence, op_histogram(graph_def), op_histogram(out))
-
-
-def _has_seeded_randomness(analysis, outputs):
-    """Stateless random ops give the same numbers every run, but are dropout all the same."""
-    from .analysis import STOCHASTIC_OPS
-
-    return any(analysis.index[n].op in STOCHASTIC_OPS and analysis.index[n].op.startswith("Stateless")
-               for n in analysis.reachable(outputs))
 
 
 def _use_moving_statistics(graph_def, outputs):

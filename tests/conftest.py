@@ -17,6 +17,14 @@ CORPUS = os.path.join(SHARED, "corpus")
 MNIST = os.path.join(SHARED, "data", "mnist")
 
 
+def pytest_configure(config):
+    # TensorFlow, tf_keras and the legacy layers the tests build warn about their own deprecation
+    for pattern in ("ignore::DeprecationWarning", "ignore::UserWarning:tf_keras.*",
+                    "ignore:`tf.keras.backend.set_learning_phase`:UserWarning",
+                    "ignore::UserWarning:builders", "ignore::UserWarning:test_strip"):
+        config.addinivalue_line("filterwarnings", pattern)
+
+
 def sha256(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()

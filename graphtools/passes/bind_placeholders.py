@@ -12,10 +12,11 @@ def parse_value(text, dtype):
     """'false' / '1.0' / '3' -> a numpy scalar of the placeholder's dtype."""
     import numpy as np
 
+    dtype = np.dtype(dtype)
     if not isinstance(text, str):
         return np.asarray(text, dtype=dtype)
     low = text.strip().lower()
-    if dtype == np.bool_:
+    if dtype.kind == "b":
         if low in ("true", "1", "yes"):
             return np.asarray(True)
         if low in ("false", "0", "no"):

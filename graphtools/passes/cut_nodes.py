@@ -50,7 +50,7 @@ def cut_nodes(graph, ctx):
                              f"only — cut the nodes that read the other outputs instead")
         ph = tf.compat.v1.NodeDef(name=name, op="Placeholder")
         ph.attr["dtype"].type = dt.as_datatype_enum
-        ph.attr["shape"].shape.CopyFrom(tf.TensorShape(shape).as_proto())
+        ph.attr["shape"].shape.CopyFrom(tf.TensorShape([None if d < 0 else d for d in shape]).as_proto())
         graph.replace_node(ph)
         ctx.params.setdefault("_cut", set()).add(name)
         ctx.protected.add(name)

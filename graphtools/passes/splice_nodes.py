@@ -35,7 +35,7 @@ def splice_nodes(graph, ctx):
                              f"choose another scope or change --inputs/--outputs")
         ins = []
         g = graph.to_networkx()
-        for m in members:
+        for m in [n.name for n in graph.nodes if n.name in members]:  # graph order: stable messages
             for i in data_inputs(idx[m]):
                 src = idx[node_name(i)]
                 if src.name in members or _settings_only(graph, g, src.name):
