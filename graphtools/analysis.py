@@ -83,11 +83,26 @@ class GraphAnalysis:
         self.graph_def = graph_def
         self.graph = Graph(graph_def)
         self.index = self.graph.index()
-        self.nx = self.graph.to_networkx()
-        self.data = nx.DiGraph((u, v) for u, v, c in self.nx.edges(data="control") if not c)
-        self.data.add_nodes_from(self.nx.nodes)
+        self._nx = None
+        self._data = None
         self._training = None
         self._labels = None
+        self._reachable = {}
+
+    @property
+    def nx(self):
+        """The whole graph as a networkx DiGraph (built on first use)."""
+        if self._nx is None:
+            self._nx = self.graph.to_networkx()
+        return self._nx
+
+    @property
+    def data(self):
+        """Data edges only (control edges order work, they carry no values)."""
+        if self._data is None:
+            self._data = nx.DiGraph((u, v) for u, v, c in self.nx.edges(data="control") if not c)
+            self._data.add_nodes_from(self.nx.nodes)
+        return self._data
 
     # ---------------------------------------------------------- regions
     def training_region(self):
@@ -191,9 +206,7 @@ class GraphAnalysis:
     # ---------------------------------------------------------- inputs
     def discover_inputs(self, outputs):
         """Placeholders the outputs depend on, with dtype, shape, role and optional flag."""
-        anc = set()
-        for o in outputs:
-            anc |= nx.ancestors(self.nx, node_name(o)) | {node_name(o)}
+        anc = self.reachable(outputs)
         found = []
         for n in self.graph_def.node:
             if n.name in anc and n.op in ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault"):
@@ -201,13 +214,17 @@ class GraphAnalysis:
         return found
 
     def reachable(self, outputs):
-        anc = set()
-        for o in outputs:
-            anc |= nx.ancestors(self.nx, node_name(o)) | {node_name(o)}
-        return anc
+        """Names the outputs need (themselves included), through data and control edges."""
+        key = tuple(sorted(node_name(o) for o in outputs))
+        if key not in self._reachable:
+            self._reachable[key] = self.graph.ancestors(key)
+        return self._reachable[key]
 
     def has_loops(self):
-        return any(n.op in ("NextIteration", "RefNextIteration") for n in self.graph_def.node)
+        """True when the graph has a cycle (v1 while loops close one through NextIteration)."""
+        if not self.graph.nodes_of("NextIteration", "RefNextIteration"):
+            return False
+        return not nx.is_directed_acyclic_graph(self.nx)
 
     # ---------------------------------------------------------- blockers
     def conversion_blockers(self, inputs, outputs):

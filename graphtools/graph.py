@@ -1,4 +1,13 @@
-"""Graph: an editable view over ONE GraphDef (name index, consumers, rewiring, pruning)."""
+"""Graph: an editable view over ONE GraphDef (name index, readers, op index, rewiring, pruning).
+
+Built for graphs of hundreds of thousands of nodes: the name index, the reader sets and the op
+index are made in one scan and then kept up to date by every edit, removed nodes are only marked
+dead (``kill``/``sweep``) and the GraphDef is compacted once (``compact``). A pass therefore costs
+time in proportion to what it touches, not to the graph. Passes change edges only through these
+methods; a pass that edits ``NodeDef.input`` directly must call ``invalidate()``.
+"""
+import collections
+
 import networkx as nx
 
 from .errors import NodeNotFoundError
@@ -6,7 +15,7 @@ from .errors import NodeNotFoundError
 
 def node_name(ref):
     """'^a' -> 'a', 'a:1' -> 'a', 'a' -> 'a'."""
-    return ref.lstrip("^").split(":")[0]
+    return (ref[1:] if ref[:1] == "^" else ref).partition(":")[0]
 
 
 def is_control(ref):
@@ -16,178 +25,6 @@ def is_control(ref):
 def output_index(ref):
     parts = ref.lstrip("^").split(":")
     return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-
-
-class Graph:
-    """An editable view over one GraphDef; the GraphDef itself is edited in place.
-
-    Callers that must keep their proto (every public API) pass a copy.
-    """
-
-    def __init__(self, graph_def):
-        self.graph_def = graph_def
-        self._index = None
-        self._consumers = None
-
-    # -- indexes (rebuilt lazily after structural edits)
-    def _invalidate(self):
-        self._index = None
-        self._consumers = None
-
-    @property
-    def nodes(self):
-        return self.graph_def.node
-
-    def index(self):
-        if self._index is None:
-            self._index = {n.name: n for n in self.graph_def.node}
-        return self._index
-
-    def __contains__(self, name):
-        return name in self.index()
-
-    def __len__(self):
-        return len(self.graph_def.node)
-
-    def node(self, name):
-        try:
-            return self.index()[node_name(name)]
-        except KeyError:
-            raise NodeNotFoundError(node_name(name), self.index().keys()) from None
-
-    def consumers(self, name):
-        """Names of nodes that read ``name`` (data or control)."""
-        if self._consumers is None:
-            cons = {n.name: [] for n in self.graph_def.node}
-            for n in self.graph_def.node:
-                for i in n.input:
-                    cons.setdefault(node_name(i), []).append(n.name)
-            self._consumers = cons
-        return self._consumers.get(name, [])
-
-    def function_names(self):
-        return {f.signature.name for f in self.graph_def.library.function}
-
-    def op_types(self):
-        return {n.op for n in self.graph_def.node}
-
-    # -- analysis
-    def to_networkx(self):
-        """DiGraph with an edge producer -> consumer; edge attr ``control`` marks ^inputs."""
-        g = nx.DiGraph()
-        for n in self.graph_def.node:
-            g.add_node(n.name, op=n.op)
-        for n in self.graph_def.node:
-            for i in n.input:
-                src = node_name(i)
-                ctrl = is_control(i)
-                if g.has_edge(src, n.name):
-                    g.edges[src, n.name]["control"] &= ctrl
-                else:
-                    g.add_edge(src, n.name, control=ctrl)
-        return g
-
-    # -- edits
-    def prune(self, outputs, keep=()):
-        """Remove every node that ``outputs`` (and ``keep``) do not need; return how many were removed."""
-        idx = self.index()
-        for o in list(outputs) + list(keep):
-            if node_name(o) not in idx:
-                raise NodeNotFoundError(node_name(o), idx.keys())
-        needed = set()
-        stack = [node_name(o) for o in list(outputs) + list(keep)]
-        while stack:
-            name = stack.pop()
-            if name in needed:
-                continue
-            needed.add(name)
-            stack.extend(node_name(i) for i in idx[name].input if node_name(i) not in needed)
-        before = len(self.graph_def.node)
-        if len(needed) == before:
-            return 0
-        kept = [_copy(n) for n in self.graph_def.node if n.name in needed]
-        del self.graph_def.node[:]
-        self.graph_def.node.extend(kept)
-        self._invalidate()
-        return before - len(kept)
-
-    def replace_all_uses(self, old, new, move_control=True):
-        """Make every reader of tensor ``old`` read ``new`` instead; return how many inputs changed.
-
-        With ``move_control``, control edges on old's node move to new's node when ``old`` is the
-        node's only used output, so ordering is kept while the old node can be pruned.
-        """
-        old_t, new_t = tensor_ref(old), _short(tensor_ref(new))
-        old_node, new_node = node_name(old), node_name(new)
-        changed = 0
-        for n in self.graph_def.node:
-            if n.name == new_node:
-                continue
-            for k, i in enumerate(n.input):
-                if not i.startswith("^") and tensor_ref(i) == old_t:
-                    n.input[k] = new_t
-                    changed += 1
-                elif move_control and i == "^" + old_node and output_index(old_t) == 0:
-                    n.input[k] = "^" + new_node
-                    changed += 1
-            if changed:
-                _dedupe_control(n)
-        self._invalidate()
-        return changed
-
-    def drop_control_inputs(self, node, predicate):
-        """Remove control inputs of ``node`` whose source name satisfies ``predicate``."""
-        keep = [i for i in node.input if not (i.startswith("^") and predicate(i[1:]))]
-        dropped = len(node.input) - len(keep)
-        if dropped:
-            del node.input[:]
-            node.input.extend(keep)
-            self._invalidate()
-        return dropped
-
-    def add_node(self, node_def):
-        if node_def.name in self.index():
-            raise ValueError(f"node {node_def.name} exists")
-        self.graph_def.node.add().CopyFrom(node_def)
-        self._invalidate()
-
-    def replace_node(self, node_def):
-        """Replace the node of the same name in place (keeps its position)."""
-        for n in self.graph_def.node:
-            if n.name == node_def.name:
-                n.CopyFrom(node_def)
-                self._invalidate()
-                return
-        raise KeyError(node_def.name)
-
-    def unique_name(self, base):
-        idx = self.index()
-        if base not in idx:
-            return base
-        k = 1
-        while f"{base}_{k}" in idx:
-            k += 1
-        return f"{base}_{k}"
-
-
-def clean_colocation(graph_def):
-    """Drop ``_class: loc:@node`` hints that name nodes no longer in the graph (import fails on them)."""
-    names = {n.name for n in graph_def.node}
-    for n in graph_def.node:
-        if "_class" in n.attr:
-            keep = [c for c in n.attr["_class"].list.s if c.decode(errors="replace")[5:] in names]
-            if len(keep) != len(n.attr["_class"].list.s):
-                if keep:
-                    del n.attr["_class"].list.s[:]
-                    n.attr["_class"].list.s.extend(keep)
-                else:
-                    del n.attr["_class"]
-
-
-def _copy(message):
-    new = type(message)()
-    new.CopyFrom(message)
-    return new
 
 
 def tensor_ref(ref):
@@ -202,7 +39,394 @@ def _short(ref):
     return ref[:-2] if ref.endswith(":0") else ref
 
 
+class Graph:
+    """An editable view over one GraphDef; the GraphDef itself is edited in place.
+
+    Callers that must keep their proto (every public API) pass a copy.
+    """
+
+    def __init__(self, graph_def):
+        self.graph_def = graph_def
+        self._index = None
+        self._readers = None
+        self._by_op = None
+        self._dead = set()
+        self._consts = {}
+        self.journal = Journal()
+        self.edit_log = []  # names whose node or inputs changed, in order (passes rerun on what changed)
+
+    # ------------------------------------------------------------ indexes
+    def invalidate(self):
+        """Forget every index (after editing NodeDefs directly); dead nodes are compacted first."""
+        self.compact()
+        self._index = self._readers = self._by_op = None
+
+    _invalidate = invalidate
+
+    def _build(self):
+        index, readers, by_op = {}, collections.defaultdict(set), collections.defaultdict(dict)
+        for n in self.graph_def.node:
+            name = n.name
+            if name in self._dead:
+                continue
+            index[name] = n
+            by_op[n.op][name] = None
+            for i in n.input:
+                readers[node_name(i)].add(name)
+        self._index, self._readers, self._by_op = index, readers, by_op
+
+    def index(self):
+        """{name: NodeDef} of the live nodes."""
+        if self._index is None:
+            self._build()
+        return self._index
+
+    def _reader_sets(self):
+        if self._readers is None:
+            self._build()
+        return self._readers
+
+    @property
+    def nodes(self):
+        """Live NodeDefs in graph order (a full scan: hot passes use ``nodes_of``)."""
+        idx = self.index()
+        if not self._dead and len(idx) == len(self.graph_def.node):
+            return list(idx.values())
+        return [idx[n.name] for n in self.graph_def.node if n.name in idx]
+
+    def nodes_of(self, *ops):
+        """Live NodeDefs whose op is one of ``ops``."""
+        if self._by_op is None:
+            self._build()
+        idx = self._index
+        out = []
+        for op in ops:
+            out.extend(idx[name] for name in self._by_op.get(op, ()))
+        return out
+
+    def __contains__(self, name):
+        return name in self.index()
+
+    def __len__(self):
+        return len(self.index())
+
+    def node(self, name):
+        try:
+            return self.index()[node_name(name)]
+        except KeyError:
+            raise NodeNotFoundError(node_name(name), self.index().keys()) from None
+
+    def consumers(self, name):
+        """Names of live nodes that read ``name`` (data or control)."""
+        return list(self._reader_sets().get(name, ()))
+
+    def readers(self, tensor):
+        """NodeDefs that read ``tensor`` ('a' or 'a:1') through a data edge."""
+        t = tensor_ref(tensor)
+        idx = self.index()
+        out = []
+        for r in self._reader_sets().get(node_name(t), ()):
+            n = idx[r]
+            if any(not i.startswith("^") and tensor_ref(i) == t for i in n.input):
+                out.append(n)
+        return out
+
+    def used_ports(self, name):
+        """Output indices of ``name`` that some node reads."""
+        idx = self.index()
+        ports = set()
+        for r in self._reader_sets().get(name, ()):
+            for i in idx[r].input:
+                if not i.startswith("^") and node_name(i) == name:
+                    ports.add(output_index(i))
+        return ports
+
+    def const(self, name):
+        """numpy value of the Const node ``name`` (cached until the node changes), else None."""
+        if name in self._consts:
+            return self._consts[name]
+        node = self.index().get(name)
+        if node is None or node.op != "Const":
+            return None
+        from .tensors import to_array
+
+        value = self._consts[name] = to_array(node.attr["value"].tensor)
+        return value
+
+    def op_counts(self):
+        if self._by_op is None:
+            self._build()
+        return {op: len(names) for op, names in self._by_op.items() if names}
+
+    def function_names(self):
+        return {f.signature.name for f in self.graph_def.library.function}
+
+    def op_types(self):
+        if self._by_op is None:
+            self._build()
+        return {op for op, names in self._by_op.items() if names}
+
+    # ------------------------------------------------------------ analysis
+    def to_networkx(self):
+        """DiGraph with an edge producer -> consumer; edge attr ``control`` marks ^inputs."""
+        g = nx.DiGraph()
+        nodes = self.nodes
+        g.add_nodes_from((n.name, {"op": n.op}) for n in nodes)
+        for n in nodes:
+            for i in n.input:
+                src = node_name(i)
+                ctrl = i.startswith("^")
+                if g.has_edge(src, n.name):
+                    g.edges[src, n.name]["control"] &= ctrl
+                else:
+                    g.add_edge(src, n.name, control=ctrl)
+        return g
+
+    def ancestors(self, roots):
+        """Names of ``roots`` and everything they read (data and control), live nodes only."""
+        idx = self.index()
+        seen = set()
+        stack = [node_name(r) for r in roots]
+        while stack:
+            name = stack.pop()
+            if name in seen or name not in idx:
+                continue
+            seen.add(name)
+            stack.extend(node_name(i) for i in idx[name].input)
+        return seen
+
+    # ------------------------------------------------------------ removal
+    def kill(self, name):
+        """Mark ``name`` dead: it leaves the indexes now and the GraphDef at ``compact``."""
+        idx = self.index()
+        node = idx.pop(name, None)
+        if node is None:
+            return
+        self._consts.pop(name, None)
+        self._dead.add(name)
+        self._by_op[node.op].pop(name, None)
+        readers = self._readers
+        for i in node.input:
+            src = node_name(i)
+            rs = readers.get(src)
+            if rs is not None:
+                rs.discard(name)
+                if not rs:
+                    self.journal.orphans.add(src)
+        self.journal.removed.append((name, node.op))
+
+    def sweep(self, keep=()):
+        """Kill every node nobody reads any more (cascading), except ``keep``; return how many."""
+        keep = set(keep)
+        readers = self._reader_sets()
+        idx = self.index()
+        count = 0
+        while self.journal.orphans:
+            stack = list(self.journal.orphans)
+            self.journal.orphans.clear()
+            for name in stack:
+                if name in idx and name not in keep and not readers.get(name):
+                    self.kill(name)
+                    count += 1
+        return count
+
+    def prune(self, outputs, keep=(), needed=None):
+        """Kill every node that ``outputs`` (and ``keep``) do not need; return how many were removed.
+
+        ``needed``: the ancestors of ``outputs`` when the caller has them already.
+        """
+        idx = self.index()
+        roots = [node_name(o) for o in list(outputs) + list(keep)]
+        for r in roots:
+            if r not in idx:
+                raise NodeNotFoundError(r, idx.keys())
+        if needed is None:
+            needed = self.ancestors(roots)
+        else:
+            needed = set(needed) | self.ancestors([r for r in roots if r not in needed])
+        dead = [name for name in idx if name not in needed]
+        for name in dead:
+            self.kill(name)
+        self.journal.orphans.clear()
+        return len(dead)
+
+    def compact(self):
+        """Rewrite the GraphDef without the dead nodes (one pass; keeps graph order)."""
+        if not self._dead:
+            return 0
+        dead = self._dead
+        old = self.graph_def
+        new = type(old)()
+        for field, value in old.ListFields():  # versions, library, debug_info: everything but the nodes
+            if field.name == "node":
+                continue
+            if field.message_type is not None:
+                getattr(new, field.name).CopyFrom(value)
+            else:
+                setattr(new, field.name, value)
+        new.node.extend(n for n in old.node if n.name not in dead)
+        removed = len(old.node) - len(new.node)
+        self.graph_def = new
+        self._dead = set()
+        self._index = self._readers = self._by_op = None
+        return removed
+
+    # ------------------------------------------------------------ edits
+    def replace_all_uses(self, old, new, move_control=True):
+        """Make every reader of tensor ``old`` read ``new`` instead; return how many readers changed.
+
+        With ``move_control``, control edges on old's node move to new's node when ``old`` is
+        output 0, so ordering is kept while the old node can be pruned.
+        """
+        old_t, new_t = tensor_ref(old), _short(tensor_ref(new))
+        old_node, new_node = node_name(old), node_name(new)
+        idx = self.index()
+        readers = self._reader_sets()
+        changed = 0
+        for r in list(readers.get(old_node, ())):
+            if r == new_node:
+                continue
+            n = idx[r]
+            touched = False
+            for k, i in enumerate(n.input):
+                if not i.startswith("^"):
+                    if tensor_ref(i) == old_t:
+                        n.input[k] = new_t
+                        touched = True
+                elif move_control and i == "^" + old_node and output_index(old_t) == 0:
+                    n.input[k] = "^" + new_node
+                    touched = True
+            if touched:
+                changed += 1
+                _dedupe_control(n)
+                readers[new_node].add(r)
+                if not any(node_name(i) == old_node for i in n.input):
+                    readers[old_node].discard(r)
+                    if not readers[old_node]:
+                        self.journal.orphans.add(old_node)
+                self.journal.touched.add(r)
+                self.edit_log.append(r)
+        return changed
+
+    def drop_control_inputs(self, node, predicate):
+        """Remove control inputs of ``node`` whose source name satisfies ``predicate``."""
+        keep = [i for i in node.input if not (i.startswith("^") and predicate(i[1:]))]
+        dropped = len(node.input) - len(keep)
+        if dropped:
+            gone = {i[1:] for i in node.input if i.startswith("^") and predicate(i[1:])}
+            del node.input[:]
+            node.input.extend(keep)
+            readers = self._reader_sets()
+            still = {node_name(i) for i in keep}
+            for src in gone - still:
+                rs = readers.get(src)
+                if rs is not None:
+                    rs.discard(node.name)
+                    if not rs:
+                        self.journal.orphans.add(src)
+            self.journal.touched.add(node.name)
+            self.edit_log.append(node.name)
+        return dropped
+
+    def add_node(self, node_def):
+        idx = self.index()
+        if node_def.name in idx or node_def.name in self._dead:
+            raise ValueError(f"node {node_def.name} exists")
+        new = self.graph_def.node.add()
+        new.CopyFrom(node_def)
+        idx[new.name] = new
+        self._by_op[new.op][new.name] = None
+        for i in new.input:
+            self._readers[node_name(i)].add(new.name)
+        self.journal.added.append((new.name, new.op))
+        self.journal.touched.add(new.name)
+        self.edit_log.append(new.name)
+        self.journal.orphans.add(new.name)  # swept if nobody ends up reading it
+        return new
+
+    def replace_node(self, node_def):
+        """Replace the node of the same name (keeps its position and its readers)."""
+        idx = self.index()
+        old = idx.get(node_def.name)
+        if old is None:
+            raise KeyError(node_def.name)
+        before = {node_name(i) for i in old.input}
+        old_op = old.op
+        old.CopyFrom(node_def)
+        self._consts.pop(old.name, None)
+        readers = self._readers
+        after = {node_name(i) for i in old.input}
+        for src in before - after:
+            rs = readers.get(src)
+            if rs is not None:
+                rs.discard(old.name)
+                if not rs:
+                    self.journal.orphans.add(src)
+        for src in after:
+            readers[src].add(old.name)
+        if old.op != old_op:
+            self._by_op[old_op].pop(old.name, None)
+            self._by_op[old.op][old.name] = None
+            self.journal.retyped.append((old_op, old.op))
+        self.journal.touched.add(old.name)
+        self.edit_log.append(old.name)
+        return old
+
+    def unique_name(self, base):
+        idx = self.index()
+        if base not in idx and base not in self._dead:
+            return base
+        k = 1
+        while f"{base}_{k}" in idx or f"{base}_{k}" in self._dead:
+            k += 1
+        return f"{base}_{k}"
+
+
+class Journal:
+    """What edits did since ``reset``: for the runner's report, sweep and checks."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.removed = []    # (name, op)
+        self.added = []      # (name, op)
+        self.retyped = []    # (old op, new op)
+        self.touched = set()
+        self.orphans = set()
+
+    def op_delta(self):
+        d = collections.Counter()
+        for _, op in self.removed:
+            d[op] -= 1
+        for _, op in self.added:
+            d[op] += 1
+        for old, new in self.retyped:
+            d[old] -= 1
+            d[new] += 1
+        return {k: v for k, v in sorted(d.items()) if v}
+
+
+def clean_colocation(graph_def):
+    """Drop ``_class: loc:@node`` hints that name nodes no longer in the graph (import fails on them)."""
+    names = None
+    for n in graph_def.node:
+        if "_class" in n.attr:
+            if names is None:
+                names = {m.name for m in graph_def.node}
+            keep = [c for c in n.attr["_class"].list.s if c.decode(errors="replace")[5:] in names]
+            if len(keep) != len(n.attr["_class"].list.s):
+                if keep:
+                    del n.attr["_class"].list.s[:]
+                    n.attr["_class"].list.s.extend(keep)
+                else:
+                    del n.attr["_class"]
+
+
 def _dedupe_control(node):
+    """Drop control inputs that duplicate another input or point at the node itself."""
+    if not any(i.startswith("^") for i in node.input):
+        return
     seen = set()
     data = [i for i in node.input if not i.startswith("^")]
     data_nodes = {node_name(i) for i in data}

@@ -3,7 +3,6 @@
 A pass is ``(graph: Graph, ctx: PassContext) -> int`` (how many rewrites it made). Passes only
 change edges through Graph methods; the runner prunes what the outputs no longer need.
 """
-import collections
 import dataclasses
 import importlib
 import logging
@@ -52,72 +51,110 @@ class PassRecord:
     round: int
     rewrites: int
     pruned: int
-    ops_before: dict
-    ops_after: dict
+    ops_delta: dict
     removed: list = dataclasses.field(default_factory=list)
     added: list = dataclasses.field(default_factory=list)
 
     def delta(self):
-        keys = set(self.ops_before) | set(self.ops_after)
-        d = {k: self.ops_after.get(k, 0) - self.ops_before.get(k, 0) for k in keys}
-        return {k: v for k, v in sorted(d.items()) if v}
+        return self.ops_delta
 
 
-def run_passes(graph_def, names, ctx, max_rounds=8):
-    """Copy ``graph_def``, run the named passes in order until none rewrites; return (GraphDef, records)."""
+def run_passes(graph_def, names, ctx, max_rounds=8, graph=None, needed=None):
+    """Copy ``graph_def``, run the named passes in order until none rewrites; return (GraphDef, records).
+
+    ``graph``: a Graph over a private copy the caller already made (it is edited in place), and
+    ``needed`` the ancestors of the outputs in it, when the caller computed them.
+    After each pass that rewrote something, what nobody reads any more is swept (outputs,
+    protected nodes and ``ctx.params['keep']`` stay) and the nodes the pass touched are checked;
+    the whole graph is pruned to the outputs once at the start. From the second round on a pass
+    runs only when the graph changed since it last ran, and sees what changed as
+    ``ctx.params['dirty']`` (None in the first round: look at everything).
+    """
     load_all()
     for n in names:
         if n not in PASSES:
             raise PassError(n, f"no such pass; known: {', '.join(sorted(PASSES))}")
-    gd = type(graph_def)()
-    gd.CopyFrom(graph_def)
-    graph = Graph(gd)
-    library = [f.signature.name for f in gd.library.function]
+    if graph is None:
+        gd = type(graph_def)()
+        gd.CopyFrom(graph_def)
+        graph = Graph(gd)
+    library = [f.signature.name for f in graph.graph_def.library.function]
+
+    def keep():
+        return [p for p in set(ctx.protected) | set(ctx.params.get("keep") or ()) if p in graph]
+
+    graph.prune(ctx.outputs, keep=keep(), needed=needed)
+    graph.journal.reset()
     records = []
+    last_run = {}
     for rnd in range(1, max_rounds + 1):
         total = 0
         for name in names:
-            before = _hist(gd)
-            names_before = {n.name for n in gd.node}
+            graph.journal.reset()
+            if rnd > 1:
+                dirty = set(graph.edit_log[last_run[name]:])
+                dirty.intersection_update(graph.index())
+                if not dirty:
+                    continue
+                ctx.params["dirty"] = dirty
+            else:
+                ctx.params["dirty"] = None
+            last_run[name] = len(graph.edit_log)
             try:
                 rewrites = PASSES[name](graph, ctx)
             except PassError:
                 raise
             except (ValueError, KeyError, TypeError, IndexError) as e:
                 raise PassError(name, f"{type(e).__name__}: {e}") from e
-            keep = set(ctx.protected) | set(ctx.params.get("keep") or ())
-            pruned = graph.prune(ctx.outputs, keep=[p for p in keep if p in graph])
-            if pruned:
-                clean_colocation(gd)
-            check_structure(graph, name, library)
-            names_after = {n.name for n in gd.node}
-            rec = PassRecord(name, rnd, rewrites, pruned, before, _hist(gd),
-                             sorted(names_before - names_after), sorted(names_after - names_before))
-            if rewrites or pruned:
-                log.info("%s (round %d): %d rewrites, %d nodes pruned, ops %s", name, rnd, rewrites, pruned,
-                         rec.delta())
-                records.append(rec)
+            if not rewrites and not graph.journal.touched:
+                continue
+            pruned = graph.sweep(keep=keep() + list(ctx.outputs))
+            _check_touched(graph, name)
+            j = graph.journal
+            added = {n for n, _ in j.added}
+            removed = [n for n, _ in j.removed if n not in added]
+            rec = PassRecord(name, rnd, rewrites, pruned, j.op_delta(), removed,
+                             [n for n, _ in j.added if n in graph])
+            log.info("%s (round %d): %d rewrites, %d nodes pruned, ops %s", name, rnd, rewrites, pruned,
+                     rec.ops_delta)
+            records.append(rec)
             total += rewrites
         if not total:
             break
-    if ctx.params.get("keep"):
-        graph.prune(ctx.outputs, keep=[p for p in ctx.protected if p in graph])
-    clean_colocation(gd)
-    return gd, records
+    ctx.params.pop("dirty", None)
+    graph.journal.reset()
+    if ctx.params.get("keep") or graph.nodes_of("NextIteration", "RefNextIteration"):
+        graph.prune(ctx.outputs, keep=[p for p in ctx.protected if p in graph])  # dead loops, unused stats
+    if records and graph.journal.removed:
+        records[-1].pruned += len(graph.journal.removed)
+        records[-1].removed += [n for n, _ in graph.journal.removed]
+    graph.compact()
+    clean_colocation(graph.graph_def)
+    if [f.signature.name for f in graph.graph_def.library.function] != library:
+        raise PassError("the pass runner", "changed the function library")
+    return graph.graph_def, records
 
 
-def _hist(gd):
-    return dict(collections.Counter(n.op for n in gd.node))
+def _check_touched(graph, pass_name):
+    """Every node a pass touched reads only live nodes."""
+    idx = graph.index()
+    for name in graph.journal.touched:
+        n = idx.get(name)
+        if n is None:
+            continue
+        for i in n.input:
+            if node_name(i) not in idx:
+                raise PassError(pass_name, f"left node '{name}' reading missing '{i}'")
 
 
 def check_structure(graph, pass_name, library):
     """No dangling inputs, no duplicate names, the function library intact."""
     names = set()
-    for n in graph.nodes:
+    for n in graph.graph_def.node:
         if n.name in names:
             raise PassError(pass_name, f"left two nodes named '{n.name}'")
         names.add(n.name)
-    for n in graph.nodes:
+    for n in graph.graph_def.node:
         for i in n.input:
             if node_name(i) not in names:
                 raise PassError(pass_name, f"left node '{n.name}' reading missing '{i}'")
@@ -127,20 +164,32 @@ def check_structure(graph, pass_name, library):
 
 def const_value(graph, ref, max_hops=8):
     """The numpy value of ``ref`` when it is a Const (through Identity chains), else None."""
-    from .._tf import tf
-
     name = node_name(ref)
+    idx = graph.index()
     for _ in range(max_hops):
-        node = graph.index().get(name)
+        node = idx.get(name)
         if node is None:
             return None
         if node.op == "Const":
-            return tf().make_ndarray(node.attr["value"].tensor)
+            return graph.const(name)
         if node.op in ("Identity", "Snapshot") and node.input:
             name = node_name(node.input[0])
             continue
         return None
     return None
+
+
+def candidates(graph, ctx, ops):
+    """Live nodes of the given ops: all of them in the first round, else those near what changed."""
+    dirty = ctx.params.get("dirty")
+    if dirty is None:
+        return graph.nodes_of(*ops)
+    idx = graph.index()
+    names = set(dirty)
+    for d in dirty:
+        names.update(graph.consumers(d))
+    ops = set(ops)
+    return [idx[n] for n in names if n in idx and idx[n].op in ops]
 
 
 def data_inputs(node):

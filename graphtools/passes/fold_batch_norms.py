@@ -4,34 +4,18 @@ import logging
 
 import numpy as np
 
-from ..graph import node_name, tensor_ref
-from . import const_value, data_inputs, register
+from ..graph import node_name
+from . import candidates, const_value, data_inputs, register
 
 log = logging.getLogger(__name__)
 FUSED = ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
 WEIGHTED = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
 
 
-def _const_node(tf, name, value, dtype=None):
-    node = tf.compat.v1.NodeDef(name=name, op="Const")
-    proto = tf.make_tensor_proto(value, dtype=dtype)
-    node.attr["dtype"].type = proto.dtype
-    node.attr["value"].tensor.CopyFrom(proto)
-    return node
+def _const_node(tf, name, value):
+    from ..tensors import fill_const
 
-
-def _readers(graph, ref):
-    t = tensor_ref(ref)
-    return [n for n in graph.nodes if any(tensor_ref(i) == t for i in data_inputs(n))]
-
-
-def _used_ports(graph, name):
-    ports = set()
-    for n in graph.nodes:
-        for i in n.input:
-            if not i.startswith("^") and node_name(i) == name:
-                ports.add(int(i.split(":")[1]) if ":" in i else 0)
-    return ports
+    return fill_const(tf.compat.v1.NodeDef(name=name), value)
 
 
 @register("fold_batch_norms")
@@ -50,7 +34,7 @@ def fold_batch_norms(graph, ctx):
 
     tf = tf()
     rewrites = 0
-    for n in list(graph.nodes):
+    for n in candidates(graph, ctx, FUSED + ("Add", "AddV2", "BiasAdd")):
         if n.name not in graph:
             continue
         if n.op in FUSED and not n.attr["is_training"].b:
@@ -87,9 +71,9 @@ def _fold(graph, ctx, tf, bn_name, x_ref, scale, offset, inner=()):
         if name in ctx.protected:
             log.info("kept %s: %s is protected", bn_name, name)
             return 0
-        readers = [r.name for r in _readers(graph, name)]
+        readers = [r.name for r in graph.readers(name)]
         if any(r not in chain and r != bn_name and r not in inner for r in readers) or len(readers) != 1 \
-                or _used_ports(graph, name) - {0}:
+                or graph.used_ports(name) - {0}:
             log.info("kept %s: %s is read outside the batch norm", bn_name, name)
             return 0
     if w_node.op != "MatMul" and w_node.attr["data_format"].s not in (b"", b"NHWC"):
@@ -145,7 +129,7 @@ def _out_channels(w_node, weights):
 
 
 def _fold_fused(graph, ctx, tf, n):
-    if _used_ports(graph, n.name) - {0}:
+    if graph.used_ports(n.name) - {0}:
         return 0
     if n.attr["data_format"].s not in (b"", b"NHWC"):
         log.info("kept %s: NCHW", n.name)
@@ -174,7 +158,7 @@ def _fold_mul_add(graph, ctx, tf, n):
         t = const_value(graph, t_ref)
         if mul is None or mul.op != "Mul" or t is None or t.ndim > 4 or mul.name in ctx.protected:
             continue
-        if [r.name for r in _readers(graph, mul.name)] != [n.name]:
+        if [r.name for r in graph.readers(mul.name)] != [n.name]:
             continue
         a, b = data_inputs(mul)[:2]
         for x, s_ref in ((a, b), (b, a)):

@@ -1,8 +1,11 @@
 """fold_constants: evaluate nodes whose inputs are all constants and store the results as Const."""
+import collections
 import logging
 
+import numpy as np
+
 from ..graph import node_name
-from . import data_inputs, register
+from . import const_value, register
 
 log = logging.getLogger(__name__)
 NEVER = {"Const", "Placeholder", "PlaceholderV2", "PlaceholderWithDefault", "NoOp", "Switch", "RefSwitch",
@@ -12,6 +15,14 @@ NEVER = {"Const", "Placeholder", "PlaceholderV2", "PlaceholderWithDefault", "NoO
          "CheckNumericsV2", "Identity", "IdentityN", "Snapshot", "FakeQuantWithMinMaxVars",
          "FakeQuantWithMinMaxArgs", "FakeQuantWithMinMaxVarsPerChannel", "Dequantize", "QuantizeV2"}
 MAX_ELEMENTS = 1 << 22  # do not materialise huge tensors (Fill, Tile, ...) as constants
+# float elementwise ops numpy computes exactly as TensorFlow's CPU kernels do (up to rounding)
+NUMPY = {
+    "Add": np.add, "AddV2": np.add, "Sub": np.subtract, "Mul": np.multiply, "RealDiv": np.divide,
+    "Maximum": np.maximum, "Minimum": np.minimum, "Neg": np.negative, "Sqrt": np.sqrt,
+    "Rsqrt": lambda a: np.float32(1) / np.sqrt(a) if a.dtype == np.float32 else 1 / np.sqrt(a),
+    "Reciprocal": np.reciprocal, "Inv": np.reciprocal, "Square": np.square, "SquaredDifference":
+        lambda a, b: np.square(a - b), "Abs": np.abs, "Exp": np.exp, "Log": np.log,
+}
 
 
 def _stateful(op, cache={}):
@@ -27,66 +38,109 @@ def _stateful(op, cache={}):
 def fold_constants(graph, ctx):
     """Replace every deterministic node computed only from constants by a Const holding its value.
 
-    Runs one TensorFlow session over all foldable nodes at once. Nodes with several outputs, with
-    control inputs, stateful ops and control flow are left alone; protected nodes keep their op.
+    Float elementwise arithmetic is computed with numpy; everything else in one TensorFlow session
+    over all remaining foldable nodes. Nodes with several outputs read, with control inputs,
+    stateful ops and control flow are left alone; protected nodes keep their op.
     """
+    idx = graph.index()
+    functions = graph.function_names()
+    known = {n.name for n in graph.nodes_of("Const")}
+    order = []
+    dirty = ctx.params.get("dirty")
+    if dirty is None:
+        work = collections.deque(r for c in known for r in graph.consumers(c))
+    else:  # what changed may now read only constants, or be a new constant others read
+        work = collections.deque(d for d in dirty if d not in known)
+        work.extend(r for d in dirty for r in graph.consumers(d))
+    while work:
+        name = work.popleft()
+        if name in known:
+            continue
+        n = idx[name]
+        if n.op in NEVER or name in ctx.protected or n.op in functions or \
+                n.op.startswith(("Random", "Stateless", "Stateful")):
+            continue
+        ins = n.input
+        if not ins or any(i.startswith("^") for i in ins):
+            continue
+        if any(node_name(i) not in known or (":" in i and not i.endswith(":0")) for i in ins):
+            continue  # revisited when its other inputs become known
+        if _stateful(n.op) or graph.used_ports(name) - {0}:
+            continue
+        known.add(name)
+        order.append(name)
+        work.extend(graph.consumers(name))
+    if not order:
+        return 0
+    values = {}
+    rest = {}  # name -> None: ordered, for TensorFlow
+    for name in order:
+        n = idx[name]
+        fn = NUMPY.get(n.op)
+        args = None
+        if fn is not None and not any(node_name(i) in rest for i in n.input):
+            args = [values[node_name(i)] if node_name(i) in values else const_value(graph, i) for i in n.input]
+        if args is not None and all(a is not None and a.dtype.kind == "f" for a in args) and \
+                len({a.dtype for a in args}) == 1:
+            with np.errstate(all="ignore"):
+                values[name] = np.asarray(fn(*args)).astype(args[0].dtype)
+        else:
+            rest[name] = None
+    stored = set()
+    if rest:
+        edge = _frontier(graph, ctx, values, rest)
+        _store(graph, {k: v for k, v in values.items() if k in edge})
+        stored = edge
+        values.update(_evaluate_with_tensorflow(graph, list(rest)))
+    # only what something else reads becomes a Const; the chain behind it is swept
+    edge = _frontier(graph, ctx, set(values)) - stored
+    rewrites = len(stored) + _store(graph, {k: v for k, v in values.items() if k in edge})
+    log.info("folded %d constant subexpressions (%d with TensorFlow)", rewrites, len(rest))
+    return rewrites
+
+
+def _frontier(graph, ctx, folded, also=()):
+    """Folded nodes read by a node that is not folded (or by ``also``), or protected."""
+    out = set()
+    for name in folded:
+        if name in ctx.protected or any(r not in folded or r in also for r in graph.consumers(name)):
+            out.add(name)
+    return out
+
+
+def _store(graph, values):
     from .._tf import tf
-    from .fold_switches import _toposort
+    from ..tensors import fill_const
+
+    node_def = tf().compat.v1.NodeDef
+    count = 0
+    for name, v in values.items():
+        v = np.asarray(v)
+        if v.size > MAX_ELEMENTS:
+            continue
+        graph.replace_node(fill_const(node_def(name=name), v))
+        count += 1
+    return count
+
+
+def _evaluate_with_tensorflow(graph, names):
+    """Run the ``names`` (whose inputs are all constants by now) in one session."""
+    from .._tf import tf
 
     tf = tf()
     idx = graph.index()
-    consts = {n.name for n in graph.nodes if n.op == "Const"}
-    foldable = []
-    known = set(consts)
-    for name in _toposort(graph):
-        n = idx[name]
-        if name in known or n.op in NEVER or name in ctx.protected:
-            continue
-        ins = data_inputs(n)
-        if not ins or len(ins) != len(n.input) or n.op.startswith(("Random", "Stateless", "Stateful")) \
-                or n.op in graph.function_names():
-            continue
-        if any(node_name(i) not in known for i in ins) or any(":" in i and not i.endswith(":0") for i in ins):
-            continue
-        if _stateful(n.op):
-            continue
-        foldable.append(name)
-        known.add(name)
-    if not foldable:
-        return 0
-    # multi-output readers (Split:1, Unpack:2) make a node unfoldable as a single Const
-    used_ports = {}
-    for n in graph.nodes:
-        for i in data_inputs(n):
-            src = node_name(i)
-            if src in known:
-                used_ports.setdefault(src, set()).add(i.split(":")[1] if ":" in i else "0")
-    foldable = [f for f in foldable if used_ports.get(f, {"0"}) <= {"0"}]
-    needed = set(foldable)
-    for f in foldable:
-        needed.update(node_name(i) for i in data_inputs(idx[f]))
+    needed = set(names)
+    for name in names:
+        needed.update(node_name(i) for i in idx[name].input)
     sub = tf.compat.v1.GraphDef()
     sub.library.CopyFrom(graph.graph_def.library)
     sub.versions.CopyFrom(graph.graph_def.versions)
-    for n in graph.nodes:
-        if n.name in needed:
-            sub.node.add().CopyFrom(n)
+    for name in needed:
+        sub.node.add().CopyFrom(idx[name])
     g = tf.Graph()
     with g.as_default():
         tf.compat.v1.import_graph_def(sub, name="")
-    fetch = []
-    for f in foldable:
-        fetch.append(g.get_operation_by_name(f).outputs[0])
+    fetch = [g.get_operation_by_name(n).outputs[0] for n in names]
     with tf.compat.v1.Session(graph=g) as sess:
         values = sess.run(fetch)
-    rewrites = 0
-    for f, t, v in zip(foldable, fetch, values):
-        if getattr(v, "size", 1) > MAX_ELEMENTS:
-            continue
-        const = tf.compat.v1.NodeDef(name=f, op="Const")
-        const.attr["dtype"].type = t.dtype.as_datatype_enum
-        const.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(v, dtype=t.dtype))
-        graph.replace_node(const)
-        rewrites += 1
-    log.info("folded %d constant subexpressions", rewrites)
-    return rewrites
+    return {n: np.asarray(v, dtype=t.dtype.as_numpy_dtype) for n, v, t in zip(names, values, fetch)}

@@ -23,8 +23,8 @@ def fold_ifs(graph, ctx):
 
     library = {f.signature.name: f for f in graph.graph_def.library.function}
     rewrites = 0
-    for n in list(graph.nodes):
-        if n.op not in ("If", "StatelessIf", "Case", "StatelessCase") or n.name not in graph:
+    for n in graph.nodes_of("If", "StatelessIf", "Case", "StatelessCase"):
+        if n.name not in graph:
             continue
         pred = const_value(graph, n.input[0])
         if pred is None or pred.shape != ():
@@ -44,6 +44,7 @@ def fold_ifs(graph, ctx):
         sub, mapping = f2g.function_def_to_graph_def(fdef)
         prefix = graph.unique_name(f"{n.name}/{branch}") + "/"
         actual = data_inputs(n)[1:]
+        ctrl = [i for i in n.input if i.startswith("^")]
         args = {a.name: actual[k] for k, a in enumerate(fdef.signature.input_arg)}
         for node in sub.node:
             if node.name in args and node.op == "Placeholder":
@@ -61,17 +62,14 @@ def fold_ifs(graph, ctx):
                     new.input.append(("^" + prefix + src) if i.startswith("^") else prefix + i.lstrip("^"))
             if "_class" in new.attr:
                 del new.attr["_class"]
+            if not new.input:  # control inputs of the If now order the inlined nodes
+                new.input.extend(ctrl)
             graph.add_node(new)
-        ctrl = [i for i in n.input if i.startswith("^")]
         for k, out in enumerate(fdef.signature.output_arg):
             inner = _resolve(mapping, fdef.ret[out.name], sub)
             src = node_name(inner)
             target = args[src] if src in args else prefix + inner
             graph.replace_all_uses(f"{n.name}:{k}", target, move_control=(k == 0))
-        for c in ctrl:  # control inputs of the If now order the inlined nodes
-            for node in graph.nodes:
-                if node.name.startswith(prefix) and not node.input:
-                    node.input.append(c)
         log.info("inlined %s branch of %s", branch, n.name)
         rewrites += 1
     return rewrites

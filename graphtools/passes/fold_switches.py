@@ -21,12 +21,12 @@ def fold_switches(graph, ctx):
     input. Switches inside while loops (fed by LoopCond) are left alone.
     """
     idx = graph.index()
-    dead_tensors = set()
     live_routes = {}
-    for n in list(graph.nodes):
-        if n.op not in SWITCH or len(data_inputs(n)) < 2:
+    dead_tensors = set()
+    for n in graph.nodes_of(*SWITCH):
+        if len(data_inputs(n)) < 2:
             continue
-        pred_src = graph.index().get(node_name(n.input[1]))
+        pred_src = idx.get(node_name(n.input[1]))
         if pred_src is not None and pred_src.op == "LoopCond":
             continue
         pred = const_value(graph, n.input[1])
@@ -37,45 +37,63 @@ def fold_switches(graph, ctx):
         dead_tensors.add(f"{n.name}:{1 - live}")
     if not live_routes:
         return 0
-    # propagate deadness in topological order over the whole graph
-    dead_nodes = set()
-    order = _toposort(graph)
-    merge_fix = {}
-    for name in order:
-        n = idx[name]
-        if name in live_routes:
-            continue
-        ins = data_inputs(n)
-        dead_in = [i for i in ins if tensor_ref(i) in dead_tensors or node_name(i) in dead_nodes]
-        ctrl_dead = [i for i in n.input if i.startswith("^") and i[1:] in dead_nodes]
-        if n.op in MERGE:
-            alive = [(k, i) for k, i in enumerate(ins) if i not in dead_in]
-            if not alive:
-                dead_nodes.add(name)
-            elif dead_in and len(alive) == 1:
-                merge_fix[name] = alive[0]
-        elif dead_in or ctrl_dead:
-            dead_nodes.add(name)
+    dead_nodes, merge_fix = _propagate(graph, idx, live_routes, dead_tensors)
     rewrites = 0
     for name, (live, src) in live_routes.items():
-        # readers of the dead port are dead themselves; prune removes them with the Switch
+        # readers of the dead port are dead themselves; the sweep removes them with the Switch
         rewrites += graph.replace_all_uses(f"{name}:{live}", src, move_control=False)
     for name, (k, src) in merge_fix.items():
         graph.replace_all_uses(f"{name}:0", src, move_control=False)
         _replace_value_index(graph, name, k)
         rewrites += 1
-    # nothing alive may keep a control edge on a dead node
-    for n in graph.nodes:
-        if n.name not in dead_nodes:
-            graph.drop_control_inputs(n, lambda src: src in dead_nodes or src in live_routes)
+    # nothing alive may keep a control edge on a dead node or on a folded Switch
+    gone = dead_nodes | set(live_routes)
+    for d in gone:
+        for r in graph.consumers(d):
+            if r not in dead_nodes and r in idx:
+                graph.drop_control_inputs(idx[r], lambda src: src in gone)
     log.info("folded %d switches, %d merges; %d nodes dead", len(live_routes), len(merge_fix), len(dead_nodes))
     return rewrites + len(live_routes)
 
 
+def _propagate(graph, idx, live_routes, dead_tensors):
+    """Dead nodes (reading a dead tensor or a dead node) and Merges left with one live input."""
+    dead = set()
+    merges = set()
+    stack = [node_name(t) for t in dead_tensors]
+    while stack:
+        src = stack.pop()
+        for r in graph.consumers(src):
+            if r in dead or r in live_routes:
+                continue
+            n = idx[r]
+            if n.op in MERGE:
+                merges.add(r)
+                continue
+            reads_dead = any((not i.startswith("^") and tensor_ref(i) in dead_tensors) or node_name(i) in dead
+                             for i in n.input)
+            if reads_dead:
+                dead.add(r)
+                stack.append(r)
+        if not stack:  # a Merge whose every input is dead is dead too; settle them, then go on
+            for m in list(merges):
+                ins = data_inputs(idx[m])
+                if all(tensor_ref(i) in dead_tensors or node_name(i) in dead for i in ins):
+                    merges.discard(m)
+                    dead.add(m)
+                    stack.append(m)
+    merge_fix = {}
+    for m in merges:
+        ins = data_inputs(idx[m])
+        alive = [(k, i) for k, i in enumerate(ins) if not (tensor_ref(i) in dead_tensors or node_name(i) in dead)]
+        if len(alive) == 1 and len(alive) < len(ins):
+            merge_fix[m] = alive[0]
+    return dead, merge_fix
+
+
 def _replace_value_index(graph, merge, k):
     """Readers of Merge:1 (which input fired) get a constant."""
-    readers = [n for n in graph.nodes if any(tensor_ref(i) == f"{merge}:1" for i in n.input)]
-    if not readers:
+    if not graph.readers(f"{merge}:1"):
         return
     from .._tf import tf
 
@@ -88,7 +106,7 @@ def _replace_value_index(graph, merge, k):
     graph.replace_all_uses(f"{merge}:1", name, move_control=False)
 
 
-def _toposort(graph):
+def toposort(graph):
     """Topological order that tolerates v1 while-loop cycles (NextIteration back edges cut)."""
     import networkx as nx
 

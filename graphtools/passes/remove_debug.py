@@ -9,7 +9,7 @@ CONTROL_ONLY = {"Assert", "PrintV2", "DebugNanCount", "DebugNumericSummary"}
 def remove_debug(graph, ctx):
     """CheckNumerics/Print(x) -> x; control edges on Assert/PrintV2 are dropped."""
     rewrites = 0
-    for n in list(graph.nodes):
+    for n in graph.nodes_of(*PASS_THROUGH, *CONTROL_ONLY):
         if n.name in ctx.protected:
             continue
         if n.op in PASS_THROUGH and data_inputs(n):

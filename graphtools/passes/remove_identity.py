@@ -20,8 +20,8 @@ def remove_identity(graph, ctx):
     """
     rewrites = 0
     idx = graph.index()
-    for n in list(graph.nodes):
-        if n.op not in IDENTITY_OPS or n.name in ctx.protected:
+    for n in graph.nodes_of(*IDENTITY_OPS):
+        if n.name in ctx.protected:
             continue
         ins = data_inputs(n)
         if len(ins) != 1 or len(ins) != len(n.input):

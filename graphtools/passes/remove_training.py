@@ -2,12 +2,22 @@
 import logging
 import re
 
-from ..analysis import ASSIGN_OPS, SAVER_OPS, SUMMARY_OPS, is_training_op
+from ..analysis import ASSIGN_OPS, GRADIENT_OPS, LOSS_OPS, SAVER_OPS, SUMMARY_OPS, is_training_op
 from . import register
 
 log = logging.getLogger(__name__)
 UPDATE_SCOPE = re.compile(r"(AssignMovingAvg|ExponentialMovingAverage|update_ops|/Assign(_\d+)?$|"
                           r"(^|/)(train|train_op|train_step|init|group_deps)(_\d+)?$)")
+
+
+TRAINING_OP_TYPES = tuple(ASSIGN_OPS | SAVER_OPS | SUMMARY_OPS | LOSS_OPS | GRADIENT_OPS | {"NoOp"})
+_NAME_HINTS = ("gradients", "save", "Assign", "ExponentialMovingAverage", "update_ops", "train", "init",
+               "group_deps", "Momentum", "Adam", "Adadelta", "Adagrad", "RMSProp", "Ftrl", "SGD", "GradientDescent")
+
+
+def _suspect_name(name):
+    """Cheap pre-filter: only names with one of these words can match the training patterns."""
+    return any(h in name for h in _NAME_HINTS)
 
 
 def _is_training_node(node):
@@ -23,9 +33,17 @@ def remove_training(graph, ctx):
     Optimizer slots, gradients, losses, summaries, the saver and the global step are not read by
     the outputs once these edges are gone, so the runner's prune removes them.
     """
-    training = {n.name for n in graph.nodes if _is_training_node(n)}
+    idx = graph.index()
+    dirty = ctx.params.get("dirty")
+    if dirty is None:
+        suspects = [n for name, n in idx.items() if _suspect_name(name)]
+        suspects += graph.nodes_of(*TRAINING_OP_TYPES)
+    else:
+        suspects = [idx[d] for d in dirty if d in idx]
+    training = {n.name for n in suspects if _is_training_node(n)}
     dropped = 0
-    for n in graph.nodes:
-        if n.name not in training:
-            dropped += graph.drop_control_inputs(n, lambda src: src in training)
+    for t in training:
+        for r in graph.consumers(t):
+            if r not in training:
+                dropped += graph.drop_control_inputs(idx[r], lambda src: src in training)
     return dropped

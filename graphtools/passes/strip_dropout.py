@@ -27,7 +27,7 @@ def strip_dropout(graph, ctx):
     (or rate) the mask uses; a match that fails the check is kept and logged.
     """
     rewrites = 0
-    for r in [n for n in graph.nodes if n.op in RANDOM_SOURCES]:
+    for r in graph.nodes_of(*sorted(RANDOM_SOURCES)):
         for combine, mask_in, mask_kind, threshold in _combiners(graph, r.name):
             scaled_ref = _other_operand(combine, mask_in)
             if scaled_ref is None:

@@ -2,7 +2,6 @@
 import logging
 
 
-from ..graph import node_name
 from . import const_value, data_inputs, register
 
 log = logging.getLogger(__name__)
@@ -14,10 +13,23 @@ MOMENT_NAMES = {"Squeeze": "moving_mean", "Squeeze_1": "moving_variance", "mean"
 def statistics_names(graph):
     """Const nodes that hold moving statistics of training-mode batch norms (kept until used)."""
     keep = set()
-    for n in graph.nodes:
-        for cand in _candidates(graph, n):
-            keep.add(cand)
+    for n in _suspects(graph):
+        keep.update(_candidates(graph, n))
     return keep
+
+
+def _suspects(graph):
+    """Training-mode fused batch norms, moments nodes, and tensors with an EMA shadow (cheap: names)."""
+    idx = graph.index()
+    out = [n for n in graph.nodes_of(*FUSED) if n.attr["is_training"].b]
+    for name in idx:
+        if "/moments/" in name:
+            out.append(idx[name])
+        elif name.endswith("/ExponentialMovingAverage"):
+            base = name[: -len("/ExponentialMovingAverage")]
+            if base in idx:
+                out.append(idx[base])
+    return out
 
 
 def _candidates(graph, n):
@@ -49,11 +61,11 @@ def use_moving_statistics(graph, ctx):
     from .._tf import tf
 
     rewrites = 0
-    for n in list(graph.nodes):
+    for n in _suspects(graph):
+        if n.name not in graph:
+            continue
         if n.op in FUSED and n.attr["is_training"].b:
-            used = {int(i.split(":")[1]) for m in graph.nodes for i in data_inputs(m)
-                    if node_name(i) == n.name and ":" in i}
-            if used - {0}:
+            if graph.used_ports(n.name) - {0}:
                 log.info("kept %s: its batch statistics outputs are read", n.name)
                 continue
             stats = _candidates(graph, n)

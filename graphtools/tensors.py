@@ -1,0 +1,51 @@
+"""TensorProto <-> numpy without TensorFlow's per-call overhead (a hot path when folding)."""
+import numpy as np
+
+# DataType enum (types.proto) -> numpy dtype, for the types weights and flags use
+NUMPY = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8, 9: np.int64,
+         10: np.bool_, 17: np.uint16, 19: np.float16, 22: np.uint32, 23: np.uint64}
+ENUM = {np.dtype(v): k for k, v in NUMPY.items()}
+_VALUES = {1: "float_val", 2: "double_val", 3: "int_val", 4: "int_val", 5: "int_val", 6: "int_val",
+           9: "int64_val", 10: "bool_val", 17: "int_val", 22: "uint32_val", 23: "uint64_val"}
+
+
+def to_array(tensor):
+    """numpy value of a TensorProto (falls back to TensorFlow for strings, half floats and the rest)."""
+    dt = NUMPY.get(tensor.dtype)
+    field = _VALUES.get(tensor.dtype)
+    if dt is None or field is None and not tensor.tensor_content:
+        from ._tf import tf
+
+        return tf().make_ndarray(tensor)
+    shape = [d.size for d in tensor.tensor_shape.dim]
+    if tensor.tensor_content:
+        return np.frombuffer(tensor.tensor_content, dtype=dt).reshape(shape)
+    vals = getattr(tensor, field)
+    n = int(np.prod(shape)) if shape else 1
+    if len(vals) == n:
+        return np.asarray(vals, dtype=dt).reshape(shape)
+    # TensorFlow repeats the last value to fill the shape (and zeros when there is none)
+    return np.full(shape, vals[-1] if len(vals) else 0, dtype=dt)
+
+
+def fill_const(node, value, dtype_enum=None):
+    """Make ``node`` (a NodeDef) a Const holding ``value``."""
+    arr = np.asarray(value)
+    enum = dtype_enum or ENUM.get(arr.dtype)
+    if enum is None or arr.dtype.kind in "OSU":
+        from ._tf import tf
+
+        proto = tf().make_tensor_proto(arr)
+        node.op = "Const"
+        node.attr["dtype"].type = proto.dtype
+        node.attr["value"].tensor.CopyFrom(proto)
+        return node
+    arr = arr.astype(NUMPY[enum], copy=False)
+    node.op = "Const"
+    node.attr["dtype"].type = enum
+    t = node.attr["value"].tensor
+    t.dtype = enum
+    for d in arr.shape:
+        t.tensor_shape.dim.add(size=d)
+    t.tensor_content = np.ascontiguousarray(arr).tobytes()
+    return node
