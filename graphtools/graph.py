@@ -372,6 +372,43 @@ class Graph:
         self.edit_log.append(old.name)
         return old
 
+    def rewrite(self, node, op=None, inputs=None):
+        """Change ``node`` in place: its op and/or its inputs (attrs are the caller's to set)."""
+        readers = self._reader_sets()
+        if inputs is not None:
+            before = {node_name(i) for i in node.input}
+            del node.input[:]
+            node.input.extend(inputs)
+            after = {node_name(i) for i in node.input}
+            for src in before - after:
+                rs = readers.get(src)
+                if rs is not None:
+                    rs.discard(node.name)
+                    if not rs:
+                        self.journal.orphans.add(src)
+            for src in after - before:
+                readers[src].add(node.name)
+        if op is not None and op != node.op:
+            self._by_op[node.op].pop(node.name, None)
+            self._by_op[op][node.name] = None
+            self.journal.retyped.append((node.op, op))
+            node.op = op
+        self._consts.pop(node.name, None)
+        self.journal.touched.add(node.name)
+        self.edit_log.append(node.name)
+        return node
+
+    def set_const(self, name, value):
+        """Turn node ``name`` into a Const holding ``value`` in place (its readers are untouched)."""
+        from .tensors import fill_const
+
+        node = self.index()[name]
+        self.rewrite(node, op="Const", inputs=[])
+        node.attr.clear()
+        fill_const(node, value)
+        node.device = ""
+        return node
+
     def unique_name(self, base):
         idx = self.index()
         if base not in idx and base not in self._dead:

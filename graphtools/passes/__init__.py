@@ -67,7 +67,7 @@ def run_passes(graph_def, names, ctx, max_rounds=8, graph=None, needed=None):
     After each pass that rewrote something, what nobody reads any more is swept (outputs,
     protected nodes and ``ctx.params['keep']`` stay) and the nodes the pass touched are checked;
     the whole graph is pruned to the outputs once at the start. From the second round on a pass
-    runs only when the graph changed since it last ran, and sees what changed as
+    runs only when other passes changed the graph since it last ran, and sees what changed as
     ``ctx.params['dirty']`` (None in the first round: look at everything).
     """
     load_all()
@@ -99,13 +99,14 @@ def run_passes(graph_def, names, ctx, max_rounds=8, graph=None, needed=None):
                 ctx.params["dirty"] = dirty
             else:
                 ctx.params["dirty"] = None
-            last_run[name] = len(graph.edit_log)
             try:
                 rewrites = PASSES[name](graph, ctx)
             except PassError:
                 raise
             except (ValueError, KeyError, TypeError, IndexError) as e:
                 raise PassError(name, f"{type(e).__name__}: {e}") from e
+            # a pass reaches its own fixpoint in one run: it reruns only on what others changed since
+            last_run[name] = len(graph.edit_log)
             if not rewrites and not graph.journal.touched:
                 continue
             pruned = graph.sweep(keep=keep() + list(ctx.outputs))

@@ -9,6 +9,7 @@ from . import candidates, const_value, data_inputs, register
 
 log = logging.getLogger(__name__)
 FUSED = ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
+T_ENUM = {np.dtype(np.float32): 1, np.dtype(np.float64): 2, np.dtype(np.float16): 19}
 WEIGHTED = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
 
 
@@ -104,18 +105,16 @@ def _fold(graph, ctx, tf, bn_name, x_ref, scale, offset, inner=()):
     bias = const_value(graph, bias_ref) if bias_ref is not None else np.zeros(channels)
     new_b = bias.astype(np.float64) * scale + offset
     dtype = weights.dtype
-    w_const = _const_node(tf, graph.unique_name(f"{w_node.name}/folded_weights"), new_w.astype(dtype))
-    graph.add_node(w_const)
-    new_conv = tf.compat.v1.NodeDef()
-    new_conv.CopyFrom(w_node)
-    new_conv.input[1] = w_const.name
-    graph.replace_node(new_conv)
-    b_const = _const_node(tf, graph.unique_name(f"{bn_name}/folded_bias"), new_b.astype(dtype))
-    graph.add_node(b_const)
-    add = tf.compat.v1.NodeDef(name=bn_name, op="BiasAdd", input=[w_node.name, b_const.name])
-    add.attr["T"].type = tf.as_dtype(dtype).as_datatype_enum
-    add.attr["data_format"].s = b"NHWC"
-    graph.replace_node(add)
+    w_const = graph.add_node(_const_node(tf, graph.unique_name(f"{w_node.name}/folded_weights"), new_w.astype(dtype)))
+    graph.rewrite(w_node, inputs=[data_inputs(w_node)[0], w_const.name] + data_inputs(w_node)[2:]
+                  + [i for i in w_node.input if i.startswith("^")])
+    b_const = graph.add_node(_const_node(tf, graph.unique_name(f"{bn_name}/folded_bias"), new_b.astype(dtype)))
+    bn = graph.index()[bn_name]
+    ctrl = [i for i in bn.input if i.startswith("^")]
+    graph.rewrite(bn, op="BiasAdd", inputs=[w_node.name, b_const.name] + ctrl)
+    bn.attr.clear()
+    bn.attr["T"].type = T_ENUM[np.dtype(dtype)]
+    bn.attr["data_format"].s = b"NHWC"
     log.info("folded batch norm %s into %s", bn_name, w_node.name)
     return 1
 

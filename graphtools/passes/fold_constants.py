@@ -5,7 +5,7 @@ import logging
 import numpy as np
 
 from ..graph import node_name
-from . import const_value, register
+from . import register
 
 log = logging.getLogger(__name__)
 NEVER = {"Const", "Placeholder", "PlaceholderV2", "PlaceholderWithDefault", "NoOp", "Switch", "RefSwitch",
@@ -57,16 +57,17 @@ def fold_constants(graph, ctx):
         if name in known:
             continue
         n = idx[name]
-        if n.op in NEVER or name in ctx.protected or n.op in functions or \
-                n.op.startswith(("Random", "Stateless", "Stateful")):
+        op = n.op
+        if op in NEVER or name in ctx.protected or op in functions or \
+                op.startswith(("Random", "Stateless", "Stateful")):
             continue
-        ins = n.input
-        if not ins or any(i.startswith("^") for i in ins):
+        ins = list(n.input)
+        if not ins or any(i[0] == "^" for i in ins):
             continue
         if any(node_name(i) not in known or (":" in i and not i.endswith(":0")) for i in ins):
             continue  # revisited when its other inputs become known
-        if _stateful(n.op) or graph.used_ports(name) - {0}:
-            continue
+        if op not in NUMPY and (_stateful(op) or graph.used_ports(name) - {0}):
+            continue  # (NUMPY ops have one output and no state)
         known.add(name)
         order.append(name)
         work.extend(graph.consumers(name))
@@ -74,18 +75,20 @@ def fold_constants(graph, ctx):
         return 0
     values = {}
     rest = {}  # name -> None: ordered, for TensorFlow
-    for name in order:
-        n = idx[name]
-        fn = NUMPY.get(n.op)
-        args = None
-        if fn is not None and not any(node_name(i) in rest for i in n.input):
-            args = [values[node_name(i)] if node_name(i) in values else const_value(graph, i) for i in n.input]
-        if args is not None and all(a is not None and a.dtype.kind == "f" for a in args) and \
-                len({a.dtype for a in args}) == 1:
-            with np.errstate(all="ignore"):
-                values[name] = np.asarray(fn(*args)).astype(args[0].dtype)
-        else:
-            rest[name] = None
+    with np.errstate(all="ignore"):
+        for name in order:
+            n = idx[name]
+            fn = NUMPY.get(n.op)
+            args = None
+            if fn is not None:
+                srcs = [node_name(i) for i in n.input]
+                if not any(s in rest for s in srcs):
+                    args = [values[s] if s in values else graph.const(s) for s in srcs]
+            if args is not None and all(a is not None and a.dtype.kind == "f" for a in args) and \
+                    len({a.dtype for a in args}) == 1:
+                values[name] = np.asarray(fn(*args)).astype(args[0].dtype, copy=False)
+            else:
+                rest[name] = None
     stored = set()
     if rest:
         edge = _frontier(graph, ctx, values, rest)
@@ -109,16 +112,12 @@ def _frontier(graph, ctx, folded, also=()):
 
 
 def _store(graph, values):
-    from .._tf import tf
-    from ..tensors import fill_const
-
-    node_def = tf().compat.v1.NodeDef
     count = 0
     for name, v in values.items():
         v = np.asarray(v)
         if v.size > MAX_ELEMENTS:
             continue
-        graph.replace_node(fill_const(node_def(name=name), v))
+        graph.set_const(name, v)
         count += 1
     return count
 

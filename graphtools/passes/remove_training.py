@@ -15,9 +15,12 @@ _NAME_HINTS = ("gradients", "save", "Assign", "ExponentialMovingAverage", "updat
                "group_deps", "Momentum", "Adam", "Adadelta", "Adagrad", "RMSProp", "Ftrl", "SGD", "GradientDescent")
 
 
+_HINTS = re.compile("|".join(_NAME_HINTS))
+
+
 def _suspect_name(name):
     """Cheap pre-filter: only names with one of these words can match the training patterns."""
-    return any(h in name for h in _NAME_HINTS)
+    return _HINTS.search(name) is not None
 
 
 def _is_training_node(node):
