@@ -5,6 +5,9 @@ Public API (TensorFlow is imported only when a function that needs it is called)
     graphtools.freeze(ckpt=..., output_nodes=...)        -> FreezeResult (.graph_def, .outputs, .inputs)
     graphtools.freeze_session(sess, output_nodes)         -> GraphDef
     graphtools.inspect(path)                              -> dict report
+    graphtools.strip(graph_def, remove=["all"], inputs=..., outputs=..., bind=..., cut=...) -> GraphDef
+    graphtools.strip_report(...)                          -> StripResult (graph, per-pass records, proof)
+    graphtools.run_pass(graph_def, "strip_dropout", outputs=[...])                     -> GraphDef
     graphtools.load_graph_def(path) / save_graph_def(graph_def, path)
 """
 __version__ = "0.1.0"
@@ -24,6 +27,9 @@ _LAZY = {
     "Graph": ("graph", "Graph"),
     "GraphAnalysis": ("analysis", "GraphAnalysis"),
     "run_graph": ("runtime", "run_graph"),
+    "strip": ("surgery", "strip"),
+    "strip_report": ("surgery", "strip_report"),
+    "run_pass": ("passes", "run_pass"),
 }
 
 

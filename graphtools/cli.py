@@ -381,7 +381,7 @@ def run_strip(args):
             raise _input_error(f"--bind {b}: expected NAME=VALUE, e.g. is_training=false")
         k, v = b.split("=", 1)
         bind[k.strip()] = v.strip()
-    result = surgery.strip(gd, remove=args.remove or (["all"] if not (args.bind or args.cut or args.splice) else []),
+    result = surgery.strip_report(gd, remove=args.remove or (["all"] if not (args.bind or args.cut or args.splice) else []),
                            inputs=args.inputs, outputs=args.outputs, bind=bind, cut=args.cut, splice=args.splice,
                            verify=not args.no_verify, rtol=args.rtol, atol=args.atol)
     out = result.graph_def

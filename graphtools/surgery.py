@@ -55,6 +55,12 @@ def passes_for(remove):
 
 def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=None, splice=None, verify=True,
           rtol=1e-4, atol=1e-5):
+    """Return the stripped GraphDef (see ``strip_report`` for the arguments and what it checks)."""
+    return strip_report(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, atol).graph_def
+
+
+def strip_report(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=None, splice=None,
+                 verify=True, rtol=1e-4, atol=1e-5):
     """Return a StripResult whose graph_def computes the same outputs for inference, minus training parts.
 
     See ``_strip`` for the arguments.
@@ -164,7 +170,8 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
             note = "dropout with a fixed rate removed by its checked structure; the rest verified numerically"
         equivalence = check_equivalent(baseline, out, data, outputs, flags, rtol=rtol, atol=atol)
         equivalence.note = note
-    return StripResult(out, data, outputs, bind, records, equivalence, ops_before, op_histogram(out))
+    return StripResult(out, data, outputs, bind, records, equivalence, ops_before,
+                       ctx.params.get("ops_after") or op_histogram(out))
 
 
 def _use_moving_statistics(graph_def, outputs, analysis):

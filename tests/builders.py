@@ -298,3 +298,65 @@ def tflite_run(graph_def, path, inputs, outputs, shapes, feeds):
     outs = [it.get_tensor(d["index"]) for d in it.get_output_details()]
     ops = [o["op_name"] for o in it._get_ops_details()]
     return len(ops), ops, outs
+
+
+def slim():
+    """tf_slim with its batch norm pointed at tf.compat.v1.layers (tf_keras 2.21 dropped legacy_tf_layers)."""
+    import tf_slim
+    from tf_slim.layers import layers as slim_layers
+
+    slim_layers.normalization_layers = tf1.layers
+    return tf_slim
+
+
+def slim_net(out_dir, arch, seed=0):
+    """A small tf-slim ResNet v1 or Inception v1 training graph built with is_training=True.
+
+    Trained-ish (batch-norm moving statistics updated a few times), saved with its meta graph;
+    returns (checkpoint prefix, inference GraphDef frozen from the same checkpoint by the same
+    code with is_training=False, feeds, output name).
+    """
+    sl = slim()
+    from tf_slim.nets import inception_v1, resnet_utils, resnet_v1
+
+    rng = np.random.RandomState(seed)
+    size = 64
+
+    def net(x, is_training):
+        if arch == "resnet":
+            with sl.arg_scope(resnet_utils.resnet_arg_scope()):
+                blocks = [resnet_v1.resnet_v1_block("block1", base_depth=8, num_units=2, stride=2),
+                          resnet_v1.resnet_v1_block("block2", base_depth=16, num_units=1, stride=1)]
+                logits, _ = resnet_v1.resnet_v1(x, blocks, num_classes=5, is_training=is_training,
+                                                global_pool=True, scope="resnet_tiny")
+                logits = tf.squeeze(logits, [1, 2])
+        else:
+            with sl.arg_scope(inception_v1.inception_v1_arg_scope()):
+                with sl.arg_scope([sl.batch_norm, sl.dropout], is_training=is_training):
+                    h, _ = inception_v1.inception_v1_base(x, final_endpoint="Mixed_3b", scope="InceptionV1")
+                    h = tf.reduce_mean(h, [1, 2], keepdims=True)
+                    h = sl.dropout(h, 0.8, scope="Dropout")
+                    logits = tf.squeeze(sl.conv2d(h, 5, [1, 1], activation_fn=None, normalizer_fn=None,
+                                                  scope="Logits"), [1, 2])
+        return tf.identity(logits, name="output")
+
+    g = tf.Graph()
+    with g.as_default():
+        tf1.set_random_seed(seed)
+        x = tf1.placeholder(tf.float32, [None, size, size, 3], name="input")
+        net(x, True)
+        updates = tf1.get_collection(tf1.GraphKeys.UPDATE_OPS)
+        saver = tf1.train.Saver()
+        with _session(g) as sess:
+            sess.run(tf1.global_variables_initializer())
+            for _ in range(3):
+                sess.run(updates, {x: rng.rand(4, size, size, 3).astype(np.float32)})
+            prefix = saver.save(sess, os.path.join(out_dir, "model.ckpt"))
+    gi = tf.Graph()
+    with gi.as_default():
+        x = tf1.placeholder(tf.float32, [None, size, size, 3], name="input")
+        net(x, False)
+        with _session(gi) as sess:
+            tf1.train.Saver().restore(sess, prefix)
+            reference = tf1.graph_util.convert_variables_to_constants(sess, gi.as_graph_def(), ["output"])
+    return prefix, reference, {"input": rng.rand(2, size, size, 3).astype(np.float32)}, "output"

@@ -76,3 +76,24 @@ def test_inspect_reports_the_real_inputs(rel):
         assert "unknown_shape" in kinds
     if rel.endswith((".pb",)) and "quantized" not in rel and "optimized" not in rel:
         assert not kinds & {"stochastic", "not_frozen", "unfed_placeholders"}
+
+
+@needs_corpus
+@pytest.mark.parametrize("rel,output", [("mobilenet_v1_025_128/frozen_graph.pb", "MobilenetV1/Predictions/Reshape_1"),
+                                        ("poets_mobilenet_retrained/retrained_graph.pb", "final_result")])
+def test_corpus_graphs_strip_to_folded_inference_graphs(tmp_path, rel, output):
+    from graphtools.surgery import strip_report
+
+    src = os.path.join(CORPUS, rel)
+    before = sha256(src)
+    gd = graphtools.load_graph_def(src)
+    r = strip_report(gd, remove=["all"])
+    assert r.outputs == [output] and [i["name"] for i in r.inputs] == ["input"]
+    ops = {n.op for n in r.graph_def.node}
+    assert not ops & {"Identity", "Rsqrt", "Sub", "FusedBatchNorm", "PlaceholderWithDefault"}
+    assert sum(n.op == "Mul" for n in r.graph_def.node) == 0  # every batch norm folded into its conv
+    assert r.equivalence.checked and all(e["ok"] for e in r.equivalence.outputs.values())
+    x = np.random.RandomState(1).uniform(-1, 1, (1, 128, 128, 3)).astype(np.float32)
+    np.testing.assert_allclose(run_graph(r.graph_def, {"input": x}, [output])[0],
+                               run_graph(gd, {"input": x}, [output])[0], rtol=1e-4, atol=1e-6)
+    assert sha256(src) == before

@@ -12,7 +12,7 @@ from graphtools.analysis import STOCHASTIC_OPS
 from graphtools.errors import InputError, NodeNotFoundError
 from graphtools.passes import PassContext, run_passes
 from graphtools.runtime import run_graph
-from graphtools.surgery import strip
+from graphtools.surgery import strip_report
 from graphtools.validate import NotEquivalentError
 
 tf, tf1 = builders.tf, builders.tf1
@@ -29,7 +29,7 @@ def reachable_ops(gd, outputs):
 
 
 def assert_idempotent(result, **kwargs):
-    again = strip(result.graph_def, **kwargs)
+    again = strip_report(result.graph_def, **kwargs)
     assert again.graph_def == result.graph_def
 
 
@@ -39,7 +39,7 @@ def assert_idempotent(result, **kwargs):
 @pytest.mark.parametrize("form", builders.DROPOUT_FORMS)
 def test_strip_dropout_every_form(form, keep):
     gd, feeds, out = builders.dense_with_dropout(form, keep)
-    r = strip(gd, remove=["dropout"], outputs=[out])
+    r = strip_report(gd, remove=["dropout"], outputs=[out])
     assert not reachable_ops(r.graph_def, [out]) & STOCHASTIC_OPS
     assert "keep_prob" not in {n.name for n in r.graph_def.node}
     assert [i["name"] for i in r.inputs] == ["x"]
@@ -63,7 +63,7 @@ def _without_dropout(gd, feeds, out):
 
 def test_dropout_that_is_an_output_keeps_its_name():
     gd, feeds, out = builders.dense_with_dropout("select", "placeholder", dropout_is_output=True)
-    r = strip(gd, remove=["dropout"], outputs=[out])
+    r = strip_report(gd, remove=["dropout"], outputs=[out])
     node = {n.name: n for n in r.graph_def.node}[out]
     assert node.op == "Identity"
     np.testing.assert_allclose(run_graph(r.graph_def, feeds, [out])[0],
@@ -96,7 +96,7 @@ def test_dropout_placeholder_without_a_default_is_gone_and_keras_flags_bound():
             h = tf1.layers.dropout(x * 2.0, rate=0.5, training=flag)
             tf.identity(h + 1.0, name="out")
         gd = g.as_graph_def()
-        r = strip(gd, remove=["training", "dropout"], outputs=["out"])
+        r = strip_report(gd, remove=["training", "dropout"], outputs=["out"])
         assert not ops_of(r.graph_def) & (CONTROL_FLOW | STOCHASTIC_OPS), (cond, ops_of(r.graph_def))
         assert r.bound == {"phase_train": False}
         feeds = {"x": np.arange(8, dtype=np.float32).reshape(2, 4)}
@@ -128,7 +128,7 @@ def test_keras_learning_phase_model_in_a_tf1_session(tmp_path):
         gd = graphtools.freeze_session(sess, [out_name])
         sess.close()
     K.clear_session()
-    r = strip(gd, remove=["all"], outputs=[out_name])
+    r = strip_report(gd, remove=["all"], outputs=[out_name])
     assert not ops_of(r.graph_def) & (CONTROL_FLOW | STOCHASTIC_OPS | {"Identity", "FusedBatchNormV3"})
     inp = r.inputs[0]["name"]
     np.testing.assert_allclose(run_graph(r.graph_def, {inp: x}, [out_name])[0], want, rtol=1e-5, atol=1e-6)
@@ -151,7 +151,7 @@ LAYERS_CASES = {
 def test_layers_training_graph_matches_the_hand_written_inference_graph(tmp_path, case):
     prefix, reference, feeds = builders.layers_cnn(str(tmp_path / "ckpt"), **LAYERS_CASES[case])
     frozen = graphtools.freeze(ckpt=prefix, output_nodes="logits").graph_def
-    r = strip(frozen, remove=["all"], outputs=["logits"])
+    r = strip_report(frozen, remove=["all"], outputs=["logits"])
     ops = ops_of(r.graph_def)
     assert not ops & (CONTROL_FLOW | STOCHASTIC_OPS)
     assert not ops & {"FusedBatchNorm", "FusedBatchNormV3", "Rsqrt", "Mean", "Identity"} - {"Identity"}
@@ -168,7 +168,7 @@ def test_layers_training_graph_matches_the_hand_written_inference_graph(tmp_path
 
 
 def test_fixture_strips_to_an_inference_cnn(fixture_frozen):
-    r = strip(fixture_frozen.graph_def, remove=["all"], outputs=["prediction"])
+    r = strip_report(fixture_frozen.graph_def, remove=["all"], outputs=["prediction"])
     assert r.bound == {"keep_prob": 1.0, "is_training": False}
     assert ops_of(r.graph_def) == {"Const", "Placeholder", "Conv2D", "BiasAdd", "AddV2", "Relu", "MaxPool",
                                    "Reshape", "MatMul", "Softmax"}
@@ -206,7 +206,7 @@ def _conv_bn(shared=False, matmul=False):
 @pytest.mark.parametrize("matmul", [False, True], ids=["conv_fused", "matmul_decomposed"])
 def test_fold_batch_norm_into_weights(matmul):
     gd, feeds = _conv_bn(matmul=matmul)
-    r = strip(gd, remove=["batchnorm", "identity"], outputs=["out"])
+    r = strip_report(gd, remove=["batchnorm", "identity"], outputs=["out"])
     assert not ops_of(r.graph_def) & {"FusedBatchNormV3", "Rsqrt", "Mul", "Sub"}
     assert "BiasAdd" in ops_of(r.graph_def)
     np.testing.assert_allclose(run_graph(r.graph_def, feeds, ["out"])[0], run_graph(gd, feeds, ["out"])[0],
@@ -216,7 +216,7 @@ def test_fold_batch_norm_into_weights(matmul):
 
 def test_batch_norm_is_not_folded_when_the_conv_output_is_shared():
     gd, feeds = _conv_bn(shared=True)
-    r = strip(gd, remove=["batchnorm"], outputs=["out"])
+    r = strip_report(gd, remove=["batchnorm"], outputs=["out"])
     assert "FusedBatchNormV3" in ops_of(r.graph_def)
     np.testing.assert_allclose(run_graph(r.graph_def, feeds, ["out"])[0], run_graph(gd, feeds, ["out"])[0],
                                rtol=1e-5)
@@ -235,14 +235,14 @@ def test_training_subgraph_and_debug_ops_are_removed(tmp_path):
             h = tf.identity(tf.identity(h, name="chain1"), name="chain2")
         tf.identity(h + 1.0, name="out")
     gd = g.as_graph_def()
-    r = strip(gd, remove=["all"], outputs=["out"])
+    r = strip_report(gd, remove=["all"], outputs=["out"])
     assert not ops_of(r.graph_def) & {"CheckNumerics", "Assert", "Print", "PrintV2"}
     assert "chain1" not in {n.name for n in r.graph_def.node}
     feeds = {"x": np.ones((2, 3), np.float32)}
     np.testing.assert_allclose(run_graph(r.graph_def, feeds, ["out"])[0], 3 * np.ones((2, 3)))
 
 
-def test_v1_while_loop_is_left_intact_and_correct():
+def test_v1_while_loop_is_left_intact_and_correct(tmp_path):
     g = tf.Graph()
     with g.as_default(), builders.control_flow(1):
         x = tf1.placeholder(tf.float32, [None, 3], name="x")
@@ -252,12 +252,16 @@ def test_v1_while_loop_is_left_intact_and_correct():
                              [tf.constant(0), x])
         tf.identity(tf1.nn.dropout(tf.identity(h), keep_prob=keep), name="out")
     gd = g.as_graph_def()
-    r = strip(gd, remove=["all"], outputs=["out"])
+    r = strip_report(gd, remove=["all"], outputs=["out"])
     assert {"Enter", "Exit", "NextIteration", "LoopCond"} <= ops_of(r.graph_def)
     assert not reachable_ops(r.graph_def, ["out"]) & STOCHASTIC_OPS
     feeds = {"x": np.random.RandomState(0).randn(2, 3).astype(np.float32)}
-    np.testing.assert_allclose(run_graph(r.graph_def, feeds, ["out"])[0],
-                               run_graph(gd, {**feeds, "keep_prob": 1.0}, ["out"])[0], rtol=1e-6)
+    want = run_graph(gd, {**feeds, "keep_prob": 1.0}, ["out"])[0]
+    np.testing.assert_allclose(run_graph(r.graph_def, feeds, ["out"])[0], want, rtol=1e-6)
+    # and it still converts: the loop becomes a TFLite WHILE
+    _, tfl_ops, (got,) = builders.tflite_run(r.graph_def, tmp_path / "loop.tflite", ["x"], ["out"], {"x": [2, 3]}, feeds)
+    assert "WHILE" in tfl_ops
+    np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
 # ---------------------------------------------------------------- bind, cut, splice
@@ -265,10 +269,10 @@ def test_v1_while_loop_is_left_intact_and_correct():
 def test_bind_checks_names_and_values():
     gd, feeds, out = builders.dense_with_dropout("select", "placeholder")
     with pytest.raises(NodeNotFoundError, match="keep_prob"):
-        strip(gd, remove=[], bind={"keep_prb": "1.0"}, outputs=[out])
+        strip_report(gd, remove=[], bind={"keep_prb": "1.0"}, outputs=[out])
     with pytest.raises(InputError, match="not a number"):
-        strip(gd, remove=[], bind={"keep_prob": "high"}, outputs=[out])
-    r = strip(gd, remove=[], bind={"keep_prob": "1.0"}, outputs=[out])
+        strip_report(gd, remove=[], bind={"keep_prob": "high"}, outputs=[out])
+    r = strip_report(gd, remove=[], bind={"keep_prob": "1.0"}, outputs=[out])
     assert "keep_prob" not in {n.name for n in r.graph_def.node if n.op == "Placeholder"}
 
 
@@ -280,20 +284,20 @@ def test_cut_replaces_an_iterator_with_a_placeholder():
         tf.identity(tf.matmul(batch, tf.constant(np.eye(3, dtype=np.float32))) * 3.0, name="out")
     gd = g.as_graph_def()
     iterator = [n.name for n in gd.node if n.op == "IteratorGetNext"][0]
-    r = strip(gd, remove=["all"], outputs=["out"], cut=[f"{iterator}:float32:?,3"])
+    r = strip_report(gd, remove=["all"], outputs=["out"], cut=[f"{iterator}:float32:?,3"])
     assert [i["name"] for i in r.inputs] == [iterator]
     assert not {n.op for n in r.graph_def.node} & {"OneShotIterator", "IteratorV2", "IteratorGetNext"}
     np.testing.assert_allclose(run_graph(r.graph_def, {iterator: np.ones((2, 3), np.float32)}, ["out"])[0],
                                np.full((2, 3), 3.0))
     with pytest.raises(InputError, match="NODE:DTYPE:SHAPE"):
-        strip(gd, outputs=["out"], cut=["nonsense"])
+        strip_report(gd, outputs=["out"], cut=["nonsense"])
     with pytest.raises(NodeNotFoundError, match="closest"):
-        strip(gd, outputs=["out"], cut=["IteratorGetNxt:float32:2,3"])
+        strip_report(gd, outputs=["out"], cut=["IteratorGetNxt:float32:2,3"])
 
 
 def test_splice_a_scope_and_refuse_an_ambiguous_one():
     gd, feeds, out = builders.dense_with_dropout("select", "placeholder")
-    r = strip(gd, remove=[], splice=["dropout"], outputs=[out])
+    r = strip_report(gd, remove=[], splice=["dropout"], outputs=[out])
     assert not any(n.name.startswith("dropout/") for n in r.graph_def.node)
     np.testing.assert_allclose(run_graph(r.graph_def, feeds, [out])[0],
                                run_graph(gd, {**feeds, "keep_prob": 1.0}, [out])[0], rtol=1e-6)
@@ -305,7 +309,7 @@ def test_splice_a_scope_and_refuse_an_ambiguous_one():
             m = a * 2.0 + b
         tf.identity(m, name="out")
     with pytest.raises(InputError, match=r"found inputs \[a:0, b:0\]"):
-        strip(g.as_graph_def(), remove=[], splice=["mix"], outputs=["out"])
+        strip_report(g.as_graph_def(), remove=[], splice=["mix"], outputs=["out"])
 
 
 def test_a_rewrite_that_changes_the_numbers_is_refused(tmp_path):
@@ -313,15 +317,15 @@ def test_a_rewrite_that_changes_the_numbers_is_refused(tmp_path):
     gd, feeds, out = builders.dense_with_dropout("select", "const")
     relu = [n.name for n in gd.node if n.op == "Relu"][0]
     with pytest.raises(NotEquivalentError, match=f"output '{out}' differs"):
-        strip(gd, remove=["dropout"], splice=[relu], outputs=[out])
-    r = strip(gd, remove=["dropout"], splice=[relu], outputs=[out], verify=False)
+        strip_report(gd, remove=["dropout"], splice=[relu], outputs=[out])
+    r = strip_report(gd, remove=["dropout"], splice=[relu], outputs=[out], verify=False)
     assert "Relu" not in ops_of(r.graph_def)
 
 
 def test_strip_refuses_graphs_with_variables():
     mg = graphtools.load_graph_def(FIXTURE_CKPT + ".meta")
     with pytest.raises(InputError, match="freeze it first"):
-        strip(mg, outputs=["prediction"])
+        strip_report(mg, outputs=["prediction"])
 
 
 # ---------------------------------------------------------------- command line
@@ -361,3 +365,29 @@ def test_cli_strip_refuses_to_write_a_non_equivalent_graph(tmp_path):
     assert not (tmp_path / "o.pb").exists()
     res = run_cli("strip", "--in", src, "--out", tmp_path / "o.pb", "--remove", "everything")
     assert_clean_error(res, "--remove everything: unknown")
+
+
+@pytest.mark.parametrize("arch", ["resnet", "inception"])
+def test_tf_slim_training_graphs_built_with_is_training_true(tmp_path, arch):
+    """Always-training tf-slim nets: batch norm on batch statistics and dropout always on."""
+    prefix, reference, feeds, out = builders.slim_net(str(tmp_path), arch)
+    frozen = graphtools.freeze(ckpt=prefix, output_nodes=out).graph_def
+    assert any(n.op.startswith("FusedBatchNorm") and n.attr["is_training"].b for n in frozen.node)
+    r = strip_report(frozen, remove=["all"], outputs=[out])
+    ops = ops_of(r.graph_def)
+    assert not ops & (STOCHASTIC_OPS | {"FusedBatchNorm", "FusedBatchNormV3", "Rsqrt"})
+    np.testing.assert_allclose(run_graph(r.graph_def, feeds, [out])[0], run_graph(reference, feeds, [out])[0],
+                               rtol=1e-5, atol=1e-5)
+    shapes = {"input": [2, 64, 64, 3]}
+    n_ours, ops_ours, (lo,) = builders.tflite_run(r.graph_def, tmp_path / "o.tflite", ["input"], [out], shapes, feeds)
+    n_ref, ops_ref, (lr,) = builders.tflite_run(reference, tmp_path / "r.tflite", ["input"], [out], shapes, feeds)
+    assert n_ours <= n_ref, (ops_ours, ops_ref)
+    assert np.max(np.abs(lo - lr)) <= 1e-4 * np.max(np.abs(lr))
+
+
+def test_public_api_returns_graph_defs_and_runs_single_passes():
+    gd, feeds, out = builders.dense_with_dropout("floor", "placeholder")
+    stripped = graphtools.strip(gd, remove=["dropout"], outputs=[out])
+    assert isinstance(stripped, type(gd)) and graphtools.strip(stripped, remove=["dropout"], outputs=[out]) == stripped
+    one = graphtools.run_pass(gd, "strip_dropout", outputs=[out], inputs=["x"])
+    assert "RandomUniform" not in ops_of(one) and "RandomUniform" in ops_of(gd)

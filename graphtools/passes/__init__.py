@@ -129,11 +129,20 @@ def run_passes(graph_def, names, ctx, max_rounds=8, graph=None, needed=None):
     if records and graph.journal.removed:
         records[-1].pruned += len(graph.journal.removed)
         records[-1].removed += [n for n, _ in graph.journal.removed]
+    ctx.params["ops_after"] = graph.op_counts()
     graph.compact()
     clean_colocation(graph.graph_def)
     if [f.signature.name for f in graph.graph_def.library.function] != library:
         raise PassError("the pass runner", "changed the function library")
     return graph.graph_def, records
+
+
+def run_pass(graph_def, name, outputs, inputs=(), **params):
+    """Run one pass by name (``graphtools.passes.PASSES``) on a copy of ``graph_def``; return the GraphDef."""
+    from ..graph import node_name as _nn
+
+    ctx = PassContext(inputs=[_nn(i) for i in inputs], outputs=[_nn(o) for o in outputs], params=dict(params))
+    return run_passes(graph_def, [name], ctx)[0]
 
 
 def _check_touched(graph, pass_name):
