@@ -156,7 +156,8 @@ class Graph:
     def op_counts(self):
         if self._by_op is None:
             self._build()
-        return {op: len(names) for op, names in self._by_op.items() if names}
+        counts = [(op, len(names)) for op, names in self._by_op.items() if names]
+        return dict(sorted(counts, key=lambda kv: (-kv[1], kv[0])))
 
     def function_names(self):
         return {f.signature.name for f in self.graph_def.library.function}

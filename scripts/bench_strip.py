@@ -95,7 +95,7 @@ def time_tf(gd):
 
 def time_graphtools(gd, verify):
     """Seconds for strip --remove all (best of ``repeat``), and its result."""
-    from graphtools.surgery import strip
+    from graphtools.surgery import strip_report as strip
 
     gc.collect()
     t = time.perf_counter()
@@ -105,7 +105,7 @@ def time_graphtools(gd, verify):
 
 def peak_memory(gd):
     """Peak Python-heap bytes allocated while stripping (a separate run: tracemalloc slows Python down)."""
-    from graphtools.surgery import strip
+    from graphtools.surgery import strip_report as strip
 
     gc.collect()
     tracemalloc.start()
