@@ -50,6 +50,8 @@ class Graph:
         self._index = None
         self._readers = None
         self._by_op = None
+        self._srcs = None
+        self._op = None
         self._dead = set()
         self._consts = {}
         self.journal = Journal()
@@ -59,21 +61,32 @@ class Graph:
     def invalidate(self):
         """Forget every index (after editing NodeDefs directly); dead nodes are compacted first."""
         self.compact()
-        self._index = self._readers = self._by_op = None
+        self._index = self._readers = self._by_op = self._srcs = self._op = None
 
     _invalidate = invalidate
 
     def _build(self):
+        # per live node: the NodeDef, its op, the names it reads (plain Python, so walks and
+        # removals do not go back to the protos), who reads it, and an op -> names index
         index, readers, by_op = {}, collections.defaultdict(set), collections.defaultdict(dict)
+        srcs_of, op_of = {}, {}
+        dead = self._dead
         for n in self.graph_def.node:
             name = n.name
-            if name in self._dead:
+            if name in dead:
                 continue
             index[name] = n
-            by_op[n.op][name] = None
-            for i in n.input:
-                readers[node_name(i)].add(name)
+            op = op_of[name] = n.op
+            by_op[op][name] = None
+            srcs = srcs_of[name] = [node_name(i) for i in n.input]
+            for s in srcs:
+                readers[s].add(name)
         self._index, self._readers, self._by_op = index, readers, by_op
+        self._srcs, self._op = srcs_of, op_of
+
+    def _resource(self, name):
+        """Refresh the cached sources of ``name`` after its inputs changed."""
+        self._srcs[name] = [node_name(i) for i in self._index[name].input]
 
     def index(self):
         """{name: NodeDef} of the live nodes."""
@@ -153,6 +166,18 @@ class Graph:
         value = self._consts[name] = to_array(node.attr["value"].tensor)
         return value
 
+    def op_of(self, name):
+        """The op of live node ``name`` (cached: no proto access)."""
+        if self._op is None:
+            self._build()
+        return self._op[name]
+
+    def sources(self, name):
+        """Names node ``name`` reads (data and control; cached)."""
+        if self._srcs is None:
+            self._build()
+        return self._srcs[name]
+
     def op_counts(self):
         if self._by_op is None:
             self._build()
@@ -186,6 +211,7 @@ class Graph:
     def ancestors(self, roots):
         """Names of ``roots`` and everything they read (data and control), live nodes only."""
         idx = self.index()
+        srcs = self._srcs
         seen = set()
         stack = [node_name(r) for r in roots]
         while stack:
@@ -193,28 +219,28 @@ class Graph:
             if name in seen or name not in idx:
                 continue
             seen.add(name)
-            stack.extend(node_name(i) for i in idx[name].input)
+            stack.extend(srcs[name])
         return seen
 
     # ------------------------------------------------------------ removal
     def kill(self, name):
         """Mark ``name`` dead: it leaves the indexes now and the GraphDef at ``compact``."""
         idx = self.index()
-        node = idx.pop(name, None)
-        if node is None:
+        if idx.pop(name, None) is None:
             return
         self._consts.pop(name, None)
         self._dead.add(name)
-        self._by_op[node.op].pop(name, None)
+        op = self._op.pop(name)
+        self._by_op[op].pop(name, None)
         readers = self._readers
-        for i in node.input:
-            src = node_name(i)
+        orphans = self.journal.orphans
+        for src in self._srcs.pop(name):
             rs = readers.get(src)
             if rs is not None:
                 rs.discard(name)
                 if not rs:
-                    self.journal.orphans.add(src)
-        self.journal.removed.append((name, node.op))
+                    orphans.add(src)
+        self.journal.removed.append((name, op))
 
     def sweep(self, keep=()):
         """Kill every node nobody reads any more (cascading), except ``keep``; return how many."""
@@ -269,7 +295,7 @@ class Graph:
         removed = len(old.node) - len(new.node)
         self.graph_def = new
         self._dead = set()
-        self._index = self._readers = self._by_op = None
+        self._index = self._readers = self._by_op = self._srcs = self._op = None
         return removed
 
     # ------------------------------------------------------------ edits
@@ -301,7 +327,8 @@ class Graph:
                 changed += 1
                 _dedupe_control(n)
                 readers[new_node].add(r)
-                if not any(node_name(i) == old_node for i in n.input):
+                self._resource(r)
+                if old_node not in self._srcs[r]:
                     readers[old_node].discard(r)
                     if not readers[old_node]:
                         self.journal.orphans.add(old_node)
@@ -318,7 +345,8 @@ class Graph:
             del node.input[:]
             node.input.extend(keep)
             readers = self._reader_sets()
-            still = {node_name(i) for i in keep}
+            self._resource(node.name)
+            still = set(self._srcs[node.name])
             for src in gone - still:
                 rs = readers.get(src)
                 if rs is not None:
@@ -337,8 +365,10 @@ class Graph:
         new.CopyFrom(node_def)
         idx[new.name] = new
         self._by_op[new.op][new.name] = None
-        for i in new.input:
-            self._readers[node_name(i)].add(new.name)
+        self._op[new.name] = new.op
+        self._resource(new.name)
+        for s in self._srcs[new.name]:
+            self._readers[s].add(new.name)
         self.journal.added.append((new.name, new.op))
         self.journal.touched.add(new.name)
         self.edit_log.append(new.name)
@@ -351,12 +381,14 @@ class Graph:
         old = idx.get(node_def.name)
         if old is None:
             raise KeyError(node_def.name)
-        before = {node_name(i) for i in old.input}
+        before = set(self._srcs[old.name])
         old_op = old.op
         old.CopyFrom(node_def)
         self._consts.pop(old.name, None)
         readers = self._readers
-        after = {node_name(i) for i in old.input}
+        self._resource(old.name)
+        self._op[old.name] = old.op
+        after = set(self._srcs[old.name])
         for src in before - after:
             rs = readers.get(src)
             if rs is not None:
@@ -377,10 +409,11 @@ class Graph:
         """Change ``node`` in place: its op and/or its inputs (attrs are the caller's to set)."""
         readers = self._reader_sets()
         if inputs is not None:
-            before = {node_name(i) for i in node.input}
+            before = set(self._srcs[node.name])
             del node.input[:]
             node.input.extend(inputs)
-            after = {node_name(i) for i in node.input}
+            self._resource(node.name)
+            after = set(self._srcs[node.name])
             for src in before - after:
                 rs = readers.get(src)
                 if rs is not None:
@@ -394,6 +427,7 @@ class Graph:
             self._by_op[op][node.name] = None
             self.journal.retyped.append((node.op, op))
             node.op = op
+            self._op[node.name] = op
         self._consts.pop(node.name, None)
         self.journal.touched.add(node.name)
         self.edit_log.append(node.name)

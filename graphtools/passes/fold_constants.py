@@ -56,16 +56,15 @@ def fold_constants(graph, ctx):
         name = work.popleft()
         if name in known:
             continue
-        n = idx[name]
-        op = n.op
+        op = graph.op_of(name)
         if op in NEVER or name in ctx.protected or op in functions or \
                 op.startswith(("Random", "Stateless", "Stateful")):
             continue
-        ins = list(n.input)
-        if not ins or any(i[0] == "^" for i in ins):
-            continue
-        if any(node_name(i) not in known or (":" in i and not i.endswith(":0")) for i in ins):
+        srcs = graph.sources(name)
+        if not srcs or any(s not in known for s in srcs):
             continue  # revisited when its other inputs become known
+        if any(i[0] == "^" or (":" in i and not i.endswith(":0")) for i in idx[name].input):
+            continue
         if op not in NUMPY and (_stateful(op) or graph.used_ports(name) - {0}):
             continue  # (NUMPY ops have one output and no state)
         known.add(name)
@@ -77,11 +76,10 @@ def fold_constants(graph, ctx):
     rest = {}  # name -> None: ordered, for TensorFlow
     with np.errstate(all="ignore"):
         for name in order:
-            n = idx[name]
-            fn = NUMPY.get(n.op)
+            fn = NUMPY.get(graph.op_of(name))
             args = None
             if fn is not None:
-                srcs = [node_name(i) for i in n.input]
+                srcs = graph.sources(name)
                 if not any(s in rest for s in srcs):
                     args = [values[s] if s in values else graph.const(s) for s in srcs]
             if args is not None and all(a is not None and a.dtype.kind == "f" for a in args) and \
