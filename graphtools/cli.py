@@ -361,6 +361,9 @@ def _add_strip(sub):
     p.add_argument("--logdir", default=os.path.join("logs", "optimized"), metavar="DIR",
                    help="TensorBoard runs DIR/before and DIR/after (default: logs/optimized; '' for none)")
     p.add_argument("--report", metavar="FILE.json", help="write the per-pass report as JSON")
+    p.add_argument("--input-shapes", metavar="SHAPES",
+                   help="shapes for the equivalence check where the graph has none, toco syntax: "
+                        "1,224,224,3 (colon between inputs, in --inputs order)")
     p.add_argument("--no-verify", action="store_true", help="skip the before/after equivalence check")
     p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance of the check (default 1e-4)")
     p.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance of the check (default 1e-5)")
@@ -381,9 +384,18 @@ def run_strip(args):
             raise _input_error(f"--bind {b}: expected NAME=VALUE, e.g. is_training=false")
         k, v = b.split("=", 1)
         bind[k.strip()] = v.strip()
+    shapes = None
+    if args.input_shapes:
+        names = args.inputs.split(",") if args.inputs else None
+        if not names:
+            found = surgery.GraphAnalysis(gd)
+            outs = args.outputs.split(",") if args.outputs else [c["name"] for c in found.rank_outputs(top=1)]
+            names = [i["name"] for i in found.discover_inputs(outs) if i["role"] == "data" and not i["optional"]]
+        shapes = parse_shapes(args.input_shapes, names)
     result = surgery.strip_report(gd, remove=args.remove or (["all"] if not (args.bind or args.cut or args.splice) else []),
-                           inputs=args.inputs, outputs=args.outputs, bind=bind, cut=args.cut, splice=args.splice,
-                           verify=not args.no_verify, rtol=args.rtol, atol=args.atol)
+                                  inputs=args.inputs, outputs=args.outputs, bind=bind, cut=args.cut,
+                                  splice=args.splice, verify=not args.no_verify, rtol=args.rtol, atol=args.atol,
+                                  input_shapes=shapes)
     out = result.graph_def
     data = (out.SerializeToString(deterministic=True) if not args.out.endswith((".pbtxt", ".txt"))
             else __import__("google.protobuf.text_format", fromlist=["x"]).MessageToString(out).encode())
@@ -396,6 +408,21 @@ def run_strip(args):
     io.atomic_write(args.out, data)
     _emit(args, report, _strip_text(report))
     return 0
+
+
+def parse_shapes(text, names):
+    """toco syntax '1,28,28,1:1,10' -> {name: [1, 28, 28, 1], ...} in ``names`` order."""
+    parts = text.split(":")
+    if len(parts) != len(names):
+        raise _input_error(f"--input-shapes {text}: {len(parts)} shape(s) for {len(names)} input(s) "
+                           f"({', '.join(names)}); separate shapes with ':'")
+    out = {}
+    for name, part in zip(names, parts):
+        try:
+            out[name] = [int(d) for d in part.split(",") if d.strip()]
+        except ValueError:
+            raise _input_error(f"--input-shapes {text}: '{part}' is not a comma-separated list of sizes")
+    return out
 
 
 def _strip_report(args, gd, r, size):

@@ -54,13 +54,14 @@ def passes_for(remove):
 
 
 def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=None, splice=None, verify=True,
-          rtol=1e-4, atol=1e-5):
+          rtol=1e-4, atol=1e-5, input_shapes=None):
     """Return the stripped GraphDef (see ``strip_report`` for the arguments and what it checks)."""
-    return strip_report(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, atol).graph_def
+    return strip_report(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, atol,
+                        input_shapes).graph_def
 
 
 def strip_report(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=None, splice=None,
-                 verify=True, rtol=1e-4, atol=1e-5):
+                 verify=True, rtol=1e-4, atol=1e-5, input_shapes=None):
     """Return a StripResult whose graph_def computes the same outputs for inference, minus training parts.
 
     See ``_strip`` for the arguments.
@@ -72,13 +73,13 @@ def strip_report(graph_def, remove=("all",), inputs=None, outputs=None, bind=Non
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, atol)
+        return _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, atol, input_shapes)
     finally:
         if enabled:
             gc.enable()
 
 
-def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, atol):
+def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, atol, input_shapes=None):
     """Return a StripResult whose graph_def computes the same outputs for inference, minus training parts.
 
     ``inputs``/``outputs`` default to discovery (as in inspect). ``bind`` maps placeholder names to
@@ -86,7 +87,8 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
     (keep_prob 1.0, is_training false). ``cut`` lists (node, dtype, shape) or 'node:dtype:shape'
     to replace by placeholders; ``splice`` lists nodes or scopes to remove by wiring their one data
     input to their readers. The result is checked against the graph as cut (the cut changes what
-    feeds the graph by design). The caller's GraphDef is never modified.
+    feeds the graph by design). ``input_shapes`` ({input: shape}) sizes the random inputs of the
+    check where the graph does not say. The caller's GraphDef is never modified.
     """
     from .passes.cut_nodes import parse_cut
     from .validate import check_equivalent, inference_flag_value, is_random
@@ -168,8 +170,13 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
             # verifies the 1/keep scale), the rest numerically against the graph without it
             baseline, _ = run_passes(graph_def, ["strip_dropout"], PassContext(inputs=list(inputs), outputs=outputs))
             note = "dropout with a fixed rate removed by its checked structure; the rest verified numerically"
-        equivalence = check_equivalent(baseline, out, data, outputs, flags, rtol=rtol, atol=atol)
-        equivalence.note = note
+        shaped = [dict(d, shape=list(input_shapes[d["name"]])) if d["name"] in (input_shapes or {}) else d
+                  for d in data]
+        equivalence = check_equivalent(baseline, out, shaped, outputs, flags, rtol=rtol, atol=atol)
+        if note:
+            equivalence.note = note
+        elif not equivalence.checked:
+            equivalence.note += "; give the input shapes (--input-shapes) to verify"
     return StripResult(out, data, outputs, bind, records, equivalence, ops_before,
                        ctx.params.get("ops_after") or op_histogram(out))
 

@@ -97,3 +97,17 @@ def test_corpus_graphs_strip_to_folded_inference_graphs(tmp_path, rel, output):
     np.testing.assert_allclose(run_graph(r.graph_def, {"input": x}, [output])[0],
                                run_graph(gd, {"input": x}, [output])[0], rtol=1e-4, atol=1e-6)
     assert sha256(src) == before
+
+
+@needs_corpus
+def test_strip_an_input_without_shape_verifies_with_input_shapes(tmp_path):
+    src = os.path.join(CORPUS, "poets_mobilenet_retrained", "optimized_graph.pb")
+    res = run_cli("strip", "--in", src, "--out", tmp_path / "a.pb", "--logdir", "")
+    assert res.code == 0 and "not verified: input input has unknown rank; give the input shapes" in res.out
+    res = run_cli("strip", "--in", src, "--out", tmp_path / "b.pb", "--logdir", "", "--input-shapes", "1,128,128,3",
+                  "--json")
+    assert res.code == 0, res.err
+    import json
+
+    rep = json.loads(res.out)
+    assert rep["verified"] and rep["outputs"] == ["final_result"]
