@@ -88,6 +88,25 @@ class Graph:
         """Refresh the cached sources of ``name`` after its inputs changed."""
         self._srcs[name] = [node_name(i) for i in self._index[name].input]
 
+    def _set_inputs(self, node, inputs):
+        """Give ``node`` new inputs and bring sources, readers and orphans up to date."""
+        readers = self._reader_sets()
+        before = set(self._srcs[node.name])
+        del node.input[:]
+        node.input.extend(inputs)
+        self._resource(node.name)
+        after = set(self._srcs[node.name])
+        for src in before - after:
+            rs = readers.get(src)
+            if rs is not None:
+                rs.discard(node.name)
+                if not rs:
+                    self.journal.orphans.add(src)
+        for src in after - before:
+            readers[src].add(node.name)
+        self.journal.touched.add(node.name)
+        self.edit_log.append(node.name)
+
     def index(self):
         """{name: NodeDef} of the live nodes."""
         if self._index is None:
@@ -341,20 +360,7 @@ class Graph:
         keep = [i for i in node.input if not (i.startswith("^") and predicate(i[1:]))]
         dropped = len(node.input) - len(keep)
         if dropped:
-            gone = {i[1:] for i in node.input if i.startswith("^") and predicate(i[1:])}
-            del node.input[:]
-            node.input.extend(keep)
-            readers = self._reader_sets()
-            self._resource(node.name)
-            still = set(self._srcs[node.name])
-            for src in gone - still:
-                rs = readers.get(src)
-                if rs is not None:
-                    rs.discard(node.name)
-                    if not rs:
-                        self.journal.orphans.add(src)
-            self.journal.touched.add(node.name)
-            self.edit_log.append(node.name)
+            self._set_inputs(node, keep)
         return dropped
 
     def add_node(self, node_def):
@@ -381,47 +387,17 @@ class Graph:
         old = idx.get(node_def.name)
         if old is None:
             raise KeyError(node_def.name)
-        before = set(self._srcs[old.name])
-        old_op = old.op
-        old.CopyFrom(node_def)
-        self._consts.pop(old.name, None)
-        readers = self._readers
-        self._resource(old.name)
-        self._op[old.name] = old.op
-        after = set(self._srcs[old.name])
-        for src in before - after:
-            rs = readers.get(src)
-            if rs is not None:
-                rs.discard(old.name)
-                if not rs:
-                    self.journal.orphans.add(src)
-        for src in after:
-            readers[src].add(old.name)
-        if old.op != old_op:
-            self._by_op[old_op].pop(old.name, None)
-            self._by_op[old.op][old.name] = None
-            self.journal.retyped.append((old_op, old.op))
-        self.journal.touched.add(old.name)
-        self.edit_log.append(old.name)
+        inputs = list(node_def.input)
+        node_def = _with_inputs(node_def, [])
+        self.rewrite(old, op=node_def.op, inputs=inputs)
+        old.attr.clear()
+        old.MergeFrom(node_def)  # attrs, device, debug info; op and inputs were set above
         return old
 
     def rewrite(self, node, op=None, inputs=None):
         """Change ``node`` in place: its op and/or its inputs (attrs are the caller's to set)."""
-        readers = self._reader_sets()
         if inputs is not None:
-            before = set(self._srcs[node.name])
-            del node.input[:]
-            node.input.extend(inputs)
-            self._resource(node.name)
-            after = set(self._srcs[node.name])
-            for src in before - after:
-                rs = readers.get(src)
-                if rs is not None:
-                    rs.discard(node.name)
-                    if not rs:
-                        self.journal.orphans.add(src)
-            for src in after - before:
-                readers[src].add(node.name)
+            self._set_inputs(node, inputs)
         if op is not None and op != node.op:
             self._by_op[node.op].pop(node.name, None)
             self._by_op[op][node.name] = None
@@ -493,6 +469,14 @@ def clean_colocation(graph_def):
                     n.attr["_class"].list.s.extend(keep)
                 else:
                     del n.attr["_class"]
+
+
+def _with_inputs(node_def, inputs):
+    new = type(node_def)()
+    new.CopyFrom(node_def)
+    del new.input[:]
+    new.input.extend(inputs)
+    return new
 
 
 def _dedupe_control(node):
