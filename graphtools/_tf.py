@@ -55,10 +55,6 @@ def v1():
     return tf().compat.v1
 
 
-def graph_def_class():
-    return v1().GraphDef
-
-
 def quiet():
     """Silence TensorFlow's C++, absl and Python logging (call before the first TF import)."""
     global _QUIET

@@ -48,10 +48,6 @@ DEBUG_OPS = {"Assert", "CheckNumerics", "CheckNumericsV2", "Print", "PrintV2", "
 QUANTIZE_LEFTOVER_OPS = {"Dequantize", "QuantizeV2", "QuantizedConv2D", "QuantizedMatMul", "QuantizedRelu",
                          "QuantizedBiasAdd", "RequantizationRange", "Requantize", "QuantizeDownAndShrinkRange",
                          "QuantizedReshape", "QuantizedAvgPool", "QuantizedMaxPool", "QuantizedConcat"}
-CONTROL_FLOW_V1 = {"Switch", "Merge", "RefSwitch", "RefMerge", "Enter", "RefEnter", "Exit", "RefExit",
-                   "NextIteration", "RefNextIteration", "LoopCond"}
-CONTROL_FLOW_V2 = {"If", "StatelessIf", "While", "StatelessWhile", "Case", "StatelessCase",
-                   "PartitionedCall", "StatefulPartitionedCall"}
 NON_OUTPUT_OPS = VARIABLE_OPS | VARIABLE_READ_OPS | {"Const", "Placeholder", "PlaceholderWithDefault",
                                                      "PlaceholderV2", "NoOp"} | DEBUG_OPS | ASSIGN_OPS
 # Ops that pass labels along on their way to a loss or metric (no model computation).

@@ -535,7 +535,9 @@ def _tensorflow_error(e):
     """The first line of a TensorFlow OpError (bad graph or data), else None."""
     mod = sys.modules.get("tensorflow")
     if mod is not None and isinstance(e, mod.errors.OpError):
-        return (e.message or str(e)).strip().splitlines()[0][:200]
+        from .runtime import op_error_text
+
+        return op_error_text(e)
     return None
 
 

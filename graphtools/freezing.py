@@ -13,6 +13,7 @@ from . import io
 from .analysis import VARIABLE_OPS, VARIABLE_READ_OPS, GraphAnalysis
 from .errors import FreezeError, InputError, NodeNotFoundError
 from .graph import node_name
+from .runtime import op_error_text
 
 log = logging.getLogger(__name__)
 
@@ -219,10 +220,6 @@ def _session(tf, graph):
     return tf.compat.v1.Session(graph=graph, config=config)
 
 
-def _op_error_line(e):
-    msg = (getattr(e, "message", None) or str(e)).strip().splitlines()
-    return msg[0][:200] if msg else type(e).__name__
-
 
 # ---------------------------------------------------------------- checkpoints
 
@@ -249,7 +246,7 @@ def freeze_checkpoint(ckpt, meta=None, graph=None, output_nodes=None):
         try:
             saver = tf.compat.v1.train.import_meta_graph(mg, clear_devices=True)
         except (ValueError, KeyError, TypeError, tf.errors.OpError) as e:
-            raise InputError(f"{meta}: TensorFlow cannot load this meta graph ({_op_error_line(e)}); "
+            raise InputError(f"{meta}: TensorFlow cannot load this meta graph ({op_error_text(e)}); "
                              f"it may need ops this TensorFlow does not have")
         if saver is None:
             saver = _saver_from_checkpoint(tf, g, prefix)
@@ -263,20 +260,20 @@ def _restore(tf, saver, sess, prefix, what):
         saver.restore(sess, prefix)
     except tf.errors.NotFoundError as e:
         key = re.search(r"Key ([^\s]+) not found", e.message or "")
-        detail = f"variable {key.group(1)} is not in the checkpoint" if key else _op_error_line(e)
+        detail = f"variable {key.group(1)} is not in the checkpoint" if key else op_error_text(e)
         raise InputError(f"{prefix}: does not match {what}: {detail}; use the checkpoint written with this graph")
     except (tf.errors.DataLossError, tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as e:
-        raise InputError(f"{prefix}: checkpoint is corrupt or does not fit the graph ({_op_error_line(e)}); "
+        raise InputError(f"{prefix}: checkpoint is corrupt or does not fit the graph ({op_error_text(e)}); "
                          f"copy the checkpoint files again")
     except tf.errors.OpError as e:
-        raise InputError(f"{prefix}: cannot restore checkpoint ({_op_error_line(e)})")
+        raise InputError(f"{prefix}: cannot restore checkpoint ({op_error_text(e)})")
 
 
 def _reader(tf, prefix):
     try:
         return tf.train.load_checkpoint(prefix)
     except (tf.errors.OpError, ValueError) as e:
-        raise InputError(f"{prefix}: cannot read checkpoint ({_op_error_line(e)}); the index or data file is corrupt")
+        raise InputError(f"{prefix}: cannot read checkpoint ({op_error_text(e)}); the index or data file is corrupt")
 
 
 def _saver_from_checkpoint(tf, g, prefix):
@@ -304,7 +301,7 @@ def _freeze_graph_def_with_checkpoint(tf, gd, prefix, output_nodes, source):
         try:
             tf.compat.v1.import_graph_def(gd, name="")
         except (ValueError, KeyError, TypeError, tf.errors.OpError) as e:
-            raise InputError(f"{source}: TensorFlow cannot load this graph ({_op_error_line(e)})")
+            raise InputError(f"{source}: TensorFlow cannot load this graph ({op_error_text(e)})")
         assigns, feeds, missing = [], {}, []
         var_ops = [op for op in g.get_operations() if op.type in VARIABLE_OPS]
         parts = _partitions(var_ops, shapes)
@@ -382,7 +379,7 @@ def freeze_saved_model(export_dir, tags=("serve",), output_nodes=None, signature
         try:
             mg = tf.compat.v1.saved_model.loader.load(sess, list(tags), export_dir)
         except (RuntimeError, ValueError, IOError, tf.errors.OpError) as e:
-            raise InputError(f"{export_dir}: cannot load SavedModel ({_op_error_line(e)})")
+            raise InputError(f"{export_dir}: cannot load SavedModel ({op_error_text(e)})")
         candidates, discovered = [], False
         if output_nodes:
             outputs = _names(output_nodes)

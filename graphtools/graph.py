@@ -18,10 +18,6 @@ def node_name(ref):
     return (ref[1:] if ref[:1] == "^" else ref).partition(":")[0]
 
 
-def is_control(ref):
-    return ref.startswith("^")
-
-
 def output_index(ref):
     parts = ref.lstrip("^").split(":")
     return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
@@ -62,8 +58,6 @@ class Graph:
         """Forget every index (after editing NodeDefs directly); dead nodes are compacted first."""
         self.compact()
         self._index = self._readers = self._by_op = self._srcs = self._op = None
-
-    _invalidate = invalidate
 
     def _build(self):
         # per live node: the NodeDef, its op, the names it reads (plain Python, so walks and

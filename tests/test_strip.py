@@ -72,7 +72,6 @@ def test_dropout_that_is_an_output_keeps_its_name():
 
 def test_dropout_with_a_wrong_scale_is_not_touched():
     """A mask whose scale is not 1/keep_prob is not dropout: the pass must leave it alone."""
-    rng = np.random.RandomState(0)
     g = tf.Graph()
     with g.as_default():
         x = tf1.placeholder(tf.float32, [None, 4], name="x")
@@ -83,7 +82,6 @@ def test_dropout_with_a_wrong_scale_is_not_touched():
     out, records = run_passes(gd, ["strip_dropout"], PassContext(inputs=["x"], outputs=["out"]))
     assert "RandomUniform" in ops_of(out)
     assert not records
-    del rng
 
 
 def test_dropout_placeholder_without_a_default_is_gone_and_keras_flags_bound():

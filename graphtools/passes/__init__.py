@@ -157,21 +157,6 @@ def _check_touched(graph, pass_name):
                 raise PassError(pass_name, f"left node '{name}' reading missing '{i}'")
 
 
-def check_structure(graph, pass_name, library):
-    """No dangling inputs, no duplicate names, the function library intact."""
-    names = set()
-    for n in graph.graph_def.node:
-        if n.name in names:
-            raise PassError(pass_name, f"left two nodes named '{n.name}'")
-        names.add(n.name)
-    for n in graph.graph_def.node:
-        for i in n.input:
-            if node_name(i) not in names:
-                raise PassError(pass_name, f"left node '{n.name}' reading missing '{i}'")
-    if [f.signature.name for f in graph.graph_def.library.function] != library:
-        raise PassError(pass_name, "changed the function library")
-
-
 def const_value(graph, ref, max_hops=8):
     """The numpy value of ``ref`` when it is a Const (through Identity chains), else None."""
     name = node_name(ref)

@@ -104,13 +104,3 @@ def _replace_value_index(graph, merge, k):
     const.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(k, dtype=tf.int32))
     graph.add_node(const)
     graph.replace_all_uses(f"{merge}:1", name, move_control=False)
-
-
-def toposort(graph):
-    """Topological order that tolerates v1 while-loop cycles (NextIteration back edges cut)."""
-    import networkx as nx
-
-    g = graph.to_networkx()
-    back = [(u, v) for u, v in g.edges if graph.index()[u].op in ("NextIteration", "RefNextIteration")]
-    g.remove_edges_from(back)
-    return list(nx.topological_sort(g))
