@@ -203,11 +203,13 @@ class GraphAnalysis:
     def discover_inputs(self, outputs):
         """Placeholders the outputs depend on, with dtype, shape, role and optional flag."""
         anc = self.reachable(outputs)
-        found = []
-        for n in self.graph_def.node:
-            if n.name in anc and n.op in ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault"):
-                found.append(describe_placeholder(n))
-        return found
+        found = [n for n in self.graph.nodes_of("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")
+                 if n.name in anc]
+        if len(found) > 1:  # graph order, as the file lists them
+            want = {n.name for n in found}
+            pos = {name: k for k, name in enumerate(self.index) if name in want}
+            found.sort(key=lambda n: pos[n.name])
+        return [describe_placeholder(n) for n in found]
 
     def reachable(self, outputs):
         """Names the outputs need (themselves included), through data and control edges."""

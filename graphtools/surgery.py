@@ -126,7 +126,8 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
         if not cands:
             raise InputError("found no output candidates; name them with --outputs")
         outputs = [cands[0]["name"]]
-    frozen_vars = [n for n in a.reachable(outputs) if a.index[n].op in VARIABLE_OPS]
+    needed = a.reachable(outputs)
+    frozen_vars = [n.name for n in a.graph.nodes_of(*VARIABLE_OPS) if n.name in needed]
     if frozen_vars:
         raise InputError(f"the graph still has variables ({frozen_vars[0]}, ...); freeze it first: "
                          f"graphtools freeze --ckpt ... --out frozen.pb")

@@ -149,12 +149,11 @@ def _check_touched(graph, pass_name):
     """Every node a pass touched reads only live nodes."""
     idx = graph.index()
     for name in graph.journal.touched:
-        n = idx.get(name)
-        if n is None:
+        if name not in idx:
             continue
-        for i in n.input:
-            if node_name(i) not in idx:
-                raise PassError(pass_name, f"left node '{name}' reading missing '{i}'")
+        for src in graph.sources(name):
+            if src not in idx:
+                raise PassError(pass_name, f"left node '{name}' reading missing '{src}'")
 
 
 def const_value(graph, ref, max_hops=8):
