@@ -30,6 +30,7 @@ _LAZY = {
     "strip": ("surgery", "strip"),
     "strip_report": ("surgery", "strip_report"),
     "run_pass": ("passes", "run_pass"),
+    "convert": ("conversion", "convert"),
 }
 
 

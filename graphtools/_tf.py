@@ -22,6 +22,13 @@ def tf():
     return tensorflow
 
 
+def stderr_quiet():
+    """Hide fd 2 (C++ chatter) when the CLI asked for quiet; a no-op otherwise."""
+    import contextlib
+
+    return _stderr_to_devnull() if _QUIET else contextlib.nullcontext()
+
+
 class _stderr_to_devnull:
     def __enter__(self):
         import sys

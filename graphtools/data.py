@@ -33,3 +33,107 @@ def load_idx(path):
         raise InputError(f"{path}: IDX body holds {len(body)} bytes, header promises {count * dtype.itemsize}; "
                          f"the file is truncated")
     return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm")
+
+
+def load_samples(path, inputs, shapes, scale=None, mean=None, std=None, limit=None):
+    """Sample data for ``inputs`` ({name: shape}): .npy, .npz, IDX (.gz) or a directory of images.
+
+    Returns {input: float32 array [N, ...]} reshaped to each input's sample shape when the sizes
+    agree, after ``x * scale`` and ``(x - mean) / std``. Raises InputError naming the input, the
+    shapes and the fix when the data does not fit.
+    """
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file or directory; give .npy, .npz, an IDX file or an image directory")
+    if os.path.isdir(path):
+        if len(inputs) != 1:
+            raise InputError(f"{path}: an image directory feeds one input, the model has {len(inputs)}")
+        arrays = {inputs[0]: _load_images(path, shapes[inputs[0]], limit)}
+    elif path.endswith(".npz"):
+        arrays = _load_npz(path, inputs)
+    elif path.endswith(".npy"):
+        if len(inputs) != 1:
+            raise InputError(f"{path}: a .npy file feeds one input, the model has {len(inputs)}; use .npz "
+                             f"with one array per input name")
+        try:
+            arrays = {inputs[0]: np.load(path, allow_pickle=False)}
+        except (ValueError, OSError) as e:
+            raise InputError(f"{path}: not a readable .npy file ({e})")
+    elif "idx" in os.path.basename(path) or "ubyte" in os.path.basename(path):
+        if len(inputs) != 1:
+            raise InputError(f"{path}: an IDX file feeds one input, the model has {len(inputs)}")
+        arrays = {inputs[0]: load_idx(path)}
+    else:
+        raise InputError(f"{path}: unknown data format; give .npy, .npz, an IDX file (*-ubyte[.gz]) or an "
+                         f"image directory")
+    out = {}
+    for name in inputs:
+        a = np.asarray(arrays[name])
+        if limit:
+            a = a[: int(limit)]
+        want = list(shapes[name][1:])
+        if list(a.shape[1:]) != want:
+            if a.ndim >= 1 and int(np.prod(a.shape[1:])) == int(np.prod(want)):
+                a = a.reshape([len(a)] + want)
+            else:
+                raise InputError(f"{path}: samples for '{name}' have shape {list(a.shape[1:])}, the input takes "
+                                 f"{want}; reshape or resize the data")
+        a = a.astype(np.float32)
+        if scale is not None:
+            a = a * np.float32(scale)
+        if mean is not None:
+            a = a - np.float32(mean)
+        if std is not None:
+            a = a / np.float32(std)
+        out[name] = a
+    return out
+
+
+def _load_npz(path, inputs):
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise InputError(f"{path}: not a readable .npz file ({e})")
+    keys = list(z.keys())
+    out = {}
+    for name in inputs:
+        for k in (name, name.replace("/", "_"), name.replace(":", "_")):
+            if k in z:
+                out[name] = z[k]
+                break
+        else:
+            if len(inputs) == 1 and ("x" in z or len(keys) == 1):
+                out[name] = z["x"] if "x" in z else z[keys[0]]
+            else:
+                raise InputError(f"{path}: no array named '{name}' (arrays: {', '.join(keys)}); name the "
+                                 f"arrays after the inputs, or 'x' for a single input")
+    return out
+
+
+def _load_images(path, shape, limit):
+    try:
+        from PIL import Image
+    except ImportError:
+        raise InputError("reading an image directory needs Pillow: pip install pillow")
+    files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_EXTS))
+    if not files:
+        raise InputError(f"{path}: no images ({', '.join(IMAGE_EXTS)}) in this directory")
+    if limit:
+        files = files[: int(limit)]
+    if len(shape) != 4:
+        raise InputError(f"{path}: images feed an NHWC input, this input has shape {shape}")
+    h, w, c = shape[1], shape[2], shape[3]
+    mode = {1: "L", 3: "RGB", 4: "RGBA"}.get(c)
+    if mode is None:
+        raise InputError(f"{path}: cannot make {c}-channel images; the input takes {shape}")
+    out = []
+    for f in files:
+        try:
+            with Image.open(os.path.join(path, f)) as im:
+                arr = np.asarray(im.convert(mode).resize((w, h)), dtype=np.float32)
+        except OSError as e:
+            raise InputError(f"{os.path.join(path, f)}: not a readable image ({e})")
+        out.append(arr.reshape(h, w, c))
+    return np.stack(out)

@@ -1,0 +1,221 @@
+"""GraphDef -> .tflite through TFLiteConverter.from_frozen_graph, in every quantization mode."""
+import logging
+import os
+import re
+import tempfile
+
+import numpy as np
+
+from .errors import GraphtoolsError, InputError, NodeNotFoundError
+from .graph import node_name
+
+log = logging.getLogger(__name__)
+
+MODES = ("none", "dynamic", "float16", "int8", "int16x8")
+SUFFIX = {"none": "", "dynamic": ".dynamic", "float16": ".float16", "int8": ".int8", "int16x8": ".int16x8"}
+IO_TYPES = ("float32", "int8", "uint8", "int16")
+
+
+class ConversionError(GraphtoolsError):
+    """The TFLite converter rejected the graph; the message names the op and node when it can."""
+
+
+def output_path(base, mode):
+    """model.tflite + 'int8' -> model.int8.tflite (the float model keeps the base name)."""
+    root, ext = os.path.splitext(base)
+    return f"{root}{SUFFIX[mode]}{ext or '.tflite'}"
+
+
+def parse_shapes(text, names):
+    """toco syntax '1,28,28,1:1,10' -> {name: [1, 28, 28, 1], ...} in ``names`` order."""
+    parts = text.split(":")
+    if len(parts) != len(names):
+        raise InputError(f"--input-shapes {text}: {len(parts)} shape(s) for {len(names)} input(s) "
+                         f"({', '.join(names)}); separate shapes with ':'")
+    out = {}
+    for name, part in zip(names, parts):
+        try:
+            out[name] = [int(d) for d in part.split(",") if d.strip()]
+        except ValueError:
+            raise InputError(f"--input-shapes {text}: '{part}' is not a comma-separated list of sizes")
+    return out
+
+
+def resolve_io(graph_def, inputs=None, outputs=None, shapes=None):
+    """Inputs, outputs and shapes: given ones checked, missing ones discovered (batch 1 where unknown).
+
+    Returns (inputs, outputs, shapes, notes) where notes are lines worth printing.
+    """
+    from .analysis import GraphAnalysis
+
+    a = GraphAnalysis(graph_def)
+    notes = []
+    if outputs:
+        outputs = [node_name(o) for o in (outputs.split(",") if isinstance(outputs, str) else outputs)]
+        for o in outputs:
+            if o not in a.index:
+                raise NodeNotFoundError(o, a.index.keys(), what="output array")
+    else:
+        cands = a.rank_outputs(top=1)
+        if not cands:
+            raise InputError("found no output candidates; name them with --output-arrays")
+        outputs = [cands[0]["name"]]
+        notes.append(f"output arrays (discovered): {', '.join(outputs)}")
+    found = {p["name"]: p for p in a.discover_inputs(outputs)}
+    if inputs:
+        inputs = [node_name(i) for i in (inputs.split(",") if isinstance(inputs, str) else inputs)]
+        for i in inputs:
+            if i not in a.index:
+                raise NodeNotFoundError(i, list(found) or a.index.keys(), what="input array")
+            if found.get(i, {}).get("optional"):
+                notes.append(f"warning: {i} is a PlaceholderWithDefault: as an input it cuts away what fed "
+                             f"its default")
+    else:
+        flags = [n for n, p in found.items() if not p["optional"] and p["role"] == "training_flag"]
+        if flags:
+            raise InputError(f"training-flag placeholders {', '.join(flags)} feed the outputs: strip the graph "
+                             f"first (graphtools strip --in FILE --out optimized.pb) or list them in --input-arrays")
+        inputs = [n for n, p in found.items() if not p["optional"]]
+        notes.append(f"input arrays (discovered): {', '.join(inputs)}")
+    if isinstance(shapes, str):
+        shapes = parse_shapes(shapes, inputs)
+    shapes = dict(shapes or {})
+    for i in inputs:
+        if i in shapes:
+            continue
+        p = found.get(i)
+        shape = p["shape"] if p else None
+        if shape is None:
+            raise InputError(f"input '{i}' has no shape in the graph; give it with --input-shapes "
+                             f"(e.g. 1,224,224,3)")
+        if any(d < 0 for d in shape[1:]):
+            raise InputError(f"input '{i}' has unknown dimensions {shape}; give its shape with --input-shapes")
+        shapes[i] = [1 if (k == 0 and d < 0) else d for k, d in enumerate(shape)]
+        if shape and shape[0] < 0:
+            notes.append(f"input {i}: batch dimension set to 1 (shape {shapes[i]})")
+    return inputs, outputs, shapes, notes
+
+
+def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", representative_data=None,
+            calibration_samples=100, inference_input_type=None, inference_output_type=None,
+            allow_custom_ops=False, select_tf_ops=False, progress=None):
+    """Convert a frozen GraphDef to TFLite flatbuffer bytes with TFLiteConverter.from_frozen_graph.
+
+    ``quantize``: none, dynamic (Optimize.DEFAULT), float16, int8 (full integer: needs
+    ``representative_data``, a {input: array[N, ...]} dict or a callable yielding lists of arrays)
+    or int16x8 (16-bit activations, 8-bit weights; needs representative data too).
+    ``inference_input_type`` / ``inference_output_type``: 'int8' or 'uint8' for int8 models.
+    ``progress``: optional callable(done, total) called during calibration.
+    """
+    from ._tf import tf
+
+    tf = tf()
+    if quantize not in MODES:
+        raise InputError(f"--quantize {quantize}: unknown; choose from {', '.join(MODES)} or all")
+    inputs, outputs, shapes, _ = resolve_io(graph_def, inputs, outputs, shapes)
+    if quantize in ("int8", "int16x8") and representative_data is None:
+        raise InputError(f"--quantize {quantize} needs calibration data: give --representative-data "
+                         f"(.npy, .npz, IDX or an image directory)")
+    for what, value in (("--inference-input-type", inference_input_type),
+                        ("--inference-output-type", inference_output_type)):
+        if value not in (None, "float32") and quantize != "int8":
+            raise InputError(f"{what} {value} needs --quantize int8 (integer inputs and outputs come with "
+                             f"full-integer quantization)")
+        if value is not None and value not in IO_TYPES:
+            raise InputError(f"{what} {value}: choose from {', '.join(IO_TYPES)}")
+    with tempfile.TemporaryDirectory(prefix="graphtools-") as tmp:
+        pb = os.path.join(tmp, "frozen.pb")
+        with open(pb, "wb") as f:
+            f.write(graph_def.SerializeToString())
+        try:
+            conv = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(pb, inputs, outputs, input_shapes=shapes)
+        except (ValueError, KeyError) as e:
+            raise ConversionError(f"the converter cannot load the graph: {_first_line(e)}")
+        ops = {tf.lite.OpsSet.TFLITE_BUILTINS}
+        if select_tf_ops:
+            ops.add(tf.lite.OpsSet.SELECT_TF_OPS)
+        conv.allow_custom_ops = bool(allow_custom_ops)
+        if quantize != "none":
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            conv.target_spec.supported_types = [tf.float16]
+        if quantize in ("int8", "int16x8"):
+            conv.representative_dataset = _representative(representative_data, inputs, shapes,
+                                                          calibration_samples, progress)
+            if quantize == "int8":
+                ops.discard(tf.lite.OpsSet.TFLITE_BUILTINS)
+                ops.add(tf.lite.OpsSet.TFLITE_BUILTINS_INT8)
+                if inference_input_type:
+                    conv.inference_input_type = tf.as_dtype(inference_input_type)
+                if inference_output_type:
+                    conv.inference_output_type = tf.as_dtype(inference_output_type)
+            else:
+                ops.discard(tf.lite.OpsSet.TFLITE_BUILTINS)
+                ops.add(tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8)
+        conv.target_spec.supported_ops = ops
+        from ._tf import stderr_quiet
+
+        try:
+            with stderr_quiet():  # the converter's C++ prints its settings on every call
+                return bytes(conv.convert())
+        except Exception as e:  # ConverterError and friends: turned into one readable line
+            if isinstance(e, GraphtoolsError):
+                raise
+            raise ConversionError(explain_converter_error(e)) from e
+
+
+def _representative(data, inputs, shapes, limit, progress):
+    if callable(data):
+        return data
+    arrays = [np.asarray(data[i]) for i in inputs]
+    n = min(len(a) for a in arrays)
+    if limit:
+        n = min(n, int(limit))
+    if n == 0:
+        raise InputError("the representative data holds no samples")
+    for name, a in zip(inputs, arrays):
+        want = shapes[name]
+        got = list(a.shape[1:])
+        if got != list(want[1:]):
+            raise InputError(f"representative data for '{name}' has sample shape {got}, the input takes "
+                             f"{list(want[1:])}; reshape or resize the data")
+
+    def gen():
+        for k in range(n):
+            if progress:
+                progress(k + 1, n)
+            yield [a[k:k + 1].astype(np.float32) for a in arrays]
+
+    return gen
+
+
+def _first_line(e):
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    return lines[0][:200] if lines else type(e).__name__
+
+
+NOT_SUPPORTED = re.compile(r"loc\((?:fused\[)?\"([^\"]*)\"(?:, \"([^\"]*)\")?\]?\): '(tf\.\w+)' op is neither a custom op "
+                           r"nor a flex op")
+
+
+def explain_converter_error(e):
+    """One line from the converter's wall of text: the op, the node, and what to do."""
+    text = str(e)
+    found = NOT_SUPPORTED.findall(text)
+    if found:
+        op = found[0][2]
+        nodes = [(second or first).rstrip(":") for first, second, o in found if o == op]
+        node = f" (node{'s' if len(nodes) > 1 else ''} {', '.join(dict.fromkeys(nodes))})"
+        hint = "--select-tf-ops or --allow-custom-ops"
+        if op == "tf.Placeholder":
+            hint = ("a placeholder is neither a listed input nor bound: list it in --input-arrays, "
+                    "bind it (graphtools strip --bind NAME=VALUE) or strip dropout/training")
+        elif op in ("tf.RandomUniform", "tf.RandomStandardNormal", "tf.TruncatedNormal"):
+            hint = "dropout left in the graph: graphtools strip --remove dropout"
+        elif op in ("tf.Dequantize", "tf.QuantizeV2"):
+            hint = "graph-transform quantization leftovers: convert the float graph and use --quantize"
+        return f"TFLite has no kernel for {op}{node}: {hint}"
+    if "Function" in text and "is not defined" in text:
+        return ("a function the graph calls is missing from its library (TensorFlow's optimize_for_inference "
+                "drops it): freeze and strip with graphtools instead")
+    return f"the converter failed: {_first_line(e)} (rerun with --verbose for its full output)"
