@@ -20,7 +20,7 @@ setup(
         "h5py>=3.0",                # Keras .h5 loading
     ],
     extras_require={
-        "test": ["pytest>=7", "tf-slim>=1.1"],  # tf-slim: the ResNet/Inception training graphs of the strip tests
+        "test": ["pytest>=7", "tf-slim>=1.1", "pydot>=2"],  # tf-slim: training graphs of the strip tests; pydot parses DOT output
         "fixtures": ["scikit-learn>=1.0"],  # only to regenerate fixtures/ (python fixtures/make_fixtures.py)
     },
     entry_points={"console_scripts": ["graphtools=graphtools.cli:main"]},

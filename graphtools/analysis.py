@@ -64,6 +64,31 @@ OPTIMIZER_NAME = re.compile(
     r"ProximalGradientDescent|SGD|Nadam|Adamax|train_op|train_step)(_\d+)?(/|$)")
 
 
+# TensorFlow ops the TFLite converter turns into builtins (or folds away). Anything else needs
+# --select-tf-ops (the Flex delegate) or --allow-custom-ops.
+TFLITE_CONVERTIBLE = {
+    "Abs", "Add", "AddN", "AddV2", "ArgMax", "ArgMin", "Atan2", "AvgPool", "AvgPool3D", "BatchMatMul",
+    "BatchMatMulV2", "BatchMatMulV3", "BatchToSpaceND", "BiasAdd", "BroadcastArgs", "BroadcastTo", "Bucketize",
+    "Cast", "Ceil", "Concat", "ConcatV2", "Const", "Conv2D", "Conv2DBackpropInput", "Conv3D", "Cos", "Cumsum",
+    "DepthToSpace", "DepthwiseConv2dNative", "Dequantize", "Div", "DivNoNan", "Einsum", "Elu", "Equal", "Erf",
+    "Exp", "ExpandDims", "FakeQuantWithMinMaxArgs", "FakeQuantWithMinMaxVars", "FakeQuantWithMinMaxVarsPerChannel",
+    "Fill", "Floor", "FloorDiv", "FloorMod", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "Gather",
+    "GatherNd", "GatherV2", "Greater", "GreaterEqual", "HardSwish", "Identity", "IdentityN", "If", "LRN",
+    "LeakyRelu", "Less", "LessEqual", "Log", "LogSoftmax", "LogicalAnd", "LogicalNot", "LogicalOr", "MatMul",
+    "MatrixBandPart", "MatrixDiag", "MatrixDiagV3", "MatrixSetDiag", "Max", "MaxPool", "MaxPool3D", "MaxPoolV2",
+    "Maximum", "Mean", "Min", "Minimum", "MirrorPad", "Mul", "Multinomial", "Neg", "NoOp", "NotEqual", "OneHot",
+    "OnesLike", "Pack", "Pad", "PadV2", "PartitionedCall", "Placeholder", "PlaceholderWithDefault", "Pow", "Prod",
+    "RandomStandardNormal", "RandomUniform", "Range", "Rank", "RealDiv", "Reciprocal", "Relu", "Relu6",
+    "Reshape", "ResizeBilinear", "ResizeNearestNeighbor", "ReverseSequence", "ReverseV2", "Round", "Rsqrt",
+    "ScatterNd", "Select", "SelectV2", "Shape", "Sigmoid", "Sign", "Sin", "Size", "Slice", "Snapshot", "Softmax",
+    "Softplus", "SpaceToBatchND", "SpaceToDepth", "Split", "SplitV", "Sqrt", "Square", "SquaredDifference",
+    "Squeeze", "StatefulPartitionedCall", "StatelessIf", "StatelessWhile", "StopGradient", "StridedSlice", "Sub",
+    "Sum", "Tanh", "Tile", "TopKV2", "Transpose", "Unique", "Unpack", "Where", "While", "ZerosLike",
+    # v1 control flow is lowered by the converter
+    "Enter", "Exit", "LoopCond", "Merge", "NextIteration", "Switch",
+}
+
+
 def is_training_op(node):
     """True for ops that only exist for training, saving or bookkeeping."""
     op = node.op
@@ -259,6 +284,12 @@ class GraphAnalysis:
         add("unfed_placeholders", [i["name"] for i in flags],
             "training-flag placeholders have no default and would become model inputs; bind them "
             "(--bind keep_prob=1.0 --bind is_training=false) or strip dropout")
+        fns = {f.signature.name for f in self.graph_def.library.function}
+        add("unsupported_ops", [f"{n} ({self.index[n].op})" for n in needed if self.index[n].op not in TFLITE_CONVERTIBLE
+                                and self.index[n].op not in fns and not is_training_op(self.index[n])
+                                and self.index[n].op not in VARIABLE_OPS | DEBUG_OPS | QUANTIZE_LEFTOVER_OPS],
+            "ops TFLite has no builtin for; convert with --select-tf-ops (Flex) or --allow-custom-ops, or "
+            "--cut the part that needs them")
         add("unknown_shape", [i["name"] for i in inputs if not i["optional"] and i["role"] == "data"
                               and (i["shape"] is None or -1 in i["shape"][1:])],
             "inputs with unknown shape need --input-shapes when converting")

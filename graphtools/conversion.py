@@ -98,7 +98,7 @@ def resolve_io(graph_def, inputs=None, outputs=None, shapes=None):
 
 def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", representative_data=None,
             calibration_samples=100, inference_input_type=None, inference_output_type=None,
-            allow_custom_ops=False, select_tf_ops=False, progress=None):
+            allow_custom_ops=False, select_tf_ops=False, progress=None, legacy_uint8=None):
     """Convert a frozen GraphDef to TFLite flatbuffer bytes with TFLiteConverter.from_frozen_graph.
 
     ``quantize``: none, dynamic (Optimize.DEFAULT), float16, int8 (full integer: needs
@@ -106,6 +106,9 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
     or int16x8 (16-bit activations, 8-bit weights; needs representative data too).
     ``inference_input_type`` / ``inference_output_type``: 'int8' or 'uint8' for int8 models.
     ``progress``: optional callable(done, total) called during calibration.
+    ``legacy_uint8``: toco's QUANTIZED_UINT8 — {"input_stats": {input: (mean, std)}, "default_ranges":
+    (min, max) or None, "float_input": bool}; inference_type uint8 with dummy ranges where the graph has
+    no FakeQuant ranges.
     """
     from ._tf import tf
 
@@ -113,6 +116,10 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
     if quantize not in MODES:
         raise InputError(f"--quantize {quantize}: unknown; choose from {', '.join(MODES)} or all")
     inputs, outputs, shapes, _ = resolve_io(graph_def, inputs, outputs, shapes)
+    if isinstance(representative_data, str):
+        from .data import load_samples
+
+        representative_data = load_samples(representative_data, inputs, shapes, limit=calibration_samples)
     if quantize in ("int8", "int16x8") and representative_data is None:
         raise InputError(f"--quantize {quantize} needs calibration data: give --representative-data "
                          f"(.npy, .npz, IDX or an image directory)")
@@ -153,6 +160,12 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
                 ops.discard(tf.lite.OpsSet.TFLITE_BUILTINS)
                 ops.add(tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8)
         conv.target_spec.supported_ops = ops
+        if legacy_uint8 is not None:
+            conv.inference_type = tf.uint8
+            conv.inference_input_type = tf.float32 if legacy_uint8.get("float_input") else tf.uint8
+            conv.quantized_input_stats = dict(legacy_uint8["input_stats"])
+            if legacy_uint8.get("default_ranges"):
+                conv.default_ranges_stats = tuple(legacy_uint8["default_ranges"])
         from ._tf import stderr_quiet
 
         try:
