@@ -721,6 +721,8 @@ def main(argv=None):
     try:
         return args.run(args)
     except GraphtoolsError as e:
+        if args.verbose and e.__cause__ is not None:  # e.g. the converter's own full text
+            print(str(e.__cause__), file=sys.stderr)
         print(f"{PROG} {args.command}: error: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # stdout closed early (| head): not an error of ours

@@ -71,6 +71,8 @@ def load_samples(path, inputs, shapes, scale=None, mean=None, std=None, limit=No
     out = {}
     for name in inputs:
         a = np.asarray(arrays[name])
+        if a.dtype.kind not in "biuf":
+            raise InputError(f"{path}: samples for '{name}' are {a.dtype}, not numbers; give numeric arrays")
         if limit:
             a = a[: int(limit)]
         want = list(shapes[name][1:])

@@ -65,6 +65,7 @@ def summarize(path_or_bytes, path=None):
     types = _enum_names(_schema().TensorType)
     names = op_names(model)
     hist = collections.Counter()
+    tensor_types = collections.Counter()
     params = 0
     param_bytes = 0
     buffers = model.buffers or []
@@ -75,6 +76,7 @@ def summarize(path_or_bytes, path=None):
             idx = op.opcodeIndex
             hist[names[idx] if idx < len(names) else f"opcode{idx}"] += 1
         for t in sg.tensors or []:
+            tensor_types[types.get(t.type, str(t.type)).lower()] += 1
             b = buffers[t.buffer] if 0 < t.buffer < len(buffers) else None
             size = (len(b.data) if b is not None and b.data is not None else 0) or (b.size if b is not None and b.size else 0)
             if size and t.shape is not None and len(t.shape):
@@ -108,6 +110,7 @@ def summarize(path_or_bytes, path=None):
         "outputs": outputs,
         "op_histogram": dict(hist.most_common()),
         "operators": sum(hist.values()),
+        "tensor_types": dict(tensor_types.most_common()),
         "parameters": {"count": params, "bytes": param_bytes},
         "subgraphs": len(model.subgraphs),
         "signatures": sigs,
