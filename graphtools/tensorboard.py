@@ -70,3 +70,35 @@ def read_graph(logdir):
     acc = event_accumulator.EventAccumulator(logdir, size_guidance={event_accumulator.GRAPH: 1})
     acc.Reload()
     return acc.Graph()
+
+
+def write_comparison(logdir, graph_def, report):
+    """The comparison as TensorBoard text (one table per model) and scalars (one per metric)."""
+    from tensorboard.compat.proto import summary_pb2
+
+    tables = {}
+    scalars = []
+    for k, m in enumerate(report["models"]):
+        rows = []
+        for name, o in m["outputs"].items():
+            rows.append(f"| {name} | {o['max_abs_diff']:.4g} | {o['mean_abs_diff']:.4g} | {o['cosine_similarity']:.6f} "
+                        f"| {o.get('top1_agreement', '-')} | {o.get('accuracy', '-')} |")
+            for metric in ("max_abs_diff", "mean_abs_diff", "cosine_similarity", "top1_agreement", "accuracy"):
+                if metric in o:
+                    scalars.append((f"{os.path.basename(m['model'])}/{name}/{metric}", float(o[metric])))
+        scalars.append((f"{os.path.basename(m['model'])}/latency_ms_per_sample", float(m["latency_ms_per_sample"])))
+        tables[f"compare/{os.path.basename(m['model'])}"] = (
+            f"{m['model']}: {m['size_bytes']} bytes, {m['operators']} ops, {m['latency_ms_per_batch']} ms per batch of "
+            f"{m['batch']}\n\n| output | max abs diff | mean abs diff | cosine | top-1 agreement | accuracy |\n"
+            f"|---|---|---|---|---|---|\n" + "\n".join(rows))
+    path, old = write_graph(logdir, graph_def, text=tables)
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    w = EventFileWriter(logdir, filename_suffix=".scalars" + SUFFIX)
+    try:
+        summ = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=t, simple_value=v) for t, v in scalars])
+        w.add_event(event_pb2.Event(wall_time=time.time(), step=0, summary=summ))
+    finally:
+        w.close()
+    return path

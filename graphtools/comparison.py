@@ -1,0 +1,320 @@
+"""TF graph vs .tflite models on the same data: differences, agreement, accuracy, latency, locator."""
+import logging
+import os
+import statistics
+import time
+
+import numpy as np
+
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- running the TF graph
+
+def run_tf_batched(graph_def, feeds, outputs, batch=256):
+    """Run the graph over N samples in batches (the graph's own batch size when it fixes one)."""
+    from ._tf import tf
+    from .analysis import GraphAnalysis
+    from .runtime import import_graph, tensor_name
+
+    tf = tf()
+    fixed = {p["name"]: p["shape"][0] for p in GraphAnalysis(graph_def).discover_inputs(outputs)
+             if p["name"] in feeds and p["shape"] and p["shape"][0] > 0}
+    step = next(iter(fixed.values())) if fixed else batch
+    g = import_graph(graph_def)
+    n = len(next(iter(feeds.values())))
+    fetch = [g.get_tensor_by_name(tensor_name(o)) for o in outputs]
+    ins = {k: g.get_tensor_by_name(tensor_name(k)) for k in feeds}
+    results = [[] for _ in outputs]
+    config = tf.compat.v1.ConfigProto(inter_op_parallelism_threads=2, intra_op_parallelism_threads=2)
+    with tf.compat.v1.Session(graph=g, config=config) as sess:
+        for start in range(0, n, step):
+            chunk = {k: v[start:start + step] for k, v in feeds.items()}
+            real = len(next(iter(chunk.values())))
+            if fixed and real < step:  # a graph with a fixed batch gets a padded last batch
+                chunk = {k: np.concatenate([v, np.repeat(v[-1:], step - real, 0)]) for k, v in chunk.items()}
+            out = sess.run(fetch, {ins[k]: v for k, v in chunk.items()})
+            for r, o in zip(results, out):
+                r.append(np.asarray(o)[:real])
+    return [np.concatenate(r) for r in results]
+
+
+# ---------------------------------------------------------------- running a .tflite model
+
+class LiteModel:
+    """A .tflite model run with LiteRT, batched through resize_tensor_input when it allows it."""
+
+    def __init__(self, path_or_bytes, name=None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.bytes = open(path_or_bytes, "rb").read() if isinstance(path_or_bytes, str) else bytes(path_or_bytes)
+        self.name = name or (path_or_bytes if isinstance(path_or_bytes, str) else "model.tflite")
+        self._cls = Interpreter
+        from ._tf import stderr_quiet
+
+        try:
+            with stderr_quiet():  # LiteRT announces its XNNPACK delegate on stderr
+                self.it = Interpreter(model_content=self.bytes, num_threads=2)
+                self.it.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise InputError(f"{self.name}: LiteRT cannot load this model ({str(e).splitlines()[0][:150]})")
+        self.inputs = self.it.get_input_details()
+        self.outputs = self.it.get_output_details()
+        self.batch = None
+        self.note = ""
+
+    def _resize(self, b):
+        if self.batch == b:
+            return True
+        try:
+            for d in self.inputs:
+                self.it.resize_tensor_input(d["index"], [b] + list(d["shape"][1:]), strict=False)
+            self.it.allocate_tensors()
+            self.batch = b
+            self.inputs = self.it.get_input_details()
+            self.outputs = self.it.get_output_details()
+            return True
+        except (ValueError, RuntimeError) as e:
+            self.note = f"cannot be resized to batch {b} ({str(e).splitlines()[0][:80]}): run one sample at a time"
+            self.it = self._cls(model_content=self.bytes, num_threads=2)
+            self.it.allocate_tensors()
+            self.inputs = self.it.get_input_details()
+            self.outputs = self.it.get_output_details()
+            self.batch = int(self.inputs[0]["shape"][0]) or 1
+            return False
+
+    def match_inputs(self, names):
+        """LiteRT input details in the order of ``names`` (by name, else by position)."""
+        by = {d["name"]: d for d in self.inputs}
+        if all(n in by for n in names):
+            return [by[n] for n in names]
+        if len(self.inputs) == len(names):
+            return list(self.inputs)
+        raise InputError(f"{self.name}: inputs {[d['name'] for d in self.inputs]} do not match the graph's {names}")
+
+    def match_outputs(self, names):
+        by = {d["name"]: d for d in self.outputs}
+        out = []
+        for k, n in enumerate(names):
+            if n in by:
+                out.append(by[n])
+            else:
+                hits = [d for d in self.outputs if n in d["name"].split(";")]
+                out.append(hits[0] if hits else self.outputs[min(k, len(self.outputs) - 1)])
+        return out
+
+    def run(self, feeds, input_names, output_names, batch=256):
+        """Outputs (float, dequantized) for N samples, and the seconds each batch took."""
+        n = len(next(iter(feeds.values())))
+        batched = self._resize(min(batch, n))
+        step = self.batch if batched else 1
+        ins = self.match_inputs(input_names)
+        results, times = [[] for _ in output_names], []
+        for start in range(0, n, step):
+            real = min(step, n - start)
+            for name, d in zip(input_names, ins):
+                v = feeds[name][start:start + step]
+                if real < step:
+                    v = np.concatenate([v, np.repeat(v[-1:], step - real, 0)])
+                self.it.set_tensor(d["index"], quantize(v, d))
+            t = time.perf_counter()
+            self.it.invoke()
+            times.append(time.perf_counter() - t)
+            for r, d in zip(results, self.match_outputs(output_names)):
+                r.append(dequantize(self.it.get_tensor(d["index"]), d)[:real])
+        return [np.concatenate(r) for r in results], times, step
+
+
+def quantize(x, detail):
+    dt = detail["dtype"]
+    if dt in (np.float32, np.float16, np.float64):
+        return x.astype(dt)
+    scale, zp = detail["quantization"]
+    if not scale:
+        return x.astype(dt)
+    info = np.iinfo(dt)
+    return np.clip(np.round(x / scale + zp), info.min, info.max).astype(dt)
+
+
+def dequantize(y, detail):
+    if detail["dtype"] in (np.float32, np.float16, np.float64):
+        return np.asarray(y, dtype=np.float32)
+    scale, zp = detail["quantization"]
+    return (np.asarray(y, dtype=np.float32) - zp) * (scale or 1.0)
+
+
+# ---------------------------------------------------------------- metrics
+
+def metrics(ref, got, labels=None):
+    """Differences, cosine similarity, top-1 agreement and accuracy for one output."""
+    ref = np.asarray(ref, np.float64)
+    got = np.asarray(got, np.float64)
+    if ref.shape != got.shape:
+        raise InputError(f"output shapes differ: TF {list(ref.shape)}, TFLite {list(got.shape)}")
+    diff = np.abs(ref - got)
+    a, b = ref.reshape(len(ref), -1), got.reshape(len(got), -1)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cos = np.where(norms > 0, np.sum(a * b, axis=1) / np.where(norms > 0, norms, 1), 1.0)
+    m = {"max_abs_diff": float(diff.max()) if diff.size else 0.0, "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+         "cosine_similarity": float(cos.mean()) if cos.size else 1.0}
+    if a.shape[1] > 1:
+        m["top1_agreement"] = float((a.argmax(1) == b.argmax(1)).mean())
+        if labels is not None:
+            m["accuracy"] = float((b.argmax(1) == labels[: len(b)]).mean())
+            m["tf_accuracy"] = float((a.argmax(1) == labels[: len(a)]).mean())
+    return m
+
+
+def worst_disagreements(ref, got, k=5):
+    a, b = ref.reshape(len(ref), -1), got.reshape(len(got), -1)
+    idx = np.nonzero(a.argmax(1) != b.argmax(1))[0]
+    conf = a[idx, a[idx].argmax(1)] if len(idx) else np.array([])
+    order = idx[np.argsort(-conf)][:k] if len(idx) else []
+    return [{"index": int(i), "tf_label": int(a[i].argmax()), "tf_confidence": float(a[i].max()),
+             "tflite_label": int(b[i].argmax()), "tflite_confidence": float(b[i].max())} for i in order]
+
+
+# ---------------------------------------------------------------- the whole comparison
+
+def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outputs=None, batch=256, limit=None,
+            seed=0, samples=256, locate=False, max_diff=None):
+    """Compare the TF graph with each .tflite model on ``data`` ({input: array}, or None: seeded random).
+
+    Returns a JSON-ready report: per model and output the metrics, latency, size, op count,
+    determinism, worst disagreements, and with ``locate`` the first tensor where it departs from TF.
+    """
+    from . import tflite
+    from .conversion import resolve_io
+
+    models = [m if isinstance(m, LiteModel) else LiteModel(m) for m in tflite_models]
+    if not models:
+        raise InputError("give at least one .tflite model to compare")
+    shapes = None
+    if data is None:
+        ins, outs, shapes, _ = resolve_io(graph_def, inputs, outputs)
+        rng = np.random.RandomState(seed)
+        data = {i: rng.standard_normal([samples] + shapes[i][1:]).astype(np.float32) for i in ins}
+        source = f"random (seed {seed}, {samples} samples)"
+    else:
+        ins = inputs or list(data)
+        ins = ins.split(",") if isinstance(ins, str) else list(ins)
+        _, outs, _, _ = resolve_io(graph_def, ins, outputs, {i: [1] + list(np.shape(data[i])[1:]) for i in ins})
+        source = "given data"
+    if limit:
+        data = {k: v[: int(limit)] for k, v in data.items()}
+        if labels is not None:
+            labels = labels[: int(limit)]
+    n = len(next(iter(data.values())))
+    t0 = time.perf_counter()
+    ref = run_tf_batched(graph_def, data, outs, batch)
+    tf_seconds = time.perf_counter() - t0
+    report = {"samples": n, "data": source, "inputs": ins, "outputs": outs, "tf_seconds": round(tf_seconds, 4),
+              "models": []}
+    for m in models:
+        got, times, step = m.run(data, ins, outs, batch)
+        again, _, _ = m.run({k: v[:step] for k, v in data.items()}, ins, outs, batch)
+        deterministic = all(np.array_equal(a[:step], b) for a, b in zip(got, again))
+        info = tflite.summarize(m.bytes, m.name)
+        entry = {"model": m.name, "size_bytes": len(m.bytes), "operators": info["operators"],
+                 "batch": step, "note": m.note, "deterministic": deterministic,
+                 "random_ops": [b["nodes"] for b in info["blockers"] if b["kind"] == "stochastic"],
+                 "latency_ms_per_batch": round(1000 * statistics.median(times), 3),
+                 "latency_ms_per_sample": round(1000 * sum(times) / n, 4), "outputs": {}}
+        for name, r, g in zip(outs, ref, got):
+            entry["outputs"][name] = metrics(r, g, labels)
+            entry["outputs"][name]["worst"] = worst_disagreements(r, g) if r.ndim == 2 and r.shape[1] > 1 else []
+        if locate:
+            worst = max(o["max_abs_diff"] for o in entry["outputs"].values())
+            if max_diff is None or worst > max_diff:
+                entry["locate"] = locate_divergence(graph_def, m, {k: v[:1] for k, v in data.items()}, ins)
+        report["models"].append(entry)
+    return report
+
+
+def locate_divergence(graph_def, model, feeds, input_names, rtol=0.05):
+    """The first tensor (in execution order) where the TFLite model departs from TF, by tensor name."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from .runtime import run_graph
+
+    import warnings
+
+    from ._tf import stderr_quiet
+
+    with warnings.catch_warnings(), stderr_quiet():
+        warnings.simplefilter("ignore")  # "intended for debugging": that is what this is
+        it = Interpreter(model_content=model.bytes, experimental_preserve_all_tensors=True)
+        it.allocate_tensors()
+    dets = {d["name"]: d for d in it.get_input_details()}
+    for name, d in zip(input_names, model.match_inputs(input_names)):
+        d = dets.get(d["name"], d)
+        v = feeds[name]
+        try:
+            it.resize_tensor_input(d["index"], list(v.shape), strict=False)
+        except (ValueError, RuntimeError):
+            pass
+    it.allocate_tensors()
+    for name, d in zip(input_names, [dets.get(x["name"], x) for x in model.match_inputs(input_names)]):
+        it.set_tensor(d["index"], quantize(feeds[name], d))
+    it.invoke()
+    names = {n.name for n in graph_def.node}
+    ops = it._get_ops_details()
+    tensors = {t["index"]: t for t in it.get_tensor_details()}
+    checked = []
+    for op in ops:
+        for k in op["outputs"]:
+            t = tensors.get(k)
+            if t is None:
+                continue
+            candidates = [p for p in t["name"].split(";") if p.split(":")[0] in names]
+            if not candidates:
+                continue
+            got = dequantize(it.get_tensor(k), t)
+            # a fused op's tensor carries the names of all the TF ops it replaced: the one whose
+            # value it holds is the one it matches best
+            best = None
+            for node in dict.fromkeys(c.split(":")[0] for c in candidates):
+                try:
+                    want = run_graph(graph_def, feeds, [node])[0]
+                except InputError:
+                    continue
+                if want.shape != got.shape:
+                    continue
+                diff = float(np.max(np.abs(want - got))) if want.size else 0.0
+                if best is None or diff < best[1]:
+                    best = (node, diff, float(np.max(np.abs(want))) if want.size else 0.0)
+            if best is None:
+                continue
+            node, diff, scale = best
+            checked.append({"tensor": t["name"], "node": node, "op": op["op_name"], "max_abs_diff": diff,
+                            "max_ref": scale})
+            if diff > rtol * max(scale, 1e-6):
+                return {"first_divergence": checked[-1], "checked": len(checked)}
+    return {"first_divergence": None, "checked": len(checked)}
+
+
+def load_labels(path, n=None):
+    """Labels from .npy, .npz ('y'), IDX (.gz) or a text file with one integer per line."""
+    from .data import load_idx
+
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file; give labels as .npy, .npz (y), IDX or one integer per line")
+    if path.endswith(".npy"):
+        y = np.load(path, allow_pickle=False)
+    elif path.endswith(".npz"):
+        z = np.load(path, allow_pickle=False)
+        key = "y" if "y" in z else ("labels" if "labels" in z else None)
+        if key is None:
+            raise InputError(f"{path}: no array named 'y' or 'labels'")
+        y = z[key]
+    elif "idx" in os.path.basename(path) or "ubyte" in os.path.basename(path):
+        y = load_idx(path)
+    else:
+        try:
+            y = np.loadtxt(path, dtype=np.int64)
+        except ValueError as e:
+            raise InputError(f"{path}: not one integer label per line ({e})")
+    y = np.asarray(y).reshape(-1).astype(np.int64)
+    return y[:n] if n else y
