@@ -715,7 +715,7 @@ def run_compare(args):
                                 f"{args.min_agreement}")
     report["failures"] = failures
     if args.logdir:
-        tensorboard.write_comparison(args.logdir, gd, report)
+        tensorboard.write_comparison(args.logdir, gd, report, data)
     _emit(args, report, _compare_text(report))
     if failures:
         for f in failures:

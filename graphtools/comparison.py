@@ -64,6 +64,27 @@ class LiteModel:
         self.outputs = self.it.get_output_details()
         self.batch = None
         self.note = ""
+        sigs = self.it.get_signature_list()
+        self.signature = next(iter(sigs)) if sigs else None
+
+    def _run_signature(self, feeds, input_names, output_names, batch):
+        """Models with signatures run through their signature runner, named inputs matched by key."""
+        runner = self.it.get_signature_runner(self.signature)
+        in_det, out_det = runner.get_input_details(), runner.get_output_details()
+        in_keys = list(in_det)
+        keys = [n if n in in_det else in_keys[k] for k, n in enumerate(input_names)]
+        out_keys = list(out_det)
+        okeys = [n if n in out_det else out_keys[min(k, len(out_keys) - 1)] for k, n in enumerate(output_names)]
+        n = len(next(iter(feeds.values())))
+        results, times = [[] for _ in output_names], []
+        for start in range(0, n, batch):
+            args = {key: quantize(feeds[name][start:start + batch], in_det[key]) for key, name in zip(keys, input_names)}
+            t = time.perf_counter()
+            out = runner(**args)
+            times.append(time.perf_counter() - t)
+            for r, key in zip(results, okeys):
+                r.append(dequantize(out[key], out_det[key]))
+        return [np.concatenate(r) for r in results], times, batch
 
     def _resize(self, b):
         if self.batch == b:
@@ -108,6 +129,9 @@ class LiteModel:
     def run(self, feeds, input_names, output_names, batch=256):
         """Outputs (float, dequantized) for N samples, and the seconds each batch took."""
         n = len(next(iter(feeds.values())))
+        if self.signature is not None:
+            self.note = f"run through its signature runner '{self.signature}'"
+            return self._run_signature(feeds, input_names, output_names, min(batch, n))
         batched = self._resize(min(batch, n))
         step = self.batch if batched else 1
         ins = self.match_inputs(input_names)

@@ -72,8 +72,9 @@ def read_graph(logdir):
     return acc.Graph()
 
 
-def write_comparison(logdir, graph_def, report):
-    """The comparison as TensorBoard text (one table per model) and scalars (one per metric)."""
+def write_comparison(logdir, graph_def, report, data=None):
+    """The comparison as TensorBoard text (one table per model), scalars (one per metric) and, for image
+    inputs (``data``: {input: array}), a strip of the worst disagreements per model."""
     from tensorboard.compat.proto import summary_pb2
 
     tables = {}
@@ -95,10 +96,49 @@ def write_comparison(logdir, graph_def, report):
     from tensorboard.compat.proto import event_pb2
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
+    images = []
+    data = data or {}
+    if len(data) == 1:
+        x = next(iter(data.values()))
+        for m in report["models"]:
+            for name, o in m["outputs"].items():
+                png = _grid_png(x, [w["index"] for w in o.get("worst", [])])
+                if png is not None:
+                    images.append((f"worst/{os.path.basename(m['model'])}/{name}", png))
     w = EventFileWriter(logdir, filename_suffix=".scalars" + SUFFIX)
     try:
-        summ = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=t, simple_value=v) for t, v in scalars])
+        values = [summary_pb2.Summary.Value(tag=t, simple_value=v) for t, v in scalars]
+        for tag, (png, h, wd) in images:
+            values.append(summary_pb2.Summary.Value(tag=tag, image=summary_pb2.Summary.Image(
+                height=h, width=wd, colorspace=1, encoded_image_string=png)))
+        summ = summary_pb2.Summary(value=values)
         w.add_event(event_pb2.Event(wall_time=time.time(), step=0, summary=summ))
     finally:
         w.close()
     return path
+
+
+def _grid_png(x, indices, cell=64):
+    """A row of the given samples as a grey PNG (image-like inputs only): (bytes, height, width) or None."""
+    import io as _io
+
+    import numpy as np
+
+    if not indices or x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 3)):
+        return None
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    tiles = []
+    for i in indices:
+        img = x[i][..., 0] if x.ndim == 4 and x.shape[-1] == 1 else x[i]
+        if img.ndim == 3:
+            img = img.mean(-1)
+        lo, hi = float(img.min()), float(img.max())
+        img = ((img - lo) / (hi - lo + 1e-12) * 255).astype(np.uint8)
+        tiles.append(np.asarray(Image.fromarray(img).resize((cell, cell), Image.NEAREST)))
+    grid = np.concatenate(tiles, axis=1)
+    buf = _io.BytesIO()
+    Image.fromarray(grid).save(buf, format="PNG")
+    return buf.getvalue(), grid.shape[0], grid.shape[1]

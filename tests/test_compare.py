@@ -131,3 +131,41 @@ def test_mnist_mlp_every_mode_on_the_real_test_set(tmp_path):
     assert 0.895 <= tf_acc <= 0.905 and abs(accs[0] - tf_acc) < 1e-9  # TF and the float model: same accuracy
     for acc, m in zip(accs[1:], r["models"][1:]):
         assert acc > 0.85 and m["outputs"]["softmax_linear/add"]["top1_agreement"] > 0.95
+
+
+def test_worst_disagreements_as_an_image_strip(fixture_models, tmp_path):
+    d, gd, paths = fixture_models
+    res = run_cli("compare", "--graph", d / "optimized.pb", "--tflite", paths["int8"], "--data", d / "test.npz",
+                  "--logdir", tmp_path / "logs")
+    assert res.code == 0, res.err
+    from tensorboard.backend.event_processing import event_accumulator
+
+    acc = event_accumulator.EventAccumulator(str(tmp_path / "logs"))
+    acc.Reload()
+    (tag,) = [t for t in acc.Tags()["images"] if t.startswith("worst/")]
+    img = acc.Images(tag)[0]
+    assert img.encoded_image_string[:4] == b"\x89PNG" and img.height == 64
+
+
+def test_models_with_signatures_run_through_their_signature_runner(tmp_path):
+    rng = np.random.RandomState(0)
+    w = rng.randn(4, 3).astype(np.float32)
+
+    class M(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="x")])
+        def serve(self, x):
+            return {"out": tf.nn.softmax(tf.matmul(x, w))}
+
+    m = M()
+    tf.saved_model.save(m, str(tmp_path / "sm"), signatures={"serving_default": m.serve})
+    model = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "sm")).convert()
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 4], name="x")
+        tf.nn.softmax(tf.matmul(x, tf.constant(w)), name="out")
+    lite = LiteModel(model)
+    assert lite.signature == "serving_default"
+    data = {"x": rng.rand(37, 4).astype(np.float32)}
+    r = compare(g.as_graph_def(), [lite], data, outputs=["out"], batch=16)
+    assert "signature runner" in r["models"][0]["note"]
+    assert r["models"][0]["outputs"]["out"]["max_abs_diff"] < 1e-5
