@@ -8,7 +8,10 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
-    packages=find_packages(include=["graphtools", "graphtools.*"]),
+    packages=find_packages(include=["graphtools", "graphtools.*"]) + ["graphtools.fixtures"],
+    # the bundled fixture ships inside the package, so `graphtools pipeline` runs anywhere
+    package_dir={"graphtools.fixtures": "fixtures"},
+    package_data={"graphtools.fixtures": ["digits.npz", "digits_cnn/*"]},
     install_requires=[
         "tensorflow>=2.16,<2.22",
         "tf_keras>=2.16,<2.22",     # Keras-2 .h5 models and tf.compat.v1.layers under TF 2.x

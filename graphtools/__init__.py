@@ -31,6 +31,8 @@ _LAZY = {
     "strip_report": ("surgery", "strip_report"),
     "run_pass": ("passes", "run_pass"),
     "convert": ("conversion", "convert"),
+    "compare": ("comparison", "compare"),
+    "pipeline": ("stages", "run_pipeline"),
 }
 
 

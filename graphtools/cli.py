@@ -755,6 +755,63 @@ def _compare_text(r):
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- pipeline
+
+def _add_pipeline(sub):
+    p = sub.add_parser("pipeline", help="freeze -> strip -> audit -> convert -> compare in one command",
+                       description="The whole job: freeze, strip (with its equivalence check), audit, convert "
+                                   "in every requested quantization mode and compare on data, then one summary "
+                                   "table. With no source it runs on the bundled fixture. Writes OUT/frozen.pb, "
+                                   "OUT/optimized.pb, OUT/model*.tflite, OUT/report.json and the TensorBoard "
+                                   "runs LOGDIR/freeze, LOGDIR/optimized, LOGDIR/tflite, LOGDIR/compare.")
+    p.add_argument("--ckpt", metavar="PREFIX", help="checkpoint with its .meta (default: the bundled fixture)")
+    p.add_argument("--graph", metavar="FILE", help="a GraphDef (with --ckpt when it has variables)")
+    p.add_argument("--saved-model", metavar="DIR", help="a v1 SavedModel")
+    p.add_argument("--output-nodes", metavar="A,B", help="output nodes (default: discovered)")
+    p.add_argument("--inputs", metavar="A,B", help="input nodes (default: discovered)")
+    p.add_argument("--input-shapes", metavar="SHAPES", help="shapes for inputs without one (toco syntax)")
+    p.add_argument("--remove", action="append", metavar="WHAT", help="what strip removes (default: all)")
+    p.add_argument("--quantize", default="all", choices=["none", "dynamic", "float16", "int8", "int16x8", "all"],
+                   help="quantization modes (default: all; int8/int16x8 need --data)")
+    p.add_argument("--data", metavar="PATH", help="data to calibrate and compare with (default: random)")
+    p.add_argument("--labels", metavar="PATH", help="labels for accuracy")
+    p.add_argument("--scale", type=float, help="multiply the data by this (0.00392157 for x/255)")
+    p.add_argument("--out-dir", default="out", metavar="DIR", help="where the files go (default: out)")
+    p.add_argument("--logdir", default="logs", metavar="DIR", help="TensorBoard root (default: logs)")
+    _common(p)
+    p.set_defaults(run=run_pipeline)
+
+
+def run_pipeline(args):
+    from .stages import run_pipeline as run
+
+    report = run(ckpt=args.ckpt, graph=args.graph, saved_model=args.saved_model, output_nodes=args.output_nodes,
+                 inputs=args.inputs, input_shapes=args.input_shapes, remove=args.remove or ["all"],
+                 quantize=args.quantize, data=args.data, labels=args.labels, scale=args.scale,
+                 out_dir=args.out_dir, logdir=args.logdir,
+                 progress=lambda msg: print(msg, file=sys.stderr, flush=True) if not args.json else None)
+    _emit(args, report, _pipeline_text(report, args))
+    return 0
+
+
+def _pipeline_text(r, args):
+    lines = [f"pipeline on {r['source']}: inputs {', '.join(r['inputs'])} -> outputs {', '.join(r['outputs'])} "
+             f"({r['seconds']:.1f} s)", f"  {'stage':<8} {'nodes':>6} {'op types':>9} {'size':>10}  file"]
+    for s in r["stages"]:
+        lines.append(f"  {s['stage']:<8} {s['nodes']:>6} {s['op_types']:>9} {_fmt_bytes(s['size_bytes']):>10}  {s['file']}")
+    st = r["strip"]
+    lines.append(f"  strip: bound {', '.join(f'{k}={v}' for k, v in st['bound'].items()) or 'nothing'}; "
+                 f"{'verified equivalent' if st['verified'] else 'not verified'}")
+    for a in r["audit"]:
+        lines.append(f"  audit: {a}")
+    lines.append("")
+    lines.append(_compare_text(r["compare"]))
+    lines.append("")
+    lines.append(f"  files: {', '.join(r['files'])}, {os.path.join(args.out_dir, 'report.json')}")
+    lines.append(f"  TensorBoard: tensorboard --logdir {args.logdir}")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- main
 
 def _common(p):
@@ -779,6 +836,7 @@ def build_parser():
     _add_convert(sub)
     _add_audit(sub)
     _add_compare(sub)
+    _add_pipeline(sub)
     sub.add_parser("toco", help="the TensorFlow 1.x toco command line, verbatim (graphtools toco --help)",
                    add_help=False)
     return parser

@@ -1,0 +1,135 @@
+"""The whole job in one call: freeze -> strip -> audit -> convert (every mode) -> compare."""
+import json
+import logging
+import os
+import time
+
+import numpy as np
+
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def fixture_dir():
+    """The bundled fixture: installed with the package, or the checkout's fixtures/."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for d in (os.path.join(here, "fixtures"), os.path.join(os.path.dirname(here), "fixtures")):
+        if os.path.exists(os.path.join(d, "digits_cnn", "model.ckpt.index")):
+            return d
+    raise InputError("the bundled fixture is missing (fixtures/digits_cnn); reinstall graphtools or give --ckpt")
+
+
+def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inputs=None, input_shapes=None,
+                 remove=("all",), quantize="all", data=None, labels=None, scale=None, out_dir="out",
+                 logdir="logs", calibration_samples=100, progress=None):
+    """Run every stage, write out_dir/{frozen.pb, optimized.pb, model*.tflite, report.json} and one
+    TensorBoard run per stage under ``logdir``; return the report (also written as report.json)."""
+    from . import conversion, io, tensorboard, tflite
+    from .analysis import GraphAnalysis, op_histogram
+    from .comparison import compare, load_labels
+    from .data import load_samples
+    from .freezing import freeze
+    from .surgery import strip_report
+
+    say = progress or (lambda msg: None)
+    if not (ckpt or graph or saved_model):
+        fx = fixture_dir()
+        ckpt = os.path.join(fx, "digits_cnn", "model.ckpt")
+        output_nodes = output_nodes or "prediction"
+        d = np.load(os.path.join(fx, "digits.npz"))
+        data_arrays, label_array = {"x": d["x_test"]}, d["y_test"]
+        calibration = {"x": d["x_train"][:calibration_samples]}
+        source = "bundled fixture (TF1 CNN on scikit-learn digits)"
+    else:
+        data_arrays = label_array = calibration = None
+        source = ckpt or graph or saved_model
+    stages, t0 = [], time.perf_counter()
+
+    say("[1/5] freeze")
+    fz = freeze(ckpt=ckpt, graph=graph, saved_model=saved_model, output_nodes=output_nodes)
+    frozen_path = os.path.join(out_dir, "frozen.pb")
+    _write_pb(io, frozen_path, fz.graph_def)
+    tensorboard.write_graph(os.path.join(logdir, "freeze"), fz.graph_def)
+    stages.append(_stage("freeze", frozen_path, fz.graph_def, op_histogram))
+
+    say("[2/5] strip")
+    sr = strip_report(fz.graph_def, remove=list(remove), inputs=inputs, outputs=fz.outputs,
+                      input_shapes=_shapes(input_shapes, inputs))
+    opt_path = os.path.join(out_dir, "optimized.pb")
+    _write_pb(io, opt_path, sr.graph_def)
+    tensorboard.write_graph(os.path.join(logdir, "optimized"), sr.graph_def)
+    stages.append(_stage("strip", opt_path, sr.graph_def, op_histogram))
+    in_names = [i["name"] for i in sr.inputs]
+
+    say("[3/5] audit")
+    a = GraphAnalysis(sr.graph_def)
+    audit = [b["message"] for b in a.conversion_blockers(a.discover_inputs(sr.outputs), sr.outputs)
+             if not (b["kind"] == "unknown_shape" and input_shapes)]
+
+    ins, outs, shapes, _ = conversion.resolve_io(sr.graph_def, in_names, sr.outputs, input_shapes)
+    if data_arrays is None and data:
+        data_arrays = load_samples(data, ins, shapes, scale=scale)
+        calibration = {k: v[:calibration_samples] for k, v in data_arrays.items()}
+    if labels:
+        label_array = load_labels(labels)
+    elif data and data.endswith(".npz") and label_array is None:
+        z = np.load(data, allow_pickle=False)
+        label_array = z["y"].reshape(-1) if "y" in z else None
+    modes = list(conversion.MODES) if quantize == "all" else [quantize]
+    if calibration is None:
+        modes = [m for m in modes if m not in ("int8", "int16x8")]
+
+    say(f"[4/5] convert: {', '.join(modes)}")
+    models = []
+    base = os.path.join(out_dir, "model.tflite")
+    for mode in modes:
+        model = conversion.convert(sr.graph_def, ins, outs, shapes, quantize=mode, representative_data=calibration)
+        path = conversion.output_path(base, mode)
+        io.atomic_write(path, model)
+        models.append((mode, path, model))
+    tensorboard.write_graph(os.path.join(logdir, "tflite"), sr.graph_def, text={"tflite/models": "\n".join(
+        f"- {m}: `{p}` {len(b)} bytes, {tflite.summarize(b)['operators']} ops" for m, p, b in models)})
+
+    say("[5/5] compare")
+    cmp = compare(sr.graph_def, [p for _, p, _ in models], data_arrays, label_array, inputs=ins, outputs=outs,
+                  batch=256)
+    tensorboard.write_comparison(os.path.join(logdir, "compare"), sr.graph_def, cmp, data_arrays)
+    report = {
+        "source": source, "inputs": ins, "outputs": outs, "input_shapes": shapes, "stages": stages,
+        "strip": {"bound": {k: (v.item() if hasattr(v, "item") else v) for k, v in sr.bound.items()},
+                  "verified": bool(sr.equivalence and sr.equivalence.checked),
+                  "passes": [{"pass": p.name, "rewrites": p.rewrites, "removed": len(p.removed)} for p in sr.passes]},
+        "audit": audit, "compare": cmp, "seconds": round(time.perf_counter() - t0, 2),
+        "files": [frozen_path, opt_path] + [p for _, p, _ in models],
+    }
+    io.atomic_write(os.path.join(out_dir, "report.json"), json.dumps(report, indent=2, default=_plain) + "\n")
+    return report
+
+
+def _shapes(text, inputs):
+    if not text:
+        return None
+    from .conversion import parse_shapes
+
+    names = inputs.split(",") if isinstance(inputs, str) else inputs
+    if not names:
+        raise InputError("--input-shapes needs --inputs to say which input each shape belongs to")
+    return parse_shapes(text, names)
+
+
+def _write_pb(io, path, gd):
+    io.atomic_write(path, gd.SerializeToString(deterministic=True))
+
+
+def _stage(name, path, gd, op_histogram):
+    return {"stage": name, "file": path, "nodes": len(gd.node), "op_types": len(op_histogram(gd)),
+            "size_bytes": os.path.getsize(path)}
+
+
+def _plain(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
