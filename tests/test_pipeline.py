@@ -1,0 +1,91 @@
+"""pipeline: the whole job on the bundled fixture, every stage's files and TensorBoard runs."""
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from conftest import run_cli
+
+
+def _hashes(d):
+    return {f: hashlib.sha256(open(os.path.join(d, f), "rb").read()).hexdigest()
+            for f in sorted(os.listdir(d)) if f.endswith((".pb", ".tflite"))}
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pipeline")
+    res = run_cli("pipeline", "--out-dir", d / "out", "--logdir", d / "logs", "--json")
+    assert res.code == 0, res.err
+    return d, json.loads(res.out)
+
+
+def test_pipeline_writes_every_stage(ran):
+    d, report = ran
+    assert sorted(os.listdir(d / "out")) == sorted(["frozen.pb", "optimized.pb", "model.tflite",
+                                                   "model.dynamic.tflite", "model.float16.tflite",
+                                                   "model.int8.tflite", "model.int16x8.tflite", "report.json"])
+    assert sorted(os.listdir(d / "logs")) == ["compare", "freeze", "optimized", "tflite"]
+    assert json.loads((d / "out" / "report.json").read_text())["files"] == report["files"]
+    freeze, strip = report["stages"]
+    assert strip["nodes"] < freeze["nodes"] and report["strip"]["verified"]
+    models = report["compare"]["models"]
+    assert [os.path.basename(m["model"]) for m in models][0] == "model.tflite"
+    for m in models:
+        o = m["outputs"]["prediction"]
+        assert o["accuracy"] >= 0.95 and o["top1_agreement"] >= 0.97 and m["deterministic"]
+
+
+def test_rerun_gives_identical_files(ran, tmp_path):
+    d, _ = ran
+    res = run_cli("pipeline", "--out-dir", tmp_path / "out", "--logdir", tmp_path / "logs", "--quantize", "all")
+    assert res.code == 0, res.err
+    assert _hashes(tmp_path / "out") == _hashes(d / "out")
+    assert "pipeline on bundled fixture" in res.out and "TensorBoard: tensorboard --logdir" in res.out
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_tensorboard_serves_every_stage(ran):
+    d, _ = ran
+    port = _free_port()
+    tb = os.path.join(os.path.dirname(sys.executable), "tensorboard")
+    cmd = [tb] if os.path.exists(tb) else [sys.executable, "-m", "tensorboard.main"]
+    proc = subprocess.Popen(cmd + ["--logdir", str(d / "logs"), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        runs = None
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                runs = json.loads(urllib.request.urlopen(base + "/data/runs", timeout=5).read())
+                if {"freeze", "optimized", "tflite", "compare"} <= set(runs):
+                    break
+            except OSError:
+                pass
+            time.sleep(1)
+        assert runs is not None and {"freeze", "optimized", "tflite", "compare"} <= set(runs), runs
+        for run in ("freeze", "optimized"):
+            graph = urllib.request.urlopen(f"{base}/data/plugin/graphs/graph?run={run}", timeout=30).read().decode()
+            assert 'name: "prediction"' in graph
+        frozen = urllib.request.urlopen(f"{base}/data/plugin/graphs/graph?run=freeze", timeout=30).read().decode()
+        assert "RandomUniform" in frozen  # the frozen graph still has its dropout; the optimized one does not
+        optimized = urllib.request.urlopen(f"{base}/data/plugin/graphs/graph?run=optimized", timeout=30).read().decode()
+        assert "RandomUniform" not in optimized
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
