@@ -374,3 +374,20 @@ def format_shape(shape):
     if shape is None:
         return "<unknown rank>"
     return "[" + ",".join("?" if d < 0 else str(d) for d in shape) + "]"
+
+
+def diff(a, b):
+    """What changed from GraphDef ``a`` to ``b``: nodes removed, added and rewired, op and size deltas."""
+    na = {n.name: n for n in a.node}
+    nb = {n.name: n for n in b.node}
+    removed = [n for n in na if n not in nb]
+    added = [n for n in nb if n not in na]
+    rewired = [n for n in na if n in nb and list(na[n].input) != list(nb[n].input)]
+    retyped = [n for n in na if n in nb and na[n].op != nb[n].op]
+    ha, hb = op_histogram(a), op_histogram(b)
+    ops = {op: hb.get(op, 0) - ha.get(op, 0) for op in set(ha) | set(hb)}
+    pa, ba = GraphAnalysis(a).parameters()
+    pb, bb = GraphAnalysis(b).parameters()
+    return {"nodes": [len(na), len(nb)], "removed": removed, "added": added, "rewired": rewired,
+            "retyped": retyped, "op_delta": {k: v for k, v in sorted(ops.items()) if v},
+            "parameters": [pa, pb], "parameter_bytes": [ba, bb], "size_bytes": [a.ByteSize(), b.ByteSize()]}

@@ -257,6 +257,9 @@ def _add_inspect(sub):
     p.add_argument("file", metavar="FILE", help="model file, checkpoint prefix or SavedModel directory")
     p.add_argument("--outputs", metavar="A,B", help="analyse for these outputs instead of the best-ranked one")
     p.add_argument("--top", type=int, default=5, help="how many output candidates to list (default 5)")
+    p.add_argument("--dot", metavar="OUT.dot", help="also write a Graphviz DOT file of the graph (GraphDef or "
+                                                    ".tflite); rendered to SVG/PNG beside it when Graphviz is there")
+    p.add_argument("--max-nodes", type=int, metavar="N", help="with --dot: keep the N nodes nearest the outputs")
     _common(p)
     p.set_defaults(run=run_inspect)
 
@@ -265,8 +268,45 @@ def run_inspect(args):
     from .inspection import inspect_path
 
     report = inspect_path(args.file, outputs=args.outputs, top=args.top)
-    _emit(args, report, _inspect_text(report))
+    text = _inspect_text(report)
+    if args.dot:
+        report["dot"] = _write_dot(args, report)
+        text += "\n  " + "\n  ".join(f"wrote {p}" for p in report["dot"]["written"])
+        if report["dot"].get("note"):
+            text += "\n  " + report["dot"]["note"]
+    _emit(args, report, text)
     return 0
+
+
+def _write_dot(args, report):
+    import shutil
+    import subprocess
+
+    from . import io
+    from .dot import graph_def_to_dot, tflite_to_dot
+
+    if report["format"] == "tflite":
+        text = tflite_to_dot(io.read_bytes(args.file), os.path.basename(args.file))
+    elif report["format"] in ("graph_def", "graph_def_text", "meta_graph"):
+        gd = io.load_graph_def(args.file)
+        text = graph_def_to_dot(gd, os.path.basename(args.file), outputs=report["outputs"] or None,
+                                max_nodes=args.max_nodes)
+    else:
+        raise _input_error(f"--dot draws GraphDefs, meta graphs and .tflite files, not a {report['format']}")
+    io.atomic_write(args.dot, text)
+    out = {"written": [args.dot]}
+    dot = shutil.which("dot")
+    if dot is None:
+        out["note"] = "Graphviz is not installed, so no SVG/PNG: apt-get install graphviz (or brew install graphviz)"
+        return out
+    for fmt in ("svg", "png"):
+        target = os.path.splitext(args.dot)[0] + "." + fmt
+        r = subprocess.run([dot, f"-T{fmt}", args.dot, "-o", target], capture_output=True, text=True, timeout=300)
+        if r.returncode == 0:
+            out["written"].append(target)
+        else:
+            out["note"] = f"dot could not render {fmt}: {r.stderr.strip()[:120]}"
+    return out
 
 
 def _inspect_text(r):
@@ -809,7 +849,43 @@ def _pipeline_text(r, args):
     lines.append("")
     lines.append(f"  files: {', '.join(r['files'])}, {os.path.join(args.out_dir, 'report.json')}")
     lines.append(f"  TensorBoard: tensorboard --logdir {args.logdir}")
+    if r.get("replaced_runs"):
+        lines.append(f"  (replaced the previous event files of the runs {', '.join(r['replaced_runs'])} in {args.logdir})")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- diff
+
+def _add_diff(sub):
+    p = sub.add_parser("diff", help="what changed between two GraphDefs (e.g. frozen.pb and optimized.pb)",
+                       description="Nodes removed, added and rewired, op histogram delta, parameter and size "
+                                   "delta between two stages.")
+    p.add_argument("a", metavar="A.pb")
+    p.add_argument("b", metavar="B.pb")
+    p.add_argument("--show", type=int, default=10, help="how many node names to list per kind (default 10)")
+    _common(p)
+    p.set_defaults(run=run_diff)
+
+
+def run_diff(args):
+    from . import io
+    from .analysis import diff
+
+    d = diff(io.load_graph_def(args.a), io.load_graph_def(args.b))
+    d.update({"a": args.a, "b": args.b})
+
+    def names(kind):
+        items = d[kind]
+        shown = ", ".join(items[: args.show]) + (f" (+{len(items) - args.show} more)" if len(items) > args.show else "")
+        return f"  {kind}: {len(items)}" + (f"  {shown}" if items else "")
+
+    lines = [f"{args.a} -> {args.b}: {d['nodes'][0]} -> {d['nodes'][1]} nodes, "
+             f"{_fmt_bytes(d['size_bytes'][0])} -> {_fmt_bytes(d['size_bytes'][1])}, parameters "
+             f"{d['parameters'][0]:,} -> {d['parameters'][1]:,}"]
+    lines += [names(k) for k in ("removed", "added", "rewired", "retyped")]
+    lines.append("  ops: " + (", ".join(f"{k} {v:+d}" for k, v in d["op_delta"].items()) or "unchanged"))
+    _emit(args, d, "\n".join(lines))
+    return 0
 
 
 # ---------------------------------------------------------------- main
@@ -837,6 +913,7 @@ def build_parser():
     _add_audit(sub)
     _add_compare(sub)
     _add_pipeline(sub)
+    _add_diff(sub)
     sub.add_parser("toco", help="the TensorFlow 1.x toco command line, verbatim (graphtools toco --help)",
                    add_help=False)
     return parser

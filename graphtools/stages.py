@@ -45,6 +45,8 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
         data_arrays = label_array = calibration = None
         source = ckpt or graph or saved_model
     stages, t0 = [], time.perf_counter()
+    replaced = [run for run in ("freeze", "optimized", "tflite", "compare")
+                if tensorboard.previous_event_files(os.path.join(logdir, run))]
 
     say("[1/5] freeze")
     fz = freeze(ckpt=ckpt, graph=graph, saved_model=saved_model, output_nodes=output_nodes)
@@ -101,6 +103,7 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
                   "verified": bool(sr.equivalence and sr.equivalence.checked),
                   "passes": [{"pass": p.name, "rewrites": p.rewrites, "removed": len(p.removed)} for p in sr.passes]},
         "audit": audit, "compare": cmp, "seconds": round(time.perf_counter() - t0, 2),
+        "replaced_runs": replaced,
         "files": [frozen_path, opt_path] + [p for _, p, _ in models],
     }
     io.atomic_write(os.path.join(out_dir, "report.json"), json.dumps(report, indent=2, default=_plain) + "\n")

@@ -89,3 +89,35 @@ def test_tensorboard_serves_every_stage(ran):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_diff_between_stages(ran):
+    d, _ = ran
+    res = run_cli("diff", d / "out" / "frozen.pb", d / "out" / "optimized.pb", "--json")
+    assert res.code == 0, res.err
+    r = json.loads(res.out)
+    assert "keep_prob" in r["removed"] and r["op_delta"]["RandomUniform"] == -1 and r["op_delta"]["BiasAdd"] == 1
+    assert r["nodes"][1] < r["nodes"][0] and r["size_bytes"][1] < r["size_bytes"][0]
+    same = run_cli("diff", d / "out" / "optimized.pb", d / "out" / "optimized.pb")
+    assert "removed: 0" in same.out and "ops: unchanged" in same.out
+
+
+def test_inspect_dot_for_graphs_and_tflite(ran, tmp_path):
+    import pydot
+
+    d, _ = ran
+    for src, needle in ((d / "out" / "frozen.pb", "Conv2D"), (d / "out" / "model.tflite", "CONV_2D")):
+        out = tmp_path / (src.name + ".dot")
+        res = run_cli("inspect", src, "--dot", out)
+        assert res.code == 0, res.err
+        (g,) = pydot.graph_from_dot_file(str(out))
+        assert needle in " ".join(n.get_label() or "" for n in g.get_nodes())
+    res = run_cli("inspect", d / "out" / "frozen.pb", "--dot", tmp_path / "small.dot", "--max-nodes", "5")
+    (g,) = pydot.graph_from_dot_file(str(tmp_path / "small.dot"))
+    assert len([n for n in g.get_nodes() if n.get_name() not in ("node", "edge", "graph")]) == 6  # 5 + the note
+    import shutil
+
+    if shutil.which("dot") is None:
+        assert "apt-get install graphviz" in res.out
+    else:
+        assert (tmp_path / "small.svg").exists()
