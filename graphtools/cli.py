@@ -531,9 +531,7 @@ def _add_convert(sub):
     p.add_argument("--representative-data", metavar="PATH", help="calibration data for int8 and int16x8")
     p.add_argument("--calibration-samples", type=int, default=100, metavar="N",
                    help="how many samples to calibrate with (default 100)")
-    p.add_argument("--scale", type=float, help="multiply the data by this (e.g. 0.00392156 for x/255)")
-    p.add_argument("--mean", type=float, help="subtract this from the data")
-    p.add_argument("--std", type=float, help="divide the data by this")
+    _data_args(p)
     p.add_argument("--inference-input-type", choices=["float32", "int8", "uint8"], help="input type of int8 models")
     p.add_argument("--inference-output-type", choices=["float32", "int8", "uint8"], help="output type of int8 models")
     p.add_argument("--allow-custom-ops", action="store_true", help="keep ops TFLite lacks as custom ops")
@@ -705,9 +703,7 @@ def _add_compare(sub):
     p.add_argument("--inputs", metavar="A,B", help="input nodes (default: discovered)")
     p.add_argument("--outputs", metavar="Y,Z", help="output nodes (default: discovered)")
     p.add_argument("--input-shapes", metavar="SHAPES", help="shapes where the graph has none (toco syntax)")
-    p.add_argument("--scale", type=float, help="multiply the data by this (e.g. 0.00392157 for x/255)")
-    p.add_argument("--mean", type=float, help="subtract this from the data")
-    p.add_argument("--std", type=float, help="divide the data by this")
+    _data_args(p)
     p.add_argument("--batch", type=int, default=256, help="batch size (default 256)")
     p.add_argument("--limit", type=int, metavar="N", help="use the first N samples")
     p.add_argument("--samples", type=int, default=256, help="random samples with --data random (default 256)")
@@ -889,6 +885,13 @@ def run_diff(args):
 
 
 # ---------------------------------------------------------------- main
+
+def _data_args(p):
+    """How to normalise sample data the way the model was trained."""
+    p.add_argument("--scale", type=float, help="multiply the data by this (e.g. 0.00392157 for x/255)")
+    p.add_argument("--mean", type=float, help="subtract this from the data")
+    p.add_argument("--std", type=float, help="divide the data by this")
+
 
 def _common(p):
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
