@@ -159,6 +159,7 @@ def _add_freeze(sub):
                    help="output node names, comma-separated (default: discovered)")
     p.add_argument("--out", "--output_graph", dest="out", default="frozen.pb", metavar="FILE",
                    help="frozen GraphDef to write; .pbtxt writes text (default: frozen.pb)")
+    _unsafe_arg(p)
     p.add_argument("--logdir", default=os.path.join("logs", "freeze"), metavar="DIR",
                    help="TensorBoard run to write the frozen graph to (default: logs/freeze; '' for none)")
     for name in FREEZE_IGNORED:
@@ -182,7 +183,7 @@ def run_freeze(args):
     _refuse_overwriting_inputs(args.out, [args.meta, args.graph, args.keras] + _checkpoint_files(args.ckpt))
     result = freezing.freeze(ckpt=args.ckpt, meta=args.meta, graph=args.graph, saved_model=args.saved_model,
                            tags=args.tags, keras=args.keras, output_nodes=args.output_nodes,
-                           signature=args.signature)
+                           signature=args.signature, allow_unsafe_ops=args.allow_unsafe_ops)
     gd = result.graph_def
     if args.out.endswith((".pbtxt", ".txt")):
         from google.protobuf import text_format
@@ -405,6 +406,7 @@ def _add_strip(sub):
                    help="shapes for the equivalence check where the graph has none, toco syntax: "
                         "1,224,224,3 (colon between inputs, in --inputs order)")
     p.add_argument("--no-verify", action="store_true", help="skip the before/after equivalence check")
+    _unsafe_arg(p)
     p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance of the check (default 1e-4)")
     p.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance of the check (default 1e-5)")
     _common(p)
@@ -437,7 +439,7 @@ def run_strip(args):
     result = surgery.strip_report(gd, remove=args.remove or (["all"] if not (args.bind or args.cut or args.splice) else []),
                                   inputs=args.inputs, outputs=args.outputs, bind=bind, cut=args.cut,
                                   splice=args.splice, verify=not args.no_verify, rtol=args.rtol, atol=args.atol,
-                                  input_shapes=shapes)
+                                  input_shapes=shapes, allow_unsafe_ops=args.allow_unsafe_ops)
     out = result.graph_def
     data = (out.SerializeToString(deterministic=True) if not args.out.endswith((".pbtxt", ".txt"))
             else __import__("google.protobuf.text_format", fromlist=["x"]).MessageToString(out).encode())
@@ -710,6 +712,7 @@ def _add_compare(sub):
     p.add_argument("--max-diff", type=float, help="exit 1 when a model's max |difference| exceeds this")
     p.add_argument("--min-agreement", type=float, help="exit 1 when a model's top-1 agreement is below this")
     p.add_argument("--locate", action="store_true", help="find the first tensor where a model departs from TF")
+    _unsafe_arg(p)
     p.add_argument("--logdir", default=os.path.join("logs", "compare"), metavar="DIR",
                    help="TensorBoard run for the comparison tables and scalars (default: logs/compare)")
     _common(p)
@@ -740,7 +743,7 @@ def run_compare(args):
         labels = comparison.load_labels(args.labels)
     report = comparison.compare(gd, args.tflite, data, labels, inputs=args.inputs, outputs=args.outputs,
                                 batch=args.batch, limit=args.limit, samples=args.samples, locate=args.locate,
-                                max_diff=args.max_diff)
+                                max_diff=args.max_diff, allow_unsafe_ops=args.allow_unsafe_ops)
     failures = []
     for m in report["models"]:
         for name, o in m["outputs"].items():
@@ -813,6 +816,7 @@ def _add_pipeline(sub):
     p.add_argument("--labels", metavar="PATH", help="labels for accuracy")
     p.add_argument("--scale", type=float, help="multiply the data by this (0.00392157 for x/255)")
     p.add_argument("--out-dir", default="out", metavar="DIR", help="where the files go (default: out)")
+    _unsafe_arg(p)
     p.add_argument("--logdir", default="logs", metavar="DIR", help="TensorBoard root (default: logs)")
     _common(p)
     p.set_defaults(run=run_pipeline)
@@ -824,7 +828,7 @@ def run_pipeline(args):
     report = run(ckpt=args.ckpt, graph=args.graph, saved_model=args.saved_model, output_nodes=args.output_nodes,
                  inputs=args.inputs, input_shapes=args.input_shapes, remove=args.remove or ["all"],
                  quantize=args.quantize, data=args.data, labels=args.labels, scale=args.scale,
-                 out_dir=args.out_dir, logdir=args.logdir,
+                 out_dir=args.out_dir, logdir=args.logdir, allow_unsafe_ops=args.allow_unsafe_ops,
                  progress=lambda msg: print(msg, file=sys.stderr, flush=True) if not args.json else None)
     _emit(args, report, _pipeline_text(report, args))
     return 0
@@ -885,6 +889,12 @@ def run_diff(args):
 
 
 # ---------------------------------------------------------------- main
+
+def _unsafe_arg(p):
+    p.add_argument("--allow-unsafe-ops", action="store_true",
+                   help="run graphs holding ops that reach the file system or Python (ReadFile, WriteFile, "
+                        "PyFunc, ...); only for models you trust")
+
 
 def _data_args(p):
     """How to normalise sample data the way the model was trained."""

@@ -203,7 +203,7 @@ def worst_disagreements(ref, got, k=5):
 # ---------------------------------------------------------------- the whole comparison
 
 def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outputs=None, batch=256, limit=None,
-            seed=0, samples=256, locate=False, max_diff=None):
+            seed=0, samples=256, locate=False, max_diff=None, allow_unsafe_ops=False):
     """Compare the TF graph with each .tflite model on ``data`` ({input: array}, or None: seeded random).
 
     Returns a JSON-ready report: per model and output the metrics, latency, size, op count,
@@ -212,6 +212,9 @@ def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outpu
     from . import tflite
     from .conversion import resolve_io
 
+    from . import safety
+
+    safety.check(graph_def, "compare", allow=allow_unsafe_ops)
     models = [m if isinstance(m, LiteModel) else LiteModel(m) for m in tflite_models]
     if not models:
         raise InputError("give at least one .tflite model to compare")

@@ -20,6 +20,12 @@ log = logging.getLogger(__name__)
 STATEFUL_LEFTOVERS = VARIABLE_OPS | VARIABLE_READ_OPS | {"Assign", "AssignVariableOp"}
 
 
+def _check_safe(graph_def, what, allow):
+    from . import safety
+
+    safety.check(graph_def, what, allow=allow, allow_saver=True)
+
+
 @dataclasses.dataclass
 class FreezeResult:
     """A frozen graph and what freezing learned on the way."""
@@ -223,7 +229,7 @@ def _session(tf, graph):
 
 # ---------------------------------------------------------------- checkpoints
 
-def freeze_checkpoint(ckpt, meta=None, graph=None, output_nodes=None):
+def freeze_checkpoint(ckpt, meta=None, graph=None, output_nodes=None, allow_unsafe_ops=False):
     """Freeze a checkpoint (prefix or directory) with its meta graph, or with a separate GraphDef.
 
     ``meta`` defaults to ``PREFIX.meta`` beside the checkpoint; ``graph`` (a .pb/.pbtxt path or a
@@ -235,11 +241,13 @@ def freeze_checkpoint(ckpt, meta=None, graph=None, output_nodes=None):
     prefix = io.checkpoint_prefix(ckpt)
     if graph is not None:
         gd = io.load_graph_def(graph) if isinstance(graph, (str, os.PathLike)) else graph
-        return _freeze_graph_def_with_checkpoint(tf, gd, prefix, output_nodes, str(graph) if isinstance(graph, str) else "graph")
+        return _freeze_graph_def_with_checkpoint(tf, gd, prefix, output_nodes,
+                                                 str(graph) if isinstance(graph, str) else "graph", allow_unsafe_ops)
     meta = meta or prefix + ".meta"
     if not os.path.exists(meta):
         raise InputError(f"{meta}: no meta graph beside the checkpoint; pass --meta FILE or the graph with --graph FILE.pb")
     mg = io.load_meta_graph(meta)
+    _check_safe(mg.graph_def, meta, allow_unsafe_ops)
     outputs, candidates, discovered = _pick_outputs(mg.graph_def, output_nodes, meta)
     g = tf.Graph()
     with g.as_default():
@@ -289,10 +297,11 @@ def _saver_from_checkpoint(tf, g, prefix):
     return tf.compat.v1.train.Saver(var_list=var_list)
 
 
-def _freeze_graph_def_with_checkpoint(tf, gd, prefix, output_nodes, source):
+def _freeze_graph_def_with_checkpoint(tf, gd, prefix, output_nodes, source, allow_unsafe_ops=False):
     """Load ``gd``, assign every variable from the checkpoint (partitioned ones by slice), freeze."""
     import numpy as np
 
+    _check_safe(gd, source, allow_unsafe_ops)
     outputs, candidates, discovered = _pick_outputs(gd, output_nodes, source)
     reader = _reader(tf, prefix)
     shapes = reader.get_variable_to_shape_map()
@@ -361,7 +370,7 @@ def _partitions(var_ops, shapes):
 
 # ---------------------------------------------------------------- SavedModel
 
-def freeze_saved_model(export_dir, tags=("serve",), output_nodes=None, signature=None):
+def freeze_saved_model(export_dir, tags=("serve",), output_nodes=None, signature=None, allow_unsafe_ops=False):
     """Freeze a v1 SavedModel; outputs default to the signature's outputs."""
     from ._tf import tf
 
@@ -370,7 +379,10 @@ def freeze_saved_model(export_dir, tags=("serve",), output_nodes=None, signature
         tags = [t.strip() for t in tags.split(",") if t.strip()]
     if not os.path.isdir(export_dir) or not os.path.exists(os.path.join(export_dir, "saved_model.pb")):
         raise InputError(f"{export_dir}: not a SavedModel directory (no saved_model.pb); pass the export directory")
-    available = _saved_model_tags(export_dir)
+    sm = io.load_saved_model_proto(export_dir)
+    available = [list(m.meta_info_def.tags) for m in sm.meta_graphs]
+    for m in sm.meta_graphs:  # its init ops run on load
+        _check_safe(m.graph_def, export_dir, allow_unsafe_ops)
     if available and set(tags) not in [set(t) for t in available]:
         shown = "; ".join(",".join(t) for t in available)
         raise InputError(f"{export_dir}: no meta graph with tags '{','.join(tags)}'; available: {shown} (use --tags)")
@@ -393,10 +405,6 @@ def freeze_saved_model(export_dir, tags=("serve",), output_nodes=None, signature
             else:
                 outputs, candidates, discovered = _pick_outputs(g.as_graph_def(), None, export_dir)
         return _freeze_in_session(sess, g, outputs, export_dir, candidates, discovered)
-
-
-def _saved_model_tags(export_dir):
-    return [list(m.meta_info_def.tags) for m in io.load_saved_model_proto(export_dir).meta_graphs]
 
 
 # ---------------------------------------------------------------- Keras HDF5
@@ -441,13 +449,17 @@ def freeze_keras(path, output_nodes=None):
 # ---------------------------------------------------------------- one front door
 
 def freeze(ckpt=None, meta=None, graph=None, saved_model=None, tags=("serve",), keras=None,
-           output_nodes=None, signature=None):
-    """Freeze whichever source is given; return a FreezeResult."""
+           output_nodes=None, signature=None, allow_unsafe_ops=False):
+    """Freeze whichever source is given; return a FreezeResult.
+
+    Graphs with ops that reach the file system or Python (other than the saver's own restore) are
+    refused before anything runs, unless ``allow_unsafe_ops``.
+    """
     given = [x for x in (ckpt or graph, saved_model, keras) if x]
     if len(given) != 1:
         raise InputError("give exactly one source: --ckpt (with --meta or --graph), --saved-model or --keras")
     if saved_model:
-        return freeze_saved_model(saved_model, tags, output_nodes, signature)
+        return freeze_saved_model(saved_model, tags, output_nodes, signature, allow_unsafe_ops)
     if keras:
         return freeze_keras(keras, output_nodes)
     if graph and not ckpt:
@@ -457,7 +469,8 @@ def freeze(ckpt=None, meta=None, graph=None, saved_model=None, tags=("serve",), 
         outputs, candidates, discovered = _pick_outputs(gd, output_nodes, graph)
         sub = _extract(gd, outputs)
         return FreezeResult(sub, outputs, GraphAnalysis(sub).discover_inputs(outputs), graph, candidates, discovered)
-    return freeze_checkpoint(ckpt, meta=meta, graph=graph, output_nodes=output_nodes)
+    return freeze_checkpoint(ckpt, meta=meta, graph=graph, output_nodes=output_nodes,
+                             allow_unsafe_ops=allow_unsafe_ops)
 
 
 def _extract(gd, outputs):

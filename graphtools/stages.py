@@ -22,7 +22,7 @@ def fixture_dir():
 
 def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inputs=None, input_shapes=None,
                  remove=("all",), quantize="all", data=None, labels=None, scale=None, out_dir="out",
-                 logdir="logs", calibration_samples=100, progress=None):
+                 logdir="logs", calibration_samples=100, progress=None, allow_unsafe_ops=False):
     """Run every stage, write out_dir/{frozen.pb, optimized.pb, model*.tflite, report.json} and one
     TensorBoard run per stage under ``logdir``; return the report (also written as report.json)."""
     from . import conversion, io, tensorboard, tflite
@@ -49,7 +49,8 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
                 if tensorboard.previous_event_files(os.path.join(logdir, run))]
 
     say("[1/5] freeze")
-    fz = freeze(ckpt=ckpt, graph=graph, saved_model=saved_model, output_nodes=output_nodes)
+    fz = freeze(ckpt=ckpt, graph=graph, saved_model=saved_model, output_nodes=output_nodes,
+                allow_unsafe_ops=allow_unsafe_ops)
     frozen_path = os.path.join(out_dir, "frozen.pb")
     _write_pb(io, frozen_path, fz.graph_def)
     tensorboard.write_graph(os.path.join(logdir, "freeze"), fz.graph_def)
@@ -57,7 +58,7 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
 
     say("[2/5] strip")
     sr = strip_report(fz.graph_def, remove=list(remove), inputs=inputs, outputs=fz.outputs,
-                      input_shapes=_shapes(input_shapes, inputs))
+                      input_shapes=_shapes(input_shapes, inputs), allow_unsafe_ops=allow_unsafe_ops)
     opt_path = os.path.join(out_dir, "optimized.pb")
     _write_pb(io, opt_path, sr.graph_def)
     tensorboard.write_graph(os.path.join(logdir, "optimized"), sr.graph_def)
@@ -95,7 +96,7 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
 
     say("[5/5] compare")
     cmp = compare(sr.graph_def, [p for _, p, _ in models], data_arrays, label_array, inputs=ins, outputs=outs,
-                  batch=256)
+                  batch=256, allow_unsafe_ops=allow_unsafe_ops)
     tensorboard.write_comparison(os.path.join(logdir, "compare"), sr.graph_def, cmp, data_arrays)
     report = {
         "source": source, "inputs": ins, "outputs": outs, "input_shapes": shapes, "stages": stages,

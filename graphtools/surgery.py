@@ -54,14 +54,14 @@ def passes_for(remove):
 
 
 def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=None, splice=None, verify=True,
-          rtol=1e-4, atol=1e-5, input_shapes=None):
+          rtol=1e-4, atol=1e-5, input_shapes=None, allow_unsafe_ops=False):
     """Return the stripped GraphDef (see ``strip_report`` for the arguments and what it checks)."""
     return strip_report(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, atol,
-                        input_shapes).graph_def
+                        input_shapes, allow_unsafe_ops).graph_def
 
 
 def strip_report(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=None, splice=None,
-                 verify=True, rtol=1e-4, atol=1e-5, input_shapes=None):
+                 verify=True, rtol=1e-4, atol=1e-5, input_shapes=None, allow_unsafe_ops=False):
     """Return a StripResult whose graph_def computes the same outputs for inference, minus training parts.
 
     See ``_strip`` for the arguments.
@@ -73,13 +73,15 @@ def strip_report(graph_def, remove=("all",), inputs=None, outputs=None, bind=Non
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, atol, input_shapes)
+        return _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, atol, input_shapes,
+                      allow_unsafe_ops)
     finally:
         if enabled:
             gc.enable()
 
 
-def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, atol, input_shapes=None):
+def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, atol, input_shapes=None,
+           allow_unsafe_ops=False):
     """Return a StripResult whose graph_def computes the same outputs for inference, minus training parts.
 
     ``inputs``/``outputs`` default to discovery (as in inspect). ``bind`` maps placeholder names to
@@ -163,6 +165,9 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
     records = pre_records + records
     equivalence = None
     if verify:
+        from . import safety
+
+        safety.check(graph_def, "strip's equivalence check", needed=needed, allow=allow_unsafe_ops)
         flags = _typed(bind)
         baseline, note = graph_def, ""
         if "strip_dropout" in names and is_random(graph_def, data, outputs, flags):

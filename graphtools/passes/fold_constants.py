@@ -14,6 +14,9 @@ NEVER = {"Const", "Placeholder", "PlaceholderV2", "PlaceholderWithDefault", "NoO
          "StatefulPartitionedCall", "Case", "StatelessCase", "Assert", "Print", "PrintV2", "CheckNumerics",
          "CheckNumericsV2", "Identity", "IdentityN", "Snapshot", "FakeQuantWithMinMaxVars",
          "FakeQuantWithMinMaxArgs", "FakeQuantWithMinMaxVarsPerChannel", "Dequantize", "QuantizeV2"}
+from ..safety import UNSAFE_OPS  # noqa: E402  (never evaluated, even on constant inputs)
+
+NEVER |= UNSAFE_OPS
 MAX_ELEMENTS = 1 << 22  # do not materialise huge tensors (Fill, Tile, ...) as constants
 # float elementwise ops numpy computes exactly as TensorFlow's CPU kernels do (up to rounding)
 NUMPY = {

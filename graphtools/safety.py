@@ -1,0 +1,43 @@
+"""Ops that reach the file system, the network or the Python interpreter: graphs holding them are
+not run (freeze, strip's verification, compare, pipeline) unless the user says they trust them."""
+from .errors import InputError
+
+# saved_model_cli scan's denylist (ReadFile, WriteFile, PrintV2) and the rest of that family
+UNSAFE_OPS = {
+    "ReadFile", "WriteFile", "PrintV2", "MatchingFiles", "PyFunc", "PyFuncStateless", "EagerPyFunc",
+    "ImmutableConst", "Save", "SaveV2", "SaveSlices", "Restore", "RestoreV2", "RestoreSlice", "MergeV2Checkpoints",
+    "WholeFileReader", "WholeFileReaderV2", "TextLineReader", "TextLineReaderV2", "TFRecordReader",
+    "TFRecordReaderV2", "FixedLengthRecordReader", "FixedLengthRecordReaderV2", "LMDBReader", "TFRecordDataset",
+    "TFRecordDatasetV2", "TextLineDataset", "FixedLengthRecordDataset", "FixedLengthRecordDatasetV2",
+    "CSVDataset", "CSVDatasetV2", "ExperimentalCSVDataset", "SaveDataset", "SaveDatasetV2", "LoadDataset",
+    "DatasetToTFRecord", "InitializeTableFromTextFile", "InitializeTableFromTextFileV2", "CreateSummaryFileWriter",
+    "CreateSummaryDbWriter", "WriteSummary", "WriteScalarSummary", "WriteHistogramSummary", "WriteImageSummary",
+    "WriteAudioSummary", "WriteGraphSummary", "WriteRawProtoSummary", "DebugIdentity", "DebugIdentityV2",
+    "DebugNanCount", "DebugNumericSummary", "DebugNumericSummaryV2", "LoadAndRemapMatrix",
+    "GenerateVocabRemapping", "DecodeProtoV2", "Rpc", "TryRpc",
+}
+# what a checkpoint restore legitimately runs
+SAVER_OPS = {"Save", "SaveV2", "SaveSlices", "Restore", "RestoreV2", "RestoreSlice", "MergeV2Checkpoints"}
+
+
+def find_unsafe(graph_def, needed=None, allow_saver=False):
+    """[(node or function/node, op)] of unsafe ops in ``graph_def`` (only among ``needed`` names when
+    given; function bodies are always searched)."""
+    skip = SAVER_OPS if allow_saver else set()
+    found = [(n.name, n.op) for n in graph_def.node
+             if n.op in UNSAFE_OPS and n.op not in skip and (needed is None or n.name in needed)]
+    for f in graph_def.library.function:
+        found += [(f"{f.signature.name}/{n.name}", n.op) for n in f.node_def if n.op in UNSAFE_OPS]
+    return found
+
+
+def check(graph_def, what, needed=None, allow=False, allow_saver=False):
+    """Raise InputError naming the first unsafe op unless ``allow``."""
+    if allow:
+        return
+    found = find_unsafe(graph_def, needed, allow_saver)
+    if found:
+        node, op = found[0]
+        more = f" and {len(found) - 1} more" if len(found) > 1 else ""
+        raise InputError(f"{what}: the graph has ops that reach the file system or Python ({op} at {node}{more}); "
+                         f"refusing to run it — pass --allow-unsafe-ops if you trust this model")
