@@ -4,7 +4,9 @@ import logging
 
 import numpy as np
 
-from .errors import GraphtoolsError
+from .errors import GraphtoolsError, InputError
+
+MAX_FEED_VALUES = 50_000_000  # per input: enough for any image batch, far from exhausting memory
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,9 @@ def random_feeds(inputs, seed=0, batch=2):
         if shape is None:
             return None, f"input {i['name']} has unknown rank"
         shape = [batch if (k == 0 and d < 0) else (d if d >= 0 else 1) for k, d in enumerate(shape)]
+        if int(np.prod(shape, dtype=np.float64)) > MAX_FEED_VALUES:
+            raise InputError(f"input '{i['name']}' has shape {shape}: too large to run for the equivalence check; "
+                             f"give a smaller shape with --input-shapes or skip the check with --no-verify")
         dt = np.dtype(i["dtype"]) if i["dtype"] not in ("string",) else None
         if dt is None:
             return None, f"input {i['name']} is a string tensor"
