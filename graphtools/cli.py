@@ -829,7 +829,7 @@ def run_pipeline(args):
                  inputs=args.inputs, input_shapes=args.input_shapes, remove=args.remove or ["all"],
                  quantize=args.quantize, data=args.data, labels=args.labels, scale=args.scale,
                  out_dir=args.out_dir, logdir=args.logdir, allow_unsafe_ops=args.allow_unsafe_ops,
-                 progress=lambda msg: print(msg, file=sys.stderr, flush=True) if not args.json else None)
+                 progress=None if args.json else (lambda msg: print(msg, flush=True)))
     _emit(args, report, _pipeline_text(report, args))
     return 0
 

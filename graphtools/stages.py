@@ -24,10 +24,14 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
                  remove=("all",), quantize="all", data=None, labels=None, scale=None, out_dir="out",
                  logdir="logs", calibration_samples=100, progress=None, allow_unsafe_ops=False):
     """Run every stage, write out_dir/{frozen.pb, optimized.pb, model*.tflite, report.json} and one
-    TensorBoard run per stage under ``logdir``; return the report (also written as report.json)."""
+    TensorBoard run per stage under ``logdir``; return the report (also written as report.json).
+
+    Every stage works in memory and the files are written only once all of them succeeded, so a
+    failure leaves no partial output (and the previous run's files untouched).
+    """
     from . import conversion, io, tensorboard, tflite
     from .analysis import GraphAnalysis, op_histogram
-    from .comparison import compare, load_labels
+    from .comparison import LiteModel, compare, load_labels
     from .data import load_samples
     from .freezing import freeze
     from .surgery import strip_report
@@ -52,17 +56,15 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
     fz = freeze(ckpt=ckpt, graph=graph, saved_model=saved_model, output_nodes=output_nodes,
                 allow_unsafe_ops=allow_unsafe_ops)
     frozen_path = os.path.join(out_dir, "frozen.pb")
-    _write_pb(io, frozen_path, fz.graph_def)
-    tensorboard.write_graph(os.path.join(logdir, "freeze"), fz.graph_def)
-    stages.append(_stage("freeze", frozen_path, fz.graph_def, op_histogram))
+    frozen_bytes = fz.graph_def.SerializeToString(deterministic=True)
+    stages.append(_stage("freeze", frozen_path, fz.graph_def, op_histogram, len(frozen_bytes)))
 
     say("[2/5] strip")
     sr = strip_report(fz.graph_def, remove=list(remove), inputs=inputs, outputs=fz.outputs,
                       input_shapes=_shapes(input_shapes, inputs), allow_unsafe_ops=allow_unsafe_ops)
     opt_path = os.path.join(out_dir, "optimized.pb")
-    _write_pb(io, opt_path, sr.graph_def)
-    tensorboard.write_graph(os.path.join(logdir, "optimized"), sr.graph_def)
-    stages.append(_stage("strip", opt_path, sr.graph_def, op_histogram))
+    opt_bytes = sr.graph_def.SerializeToString(deterministic=True)
+    stages.append(_stage("strip", opt_path, sr.graph_def, op_histogram, len(opt_bytes)))
     in_names = [i["name"] for i in sr.inputs]
 
     say("[3/5] audit")
@@ -88,16 +90,11 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
     base = os.path.join(out_dir, "model.tflite")
     for mode in modes:
         model = conversion.convert(sr.graph_def, ins, outs, shapes, quantize=mode, representative_data=calibration)
-        path = conversion.output_path(base, mode)
-        io.atomic_write(path, model)
-        models.append((mode, path, model))
-    tensorboard.write_graph(os.path.join(logdir, "tflite"), sr.graph_def, text={"tflite/models": "\n".join(
-        f"- {m}: `{p}` {len(b)} bytes, {tflite.summarize(b)['operators']} ops" for m, p, b in models)})
+        models.append((mode, conversion.output_path(base, mode), model))
 
     say("[5/5] compare")
-    cmp = compare(sr.graph_def, [p for _, p, _ in models], data_arrays, label_array, inputs=ins, outputs=outs,
-                  batch=256, allow_unsafe_ops=allow_unsafe_ops)
-    tensorboard.write_comparison(os.path.join(logdir, "compare"), sr.graph_def, cmp, data_arrays)
+    cmp = compare(sr.graph_def, [LiteModel(b, name=p) for _, p, b in models], data_arrays, label_array,
+                  inputs=ins, outputs=outs, batch=256, allow_unsafe_ops=allow_unsafe_ops)
     report = {
         "source": source, "inputs": ins, "outputs": outs, "input_shapes": shapes, "stages": stages,
         "strip": {"bound": {k: (v.item() if hasattr(v, "item") else v) for k, v in sr.bound.items()},
@@ -107,7 +104,17 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
         "replaced_runs": replaced,
         "files": [frozen_path, opt_path] + [p for _, p, _ in models],
     }
+    # every stage succeeded: now the files, each written atomically
+    io.atomic_write(frozen_path, frozen_bytes)
+    io.atomic_write(opt_path, opt_bytes)
+    for _, path, model in models:
+        io.atomic_write(path, model)
     io.atomic_write(os.path.join(out_dir, "report.json"), json.dumps(report, indent=2, default=_plain) + "\n")
+    tensorboard.write_graph(os.path.join(logdir, "freeze"), fz.graph_def)
+    tensorboard.write_graph(os.path.join(logdir, "optimized"), sr.graph_def)
+    tensorboard.write_graph(os.path.join(logdir, "tflite"), sr.graph_def, text={"tflite/models": "\n".join(
+        f"- {m}: `{p}` {len(b)} bytes, {tflite.summarize(b)['operators']} ops" for m, p, b in models)})
+    tensorboard.write_comparison(os.path.join(logdir, "compare"), sr.graph_def, cmp, data_arrays)
     return report
 
 
@@ -122,13 +129,9 @@ def _shapes(text, inputs):
     return parse_shapes(text, names)
 
 
-def _write_pb(io, path, gd):
-    io.atomic_write(path, gd.SerializeToString(deterministic=True))
-
-
-def _stage(name, path, gd, op_histogram):
+def _stage(name, path, gd, op_histogram, size):
     return {"stage": name, "file": path, "nodes": len(gd.node), "op_types": len(op_histogram(gd)),
-            "size_bytes": os.path.getsize(path)}
+            "size_bytes": size}
 
 
 def _plain(o):

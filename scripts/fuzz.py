@@ -5,7 +5,7 @@
 Mutates the bundled fixture's frozen graph (truncation, flipped bits, deleted nodes, dangling and
 self-referencing inputs, cycles, duplicate names, wrong dtypes, absurd shapes, empty files, text
 where binary is expected) and a copy of its checkpoint (index and data that disagree), and feeds
-each case to inspect, freeze, strip, audit, convert, toco and compare. Every run must end with
+each case to inspect, freeze, strip, audit, convert, toco, compare and pipeline. Every run must end with
 exit 0 and its output, or exit 2 and one line on stderr with no output file left and the input
 unchanged. Prints the counts; exits 1 when anything else happened.
 """
@@ -75,6 +75,7 @@ def commands(path, d, ckpt):
     yield ["convert", "--in", path, "--out", f"{d}/m.tflite", "--logdir", ""]
     yield ["toco", f"--input_file={path}", f"--output_file={d}/t.tflite"]
     yield ["compare", "--graph", path, "--tflite", f"{d}/none.tflite", "--logdir", ""]
+    yield ["pipeline", "--graph", path, "--out-dir", f"{d}/out", "--logdir", f"{d}/logs", "--quantize", "dynamic"]
     if ckpt:
         yield ["freeze", "--ckpt", ckpt, "--out", f"{d}/c.pb", "--logdir", ""]
 
