@@ -224,6 +224,24 @@ class GraphAnalysis:
             scored = [c for c in scored if c["score"] > 1]  # drop cond pivots and loss plumbing
         return scored[:top] if top else scored
 
+    def outputs_or_best(self, outputs, flag="--outputs"):
+        """``outputs`` ('a,b' or a list) checked against the graph, or the best-ranked candidate.
+
+        Returns (names, discovered). Unknown names raise with the closest existing names.
+        """
+        from .errors import InputError, NodeNotFoundError
+
+        if outputs:
+            names = [node_name(o) for o in (outputs.split(",") if isinstance(outputs, str) else outputs)]
+            for o in names:
+                if o not in self.index:
+                    raise NodeNotFoundError(o, self.index.keys(), what="output node")
+            return names, False
+        cands = self.rank_outputs(top=1)
+        if not cands:
+            raise InputError(f"found no output candidates; name them with {flag}")
+        return [cands[0]["name"]], True
+
     # ---------------------------------------------------------- inputs
     def discover_inputs(self, outputs):
         """Placeholders the outputs depend on, with dtype, shape, role and optional flag."""

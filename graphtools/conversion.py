@@ -50,16 +50,8 @@ def resolve_io(graph_def, inputs=None, outputs=None, shapes=None):
 
     a = GraphAnalysis(graph_def)
     notes = []
-    if outputs:
-        outputs = [node_name(o) for o in (outputs.split(",") if isinstance(outputs, str) else outputs)]
-        for o in outputs:
-            if o not in a.index:
-                raise NodeNotFoundError(o, a.index.keys(), what="output array")
-    else:
-        cands = a.rank_outputs(top=1)
-        if not cands:
-            raise InputError("found no output candidates; name them with --output-arrays")
-        outputs = [cands[0]["name"]]
+    outputs, discovered = a.outputs_or_best(outputs, "--output-arrays")
+    if discovered:
         notes.append(f"output arrays (discovered): {', '.join(outputs)}")
     found = {p["name"]: p for p in a.discover_inputs(outputs)}
     if inputs:

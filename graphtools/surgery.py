@@ -118,16 +118,7 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
             work = type(graph_def)()
             work.CopyFrom(graph_def)
             a = GraphAnalysis(work)
-    if outputs:
-        outputs = [node_name(o) for o in (outputs.split(",") if isinstance(outputs, str) else outputs)]
-        for o in outputs:
-            if o not in a.index:
-                raise NodeNotFoundError(o, a.index.keys(), what="output node")
-    else:
-        cands = a.rank_outputs(top=1)
-        if not cands:
-            raise InputError("found no output candidates; name them with --outputs")
-        outputs = [cands[0]["name"]]
+    outputs, _ = a.outputs_or_best(outputs)
     needed = a.reachable(outputs)
     frozen_vars = [n.name for n in a.graph.nodes_of(*VARIABLE_OPS) if n.name in needed]
     if frozen_vars:
