@@ -47,10 +47,6 @@ def __getattr__(name):
 
 def save_graph_def(graph_def, path):
     """Write a GraphDef atomically: binary, or text when ``path`` ends in .pbtxt."""
-    from .io import atomic_write
+    from .io import atomic_write, graph_def_bytes
 
-    if str(path).endswith((".pbtxt", ".txt")):
-        from google.protobuf import text_format
-
-        return atomic_write(path, text_format.MessageToString(graph_def))
-    return atomic_write(path, graph_def.SerializeToString(deterministic=True))
+    return atomic_write(path, graph_def_bytes(graph_def, path))

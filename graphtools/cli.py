@@ -185,12 +185,7 @@ def run_freeze(args):
                            tags=args.tags, keras=args.keras, output_nodes=args.output_nodes,
                            signature=args.signature, allow_unsafe_ops=args.allow_unsafe_ops)
     gd = result.graph_def
-    if args.out.endswith((".pbtxt", ".txt")):
-        from google.protobuf import text_format
-
-        data = text_format.MessageToString(gd).encode("utf-8")
-    else:
-        data = gd.SerializeToString(deterministic=True)
+    data = io.graph_def_bytes(gd, args.out)
     replaced = []
     if args.logdir:
         _, replaced = tensorboard.write_graph(args.logdir, gd, text={"freeze/summary": _freeze_md(result)})
@@ -441,8 +436,7 @@ def run_strip(args):
                                   splice=args.splice, verify=not args.no_verify, rtol=args.rtol, atol=args.atol,
                                   input_shapes=shapes, allow_unsafe_ops=args.allow_unsafe_ops)
     out = result.graph_def
-    data = (out.SerializeToString(deterministic=True) if not args.out.endswith((".pbtxt", ".txt"))
-            else __import__("google.protobuf.text_format", fromlist=["x"]).MessageToString(out).encode())
+    data = io.graph_def_bytes(out, args.out)
     report = _strip_report(args, gd, result, len(data))
     if args.logdir:
         tensorboard.write_graph(os.path.join(args.logdir, "before"), gd)

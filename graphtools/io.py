@@ -260,6 +260,15 @@ def _latest_in_dir(d):
 
 # ---------------------------------------------------------------- writing
 
+def graph_def_bytes(graph_def, path=""):
+    """What a GraphDef file holds: text when ``path`` ends in .pbtxt/.txt, else deterministic binary."""
+    if str(path).lower().endswith((".pbtxt", ".txt")):
+        from google.protobuf import text_format
+
+        return text_format.MessageToString(graph_def).encode("utf-8")
+    return graph_def.SerializeToString(deterministic=True)
+
+
 def atomic_write(path, data):
     """Write ``data`` (bytes or str) to ``path`` through a temp file and rename: all or nothing."""
     if isinstance(data, str):

@@ -56,14 +56,14 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
     fz = freeze(ckpt=ckpt, graph=graph, saved_model=saved_model, output_nodes=output_nodes,
                 allow_unsafe_ops=allow_unsafe_ops)
     frozen_path = os.path.join(out_dir, "frozen.pb")
-    frozen_bytes = fz.graph_def.SerializeToString(deterministic=True)
+    frozen_bytes = io.graph_def_bytes(fz.graph_def)
     stages.append(_stage("freeze", frozen_path, fz.graph_def, op_histogram, len(frozen_bytes)))
 
     say("[2/5] strip")
     sr = strip_report(fz.graph_def, remove=list(remove), inputs=inputs, outputs=fz.outputs,
                       input_shapes=_shapes(input_shapes, inputs), allow_unsafe_ops=allow_unsafe_ops)
     opt_path = os.path.join(out_dir, "optimized.pb")
-    opt_bytes = sr.graph_def.SerializeToString(deterministic=True)
+    opt_bytes = io.graph_def_bytes(sr.graph_def)
     stages.append(_stage("strip", opt_path, sr.graph_def, op_histogram, len(opt_bytes)))
     in_names = [i["name"] for i in sr.inputs]
 

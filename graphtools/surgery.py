@@ -2,6 +2,8 @@
 import dataclasses
 import logging
 
+import numpy as np
+
 from .analysis import VARIABLE_OPS, GraphAnalysis, op_histogram
 from .errors import InputError, NodeNotFoundError
 from .graph import node_name
@@ -99,12 +101,9 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
     cut = [parse_cut(c) if isinstance(c, str) else tuple(c) for c in (cut or [])]
     pre_records = []
     if cut:
-        a0 = GraphAnalysis(graph_def)
-        outs0 = outputs or ([c["name"] for c in a0.rank_outputs(top=1)][:1])
+        outputs, _ = GraphAnalysis(graph_def).outputs_or_best(outputs)
         graph_def, pre_records = run_passes(graph_def, ["cut_nodes"],
-                                            PassContext(inputs=[], outputs=[node_name(o) for o in (
-                                                outs0.split(",") if isinstance(outs0, str) else outs0)],
-                                                params={"cut": cut}))
+                                            PassContext(inputs=[], outputs=outputs, params={"cut": cut}))
     # one private copy: analysed here, then edited in place by the passes (the caller's proto and
     # ``graph_def``, the baseline of the equivalence check, are never touched)
     work = type(graph_def)()
@@ -152,14 +151,14 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
         raise InputError("nothing to do: give --remove, --bind, --cut or --splice")
     ctx = PassContext(inputs=list(inputs), outputs=outputs, params={"bind": bind, "splice": list(splice or [])})
     ops_before = a.graph.op_counts()
-    out, records = run_passes(work, names, ctx, graph=a.graph, needed=a.reachable(outputs))
+    out, records = run_passes(work, names, ctx, graph=a.graph, needed=needed)
     records = pre_records + records
     equivalence = None
     if verify:
         from . import safety
 
         safety.check(graph_def, "strip's equivalence check", needed=needed, allow=allow_unsafe_ops)
-        flags = _typed(bind)
+        flags = _typed(bind, found)
         baseline, note = graph_def, ""
         if "strip_dropout" in names and is_random(graph_def, data, outputs, flags):
             # dropout with a fixed keep probability (tf-slim is_training=True, tf.nn.dropout(rate=0.3))
@@ -188,20 +187,14 @@ def _use_moving_statistics(graph_def, outputs, analysis):
     keep = statistics_names(analysis.graph)
     if not keep:
         return None
-    if not outputs:
-        cands = analysis.rank_outputs(top=1)
-        outputs = [cands[0]["name"]] if cands else []
-    outs = [node_name(o) for o in (outputs.split(",") if isinstance(outputs, str) else outputs)]
+    outs, _ = analysis.outputs_or_best(outputs)
     return run_passes(graph_def, ["use_moving_statistics"], PassContext(inputs=[], outputs=outs,
                                                                          params={"keep": keep}))
 
 
-def _typed(flags):
-    out = {}
-    for k, v in flags.items():
-        if isinstance(v, str):
-            low = v.strip().lower()
-            out[k] = low in ("true", "yes") if low in ("true", "false", "yes", "no") else float(low)
-        else:
-            out[k] = v
-    return out
+def _typed(bind, placeholders):
+    """The bound values as the placeholders' own dtypes, to feed the unstripped graph with."""
+    from .passes.bind_placeholders import parse_value
+
+    dtypes = {p["name"]: p["dtype"] for p in placeholders}
+    return {k: parse_value(v, np.dtype(dtypes[k])) for k, v in bind.items() if k in dtypes}

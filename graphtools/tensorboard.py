@@ -63,15 +63,6 @@ def _newest(logdir, old):
     return max(files, key=os.path.getmtime) if files else None
 
 
-def read_graph(logdir):
-    """Return the GraphDef bytes TensorBoard would show for the run ``logdir`` (via its own reader)."""
-    from tensorboard.backend.event_processing import event_accumulator
-
-    acc = event_accumulator.EventAccumulator(logdir, size_guidance={event_accumulator.GRAPH: 1})
-    acc.Reload()
-    return acc.Graph()
-
-
 def write_comparison(logdir, graph_def, report, data=None):
     """The comparison as TensorBoard text (one table per model), scalars (one per metric) and, for image
     inputs (``data``: {input: array}), a strip of the worst disagreements per model."""

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 import builders
 import graphtools
@@ -67,20 +66,12 @@ def test_tflite_without_tensorflow(tmp_path, fixture_frozen):
     assert json.loads(p.stdout)["outputs"][0]["name"] == "scores"
 
 
-def test_tflite_with_dropout_left_in_is_flagged(tmp_path, fixture_frozen):
-    gd = fixture_frozen.graph_def
-    from graphtools.freezing import _extract
-
-    # bind is_training by converting only the inference branch is issue 3's job; here keep_prob
-    # stays a placeholder, so the random op lands in the model
-    sub = _extract(gd, ["fc2/logits"])
-    path = tmp_path / "drop.tflite"
-    try:
-        builders.tflite_from_graph_def(sub, path, ["x", "keep_prob", "is_training"], ["fc2/logits"],
-                                       {"x": [1, 8, 8, 1], "keep_prob": [], "is_training": []})
-    except Exception as e:  # the converter rejects the v1 cond: then test the reader on a crafted model
-        pytest.skip(f"converter rejected the raw training graph: {str(e)[:80]}")
-    r = inspect_path(str(path))
+def test_tflite_with_dropout_left_in_is_flagged(tmp_path):
+    gd, _, out = builders.dense_with_dropout("select", "placeholder")
+    path = builders.tflite_from_graph_def(gd, tmp_path / "drop.tflite", ["x", "keep_prob"], [out],
+                                          {"x": [1, 6], "keep_prob": []})
+    r = inspect_path(path)
+    assert "RANDOM_UNIFORM" in r["op_histogram"]
     assert "stochastic" in {b["kind"] for b in r["blockers"]}
 
 

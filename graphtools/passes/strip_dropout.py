@@ -11,6 +11,7 @@ log = logging.getLogger(__name__)
 RANDOM_SOURCES = {op for op in STOCHASTIC_OPS if "Uniform" in op and "Int" not in op}
 MASK_OPS = {"Add", "AddV2", "Mul", "Sub", "Floor", "GreaterEqual", "Greater", "Cast", "Identity"}
 COMBINE_OPS = {"Mul", "SelectV2", "Select"}
+SCALE_OPS = {"Mul", "Sub", "Identity"}  # what random_uniform's min/max scaling puts after the random op
 
 
 @register("strip_dropout")
@@ -75,8 +76,8 @@ def _combiners(graph, random_name):
             elif node.op in ("Add", "AddV2") and kind == "random":
                 other = [i for i in ins if node_name(i) != name]
                 kinds[c] = ("random", other[0] if other else None)  # keep_prob + U[0,1)
-            elif node.op in MASK_OPS and kind != "random" or node.op in ("Mul", "Sub", "Identity") and kind == "random":
-                kinds[c] = (kind, thr)
+            elif node.op in (SCALE_OPS if kind == "random" else MASK_OPS):
+                kinds[c] = (kind, thr)  # U * (max - min), Cast(mask), ... carry the kind along
             else:
                 continue
             frontier.append(c)
