@@ -800,6 +800,16 @@ def _add_pipeline(sub):
     p.add_argument("--ckpt", metavar="PREFIX", help="checkpoint with its .meta (default: the bundled fixture)")
     p.add_argument("--graph", metavar="FILE", help="a GraphDef (with --ckpt when it has variables)")
     p.add_argument("--saved-model", metavar="DIR", help="a v1 SavedModel")
+    p.add_argument("--manifest", metavar="MODELS.json",
+                   help="many models: a JSON list of entries {\"name\": ..., \"ckpt\"|\"graph\"|\"saved_model\": ..., "
+                        "and any of output_nodes, inputs, input_shapes, remove, quantize, data, labels, scale, "
+                        "allow_unsafe_ops, timeout}; each runs in its own worker process into OUT/NAME and LOGDIR/NAME; "
+                        "finished entries are skipped on re-run; exit 1 when any entry failed")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="with --manifest: worker processes (default 1)")
+    p.add_argument("--shard", metavar="K/N", help="with --manifest: only the entries whose name hashes to shard K of "
+                                                  "N (split one manifest across N machines)")
+    p.add_argument("--only", metavar="NAME[,NAME]", help="with --manifest: only these entries")
+    p.add_argument("--force", action="store_true", help="with --manifest: re-run entries that finished before")
     p.add_argument("--output-nodes", metavar="A,B", help="output nodes (default: discovered)")
     p.add_argument("--inputs", metavar="A,B", help="input nodes (default: discovered)")
     p.add_argument("--input-shapes", metavar="SHAPES", help="shapes for inputs without one (toco syntax)")
@@ -819,6 +829,11 @@ def _add_pipeline(sub):
 def run_pipeline(args):
     from .stages import run_pipeline as run
 
+    if args.manifest:
+        return _run_manifest(args)
+    for flag in ("shard", "only", "force"):
+        if getattr(args, flag):
+            raise _input_error(f"--{flag} works with --manifest only")
     report = run(ckpt=args.ckpt, graph=args.graph, saved_model=args.saved_model, output_nodes=args.output_nodes,
                  inputs=args.inputs, input_shapes=args.input_shapes, remove=args.remove or ["all"],
                  quantize=args.quantize, data=args.data, labels=args.labels, scale=args.scale,
@@ -826,6 +841,29 @@ def run_pipeline(args):
                  progress=None if args.json else (lambda msg: print(msg, flush=True)))
     _emit(args, report, _pipeline_text(report, args))
     return 0
+
+
+def _run_manifest(args):
+    from .manifest import run_manifest
+
+    single = [f for f in ("ckpt", "graph", "saved_model", "output_nodes", "inputs", "input_shapes", "remove",
+                          "data", "labels", "scale") if getattr(args, f) is not None]
+    if single:
+        raise _input_error(f"--{single[0].replace('_', '-')} cannot be combined with --manifest; put it in the "
+                           f"manifest's entries")
+    r = run_manifest(args.manifest, jobs=args.jobs, out_dir=args.out_dir, logdir=args.logdir, shard=args.shard,
+                     only=args.only, force=args.force,
+                     progress=None if args.json else (lambda msg: print(msg, flush=True)))
+    lines = [f"manifest {r['manifest']}: {r['counts']['done']} done, {r['counts']['skipped']} skipped, "
+             f"{r['counts']['failed']} failed ({r['seconds']:.1f} s, {r['jobs']} workers)",
+             f"  {'model':<24} {'status':<8} {'seconds':>8} {'tflite':>6} {'min agree':>9} {'max|d|':>9}  detail"]
+    for m in r["models"]:
+        agree = f"{m['min_agreement']:.4f}" if m.get("min_agreement") is not None else "-"
+        diff = f"{m['max_abs_diff']:.3g}" if m.get("max_abs_diff") is not None else "-"
+        lines.append(f"  {m['name']:<24} {m['status']:<8} {m.get('seconds', 0):>8.1f} {m.get('tflite_models', '-'):>6} "
+                     f"{agree:>9} {diff:>9}  {m.get('detail') or m.get('out_dir', '')}")
+    _emit(args, r, "\n".join(lines))
+    return 1 if r["counts"]["failed"] else 0
 
 
 def _pipeline_text(r, args):

@@ -66,6 +66,7 @@ def _freeze_in_session(sess, graph, outputs, source, candidates=(), discovered=F
             raise NodeNotFoundError(o, names, what="output node", where=source)
     n_vars = sum(1 for n in gd.node if n.op in VARIABLE_OPS)
     keep = _moving_statistics(gd, outputs)
+    _check_frozen_size(gd, outputs + keep, source)
     try:
         frozen = tf.compat.v1.graph_util.convert_variables_to_constants(sess, gd, outputs + keep)
     except tf.errors.FailedPreconditionError as e:
@@ -258,6 +259,7 @@ def freeze_checkpoint(ckpt, meta=None, graph=None, output_nodes=None, allow_unsa
                              f"it may need ops this TensorFlow does not have")
         if saver is None:
             saver = _saver_from_checkpoint(tf, g, prefix)
+        _check_frozen_size(g.as_graph_def(), outputs, ckpt)  # before restoring gigabytes of weights
         with _session(tf, g) as sess:
             _restore(tf, saver, sess, prefix, meta)
             return _freeze_in_session(sess, g, outputs, ckpt, candidates, discovered)
@@ -297,12 +299,42 @@ def _saver_from_checkpoint(tf, g, prefix):
     return tf.compat.v1.train.Saver(var_list=var_list)
 
 
+def variable_bytes(gd, outputs):
+    """Bytes the variables the outputs need would take as constants (unknown shapes count 0)."""
+    from ._tf import tf
+
+    needed = GraphAnalysis(gd).reachable(outputs)
+    total = 0
+    for n in gd.node:
+        if n.op in VARIABLE_OPS and n.name in needed and "shape" in n.attr and "dtype" in n.attr:
+            dims = [d.size for d in n.attr["shape"].shape.dim]
+            if n.attr["shape"].shape.unknown_rank or any(d < 0 for d in dims):
+                continue
+            count = 1
+            for d in dims:
+                count *= d
+            try:
+                total += count * tf().as_dtype(n.attr["dtype"].type).base_dtype.size
+            except (TypeError, ValueError):
+                continue
+    return total
+
+
+def _check_frozen_size(gd, outputs, source):
+    """A frozen graph holds its weights: refuse before freezing when they would pass 2 GB."""
+    io.check_proto_size(gd.ByteSize() + variable_bytes(gd, outputs), f"{source}: the frozen graph",
+                        "its weights cannot be embedded as constants. Convert without freezing "
+                        "(tf.lite.TFLiteConverter.from_saved_model keeps weights outside protobuf), or shrink "
+                        "the model (fewer or float16 weights)")
+
+
 def _freeze_graph_def_with_checkpoint(tf, gd, prefix, output_nodes, source, allow_unsafe_ops=False):
     """Load ``gd``, assign every variable from the checkpoint (partitioned ones by slice), freeze."""
     import numpy as np
 
     _check_safe(gd, source, allow_unsafe_ops)
     outputs, candidates, discovered = _pick_outputs(gd, output_nodes, source)
+    _check_frozen_size(gd, outputs, source)  # before reading gigabytes of weights
     reader = _reader(tf, prefix)
     shapes = reader.get_variable_to_shape_map()
     g = tf.Graph()

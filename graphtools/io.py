@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 TFLITE_MAGIC = b"TFL3"
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 TEXT_EXTS = (".pbtxt", ".txt", ".prototxt", ".pbtext")
+#: protobuf cannot parse or serialize one message of 2 GB or more (a module attribute so tests can lower it)
+PROTO_LIMIT = 2 ** 31 - 1
 CKPT_SUFFIX = re.compile(r"\.(index|meta|data-\d{5}-of-\d{5})$")
 
 
@@ -62,12 +64,17 @@ def _head(path, n):
         raise InputError(f"{path}: cannot read ({e.strerror}); check the path and its permissions")
 
 
-def read_bytes(path):
-    """Return the bytes of ``path``, or raise one clear InputError."""
+def read_bytes(path, proto=None):
+    """Return the bytes of ``path``, or raise one clear InputError. ``proto``: the message the file
+    holds (binary), checked against protobuf's 2 GB limit before anything is read."""
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file; check the path")
     if os.path.isdir(path):
         raise InputError(f"{path}: is a directory; pass a file")
+    if proto and os.path.getsize(path) > PROTO_LIMIT:
+        raise InputError(f"{path}: {os.path.getsize(path) / 2 ** 30:.2f} GB, past protobuf's 2 GB limit for one "
+                         f"{proto}, so TensorFlow cannot read it; export the model with its weights outside the "
+                         f"graph (a checkpoint with its .meta, or a SavedModel) and pass that instead")
     try:
         with open(path, "rb") as f:
             return f.read()
@@ -155,7 +162,7 @@ def load_graph_def(path):
         raise InputError(f"{path}: is a checkpoint; freeze it first: graphtools freeze --ckpt {path} --out frozen.pb")
     if kind == "meta":
         return load_meta_graph(path).graph_def
-    data = read_bytes(path)
+    data = read_bytes(path, proto=None if kind == "graph_text" else "GraphDef")
     if kind == "graph" and _looks_like_saved_model(path):
         raise InputError(f"{path}: is a SavedModel's saved_model.pb; pass its directory with --saved-model")
     return parse_graph_def(data, path, text=(kind == "graph_text"))
@@ -169,7 +176,7 @@ def load_meta_graph(path):
     """Load a MetaGraphDef (.meta, binary or text)."""
     from ._tf import v1
 
-    data = read_bytes(path)
+    data = read_bytes(path, proto="MetaGraphDef")
     mg = v1().MetaGraphDef()
     if not data:
         raise InputError(f"{path}: is empty; pass the .meta file written by tf.train.Saver")
@@ -197,7 +204,7 @@ def load_saved_model_proto(export_dir):
     path = os.path.join(export_dir, "saved_model.pb")
     sm = saved_model_pb2.SavedModel()
     try:
-        sm.ParseFromString(read_bytes(path))
+        sm.ParseFromString(read_bytes(path, proto="SavedModel"))
     except Exception as e:  # protobuf DecodeError: report as corrupt
         raise InputError(f"{path}: not a valid SavedModel ({str(e)[:100] or type(e).__name__}); re-export it")
     if not sm.meta_graphs:
@@ -260,13 +267,28 @@ def _latest_in_dir(d):
 
 # ---------------------------------------------------------------- writing
 
+def check_proto_size(nbytes, what, fix):
+    """Refuse up front what protobuf could not serialize (instead of a crash deep inside it)."""
+    if nbytes > PROTO_LIMIT:
+        raise InputError(f"{what} would be {nbytes / 2 ** 30:.2f} GB, past protobuf's 2 GB limit for one "
+                         f"GraphDef; {fix}")
+
+
 def graph_def_bytes(graph_def, path=""):
     """What a GraphDef file holds: text when ``path`` ends in .pbtxt/.txt, else deterministic binary."""
+    check_proto_size(graph_def.ByteSize(), "the GraphDef", "keep the weights outside the graph (a checkpoint "
+                     "or SavedModel) or shrink them before freezing")
     if str(path).lower().endswith((".pbtxt", ".txt")):
         from google.protobuf import text_format
 
         return text_format.MessageToString(graph_def).encode("utf-8")
     return graph_def.SerializeToString(deterministic=True)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path, data):
@@ -282,6 +304,8 @@ def atomic_write(path, data):
         raise InputError(f"{path}: is a directory; give a file name for the output")
     fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
+        if hasattr(os, "fchmod"):  # mkstemp makes 0600; an output gets the usual permissions
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -292,6 +316,78 @@ def atomic_write(path, data):
             os.unlink(tmp)
         raise
     return path
+
+
+class DirLock:
+    """An exclusive lock on an output directory, so two runs never write the same files at once.
+
+    ``flock`` on DIR/.graphtools.lock, released by the kernel when the process ends (even on kill -9),
+    so a crashed run never leaves the directory locked. A second run refuses at once (exit 2) and
+    names the holder. Once the lock is held, temp files of a run killed mid-write are removed
+    (nobody else can be writing them); the lock file itself is removed when the run ends.
+    """
+
+    NAME = ".graphtools.lock"
+
+    def __init__(self, directory, what="--out-dir"):
+        self.dir, self.what, self.f = directory, what, None
+        self.path = os.path.join(directory, self.NAME)
+
+    def __enter__(self):
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): no locking
+            return self
+        self.created = not os.path.isdir(self.dir)
+        for _ in range(20):
+            try:
+                os.makedirs(self.dir, exist_ok=True)
+                f = open(self.path, "a+")
+            except OSError as e:
+                raise InputError(f"{self.dir}: cannot create or lock it ({e.strerror}); choose another {self.what}")
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.seek(0)
+                holder = f.read().strip() or "another process"
+                f.close()
+                raise InputError(f"{self.dir} is being written by another graphtools run ({holder}); wait for it "
+                                 f"to finish or choose another {self.what}")
+            try:  # the holder before us may have removed the file between our open and our lock
+                if os.stat(self.path).st_ino == os.fstat(f.fileno()).st_ino:
+                    self.f = f
+                    break
+            except FileNotFoundError:
+                pass
+            f.close()
+        else:
+            raise InputError(f"{self.dir}: cannot lock it (the lock file keeps changing); choose another {self.what}")
+        self.f.seek(0)
+        self.f.truncate()
+        self.f.write(f"pid {os.getpid()}")
+        self.f.flush()
+        for name in os.listdir(self.dir):  # temp files of a run killed mid-write
+            if name.startswith(".") and name.endswith(".tmp"):
+                try:
+                    os.unlink(os.path.join(self.dir, name))
+                except OSError:
+                    pass
+        return self
+
+    def __exit__(self, *exc):
+        if self.f is not None:
+            try:
+                os.unlink(self.path)  # still holding the lock: nobody can be using this file
+            except OSError:
+                pass
+            self.f.close()  # releases the flock
+            self.f = None
+            if self.created:  # a failed run leaves no empty out dir behind
+                try:
+                    os.rmdir(self.dir)
+                except OSError:
+                    pass
+        return False
 
 
 def same_file(a, b):

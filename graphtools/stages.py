@@ -27,8 +27,18 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
     TensorBoard run per stage under ``logdir``; return the report (also written as report.json).
 
     Every stage works in memory and the files are written only once all of them succeeded, so a
-    failure leaves no partial output (and the previous run's files untouched).
+    failure leaves no partial output (and the previous run's files untouched). ``out_dir`` is locked
+    for the whole run: a second pipeline on the same directory refuses instead of mixing files.
     """
+    from . import io
+
+    with io.DirLock(out_dir):
+        return _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, remove, quantize, data,
+                             labels, scale, out_dir, logdir, calibration_samples, progress, allow_unsafe_ops)
+
+
+def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, remove, quantize, data, labels,
+                  scale, out_dir, logdir, calibration_samples, progress, allow_unsafe_ops):
     from . import conversion, io, tensorboard, tflite
     from .analysis import GraphAnalysis, op_histogram
     from .comparison import LiteModel, compare, load_labels
