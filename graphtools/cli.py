@@ -431,15 +431,17 @@ def run_strip(args):
         from .conversion import parse_shapes
 
         shapes = parse_shapes(args.input_shapes, names)
+    nodes_before = len(gd.node)
     result = surgery.strip_report(gd, remove=args.remove or (["all"] if not (args.bind or args.cut or args.splice) else []),
                                   inputs=args.inputs, outputs=args.outputs, bind=bind, cut=args.cut,
                                   splice=args.splice, verify=not args.no_verify, rtol=args.rtol, atol=args.atol,
-                                  input_shapes=shapes, allow_unsafe_ops=args.allow_unsafe_ops)
+                                  input_shapes=shapes, allow_unsafe_ops=args.allow_unsafe_ops, consume=True)
+    gd = None  # handed over to strip (edited in place)
     out = result.graph_def
     data = io.graph_def_bytes(out, args.out)
-    report = _strip_report(args, gd, result, len(data))
+    report = _strip_report(args, nodes_before, result, len(data))
     if args.logdir:
-        tensorboard.write_graph(os.path.join(args.logdir, "before"), gd)
+        tensorboard.write_graph(os.path.join(args.logdir, "before"), io.load_graph_def(args.input))
         tensorboard.write_graph(os.path.join(args.logdir, "after"), out, text={"strip/report": _strip_md(report)})
     if args.report:
         io.atomic_write(args.report, json.dumps(report, indent=2, default=_json_default) + "\n")
@@ -448,13 +450,13 @@ def run_strip(args):
     return 0
 
 
-def _strip_report(args, gd, r, size):
+def _strip_report(args, nodes_before, r, size):
     eq = r.equivalence
     return {
         "in": args.input, "out": args.out, "size_bytes": size,
         "inputs": r.inputs, "outputs": r.outputs, "bound": {k: (v if not hasattr(v, "item") else v.item())
                                                             for k, v in r.bound.items()},
-        "nodes_before": len(gd.node), "nodes_after": len(r.graph_def.node),
+        "nodes_before": nodes_before, "nodes_after": len(r.graph_def.node),
         "ops_before": r.ops_before, "ops_after": r.ops_after,
         "passes": [{"pass": p.name, "round": p.round, "rewrites": p.rewrites, "pruned": p.pruned,
                     "ops_delta": p.delta(), "removed": p.removed[:200], "added": p.added[:200],

@@ -28,7 +28,9 @@ def run_tf_batched(graph_def, feeds, outputs, batch=256):
     fetch = [g.get_tensor_by_name(tensor_name(o)) for o in outputs]
     ins = {k: g.get_tensor_by_name(tensor_name(k)) for k in feeds}
     results = [[] for _ in outputs]
-    config = tf.compat.v1.ConfigProto(inter_op_parallelism_threads=2, intra_op_parallelism_threads=2)
+    from .runtime import session_config
+
+    config = session_config()
     with tf.compat.v1.Session(graph=g, config=config) as sess:
         for start in range(0, n, step):
             chunk = {k: v[start:start + step] for k, v in feeds.items()}

@@ -223,7 +223,9 @@ def _pick_outputs(graph_def, output_nodes, source):
 
 
 def _session(tf, graph):
-    config = tf.compat.v1.ConfigProto(inter_op_parallelism_threads=2, intra_op_parallelism_threads=2)
+    from .runtime import session_config
+
+    config = session_config()
     return tf.compat.v1.Session(graph=graph, config=config)
 
 

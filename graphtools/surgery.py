@@ -63,10 +63,12 @@ def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=
 
 
 def strip_report(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=None, splice=None,
-                 verify=True, rtol=1e-4, atol=1e-5, input_shapes=None, allow_unsafe_ops=False):
+                 verify=True, rtol=1e-4, atol=1e-5, input_shapes=None, allow_unsafe_ops=False, consume=False):
     """Return a StripResult whose graph_def computes the same outputs for inference, minus training parts.
 
-    See ``_strip`` for the arguments.
+    See ``_strip`` for the arguments. ``consume=True`` hands ``graph_def`` over: it is edited in
+    place instead of copied (one copy of a large graph less in memory; the equivalence check keeps
+    the original as serialized bytes). Do not use ``graph_def`` afterwards.
     """
     import gc
 
@@ -76,14 +78,14 @@ def strip_report(graph_def, remove=("all",), inputs=None, outputs=None, bind=Non
     gc.disable()
     try:
         return _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, atol, input_shapes,
-                      allow_unsafe_ops)
+                      allow_unsafe_ops, consume)
     finally:
         if enabled:
             gc.enable()
 
 
 def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, atol, input_shapes=None,
-           allow_unsafe_ops=False):
+           allow_unsafe_ops=False, consume=False):
     """Return a StripResult whose graph_def computes the same outputs for inference, minus training parts.
 
     ``inputs``/``outputs`` default to discovery (as in inspect). ``bind`` maps placeholder names to
@@ -105,13 +107,20 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
         graph_def, pre_records = run_passes(graph_def, ["cut_nodes"],
                                             PassContext(inputs=[], outputs=outputs, params={"cut": cut}))
     # one private copy: analysed here, then edited in place by the passes (the caller's proto and
-    # ``graph_def``, the baseline of the equivalence check, are never touched)
-    work = type(graph_def)()
-    work.CopyFrom(graph_def)
+    # ``graph_def``, the baseline of the equivalence check, are never touched) -- unless the caller
+    # handed the proto over: then the baseline is kept as bytes, a seventh of the parsed size
+    pristine = None
+    if consume and not pre_records:
+        pristine = graph_def.SerializeToString() if verify else None
+        work = graph_def
+    else:
+        work = type(graph_def)()
+        work.CopyFrom(graph_def)
     a = GraphAnalysis(work)
     if "fold_batch_norms" in names:
         stats = _use_moving_statistics(graph_def, outputs, a)
         if stats is not None:
+            pristine = None  # the baseline is now this new graph, which the passes do not edit
             graph_def, stats_records = stats
             pre_records += stats_records
             work = type(graph_def)()
@@ -157,6 +166,10 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
     if verify:
         from . import safety
 
+        if pristine is not None:  # the consumed original, back from its bytes
+            graph_def = type(out)()
+            graph_def.ParseFromString(pristine)
+            del pristine
         safety.check(graph_def, "strip's equivalence check", needed=needed, allow=allow_unsafe_ops)
         flags = _typed(bind, found)
         baseline, note = graph_def, ""

@@ -85,7 +85,7 @@ def is_random(graph_def, data_inputs, outputs, flags, seed=0):
     uniform noise, -3 and 3 for normal noise) and the outputs compared.
     """
     from .analysis import STOCHASTIC_OPS, GraphAnalysis
-    from .runtime import run_graph
+    from .runtime import GraphRunner
 
     a = GraphAnalysis(graph_def)
     randoms = sorted(n for n in a.reachable(outputs) if a.index[n].op in STOCHASTIC_OPS
@@ -96,26 +96,47 @@ def is_random(graph_def, data_inputs, outputs, flags, seed=0):
     if feeds is None:
         return True
     feeds = _with_flags(graph_def, feeds, outputs, flags)
-    live, values = [], []
-    for r in randoms:
-        try:
-            values.append(run_graph(graph_def, feeds, [r], path="the graph")[0])
-            live.append(r)
+    with GraphRunner(graph_def, path="the graph") as runner:  # one import for every run below
+        try:  # all at once; one by one only when some sit in a dead v1 cond branch
+            live, values = randoms, runner.run(feeds, randoms)
         except GraphtoolsError as e:
             if "does not have value" not in str(e):
-                raise  # a dead branch of a v1 cond (dropout switched off by its flag) is not random
-    if not live:
-        return False
-    randoms = live
-    runs = []
-    for extreme in (0, 1):
-        fed = dict(feeds)
-        for name, v in zip(randoms, values):
-            normal = "Normal" in a.index[name].op
-            low, high = (-3.0, 3.0) if normal else (0.0, 0.999)
-            fed[name] = np.full(np.shape(v), high if extreme else low, dtype=np.asarray(v).dtype)
-        runs.append(run_graph(graph_def, fed, outputs, path="the graph"))
+                raise
+            live, values = [], []
+            for r in randoms:
+                try:
+                    values.append(runner.run(feeds, [r])[0])
+                    live.append(r)
+                except GraphtoolsError as e:
+                    if "does not have value" not in str(e):
+                        raise  # a dead branch of a v1 cond (dropout switched off by its flag) is not random
+        if not live:
+            return False
+        runs = []
+        for extreme in (0, 1):
+            fed = dict(feeds)
+            for name, v in zip(live, values):
+                normal = "Normal" in a.index[name].op
+                low, high = (-3.0, 3.0) if normal else (0.0, 0.999)
+                fed[name] = np.full(np.shape(v), high if extreme else low, dtype=np.asarray(v).dtype)
+            runs.append(runner.run(fed, outputs))
     return any(not np.array_equal(x, y, equal_nan=True) for x, y in zip(*runs))
+
+
+def _difference(r, g):
+    """(max |r - g|, max |r|, count of non-finite values in r): NaN and inf must sit at the same places
+    with the same value (a mismatch counts as an infinite difference); finite values are compared."""
+    if not r.size:
+        return 0.0, 0.0, 0
+    finite_r, finite_g = np.isfinite(r), np.isfinite(g)
+    same_nonfinite = (~finite_r & ~finite_g) & ((np.isnan(r) & np.isnan(g)) | (r == g))
+    both = finite_r & finite_g
+    if np.any(~both & ~same_nonfinite):
+        diff = float("inf")
+    else:
+        diff = float(np.max(np.abs(r[both] - g[both]))) if both.any() else 0.0
+    scale = float(np.max(np.abs(r[finite_r]))) if finite_r.any() else 0.0
+    return diff, scale, int((~finite_r).sum())
 
 
 def check_equivalent(before, after, data_inputs, outputs, flags, seed=0, rtol=1e-4, atol=1e-5, batch=2):
@@ -138,10 +159,11 @@ def check_equivalent(before, after, data_inputs, outputs, flags, seed=0, rtol=1e
         if r.shape != g.shape:
             raise NotEquivalentError(f"output '{name}' changed shape from {list(r.shape)} to {list(g.shape)}; "
                                      f"the rewrite is wrong — rerun with --no-verify to write it anyway")
-        diff = float(np.max(np.abs(r - g))) if r.size else 0.0
-        scale = float(np.max(np.abs(r))) if r.size else 0.0
+        diff, scale, nonfinite = _difference(r, g)
         ok = diff <= atol + rtol * scale
         report[name] = {"max_abs": diff, "max_ref": scale, "ok": ok}
+        if nonfinite:
+            report[name]["nonfinite"] = nonfinite
         if not ok:
             raise NotEquivalentError(f"output '{name}' differs by {diff:.3g} (largest value {scale:.3g}, tolerance "
                                      f"{atol + rtol * scale:.3g}) after stripping; nothing was written — rerun "

@@ -14,7 +14,6 @@ import json
 import os
 import sys
 import time
-import tracemalloc
 
 sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -94,25 +93,87 @@ def time_tf(gd):
 
 
 def time_graphtools(gd, verify):
-    """Seconds for strip --remove all (best of ``repeat``), and its result."""
+    """Seconds for strip --remove all as ``graphtools strip`` runs it (on the graph it loaded, which it
+    hands over instead of copying), and its result."""
     from graphtools.surgery import strip_report as strip
 
+    own = type(gd)()
+    own.CopyFrom(gd)
     gc.collect()
     t = time.perf_counter()
-    r = strip(gd, remove=["all"], inputs=["x"], outputs=["output"], verify=verify)
+    r = strip(own, remove=["all"], inputs=["x"], outputs=["output"], verify=verify, consume=True)
     return time.perf_counter() - t, r.graph_def
 
 
-def peak_memory(gd):
-    """Peak Python-heap bytes allocated while stripping (a separate run: tracemalloc slows Python down)."""
+def _rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_rss():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def memory_child(path, verify):
+    """In a fresh process: resident memory of the parsed GraphDef, and the peak while stripping it.
+
+    RSS, not tracemalloc: the GraphDef lives in protobuf's C++/upb arena, which Python's allocator
+    never sees. The peak is sampled every millisecond and also read from the kernel's high-water mark.
+    """
+    import threading
+
     from graphtools.surgery import strip_report as strip
 
+    strip(chain(20), remove=["all"], inputs=["x"], outputs=["output"], verify=verify)  # imports, caches
     gc.collect()
-    tracemalloc.start()
-    strip(gd, remove=["all"], inputs=["x"], outputs=["output"], verify=False)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return peak
+    data = open(path, "rb").read()
+    base = _rss()
+    gd = tf.compat.v1.GraphDef()
+    gd.ParseFromString(data)
+    graph_bytes = _rss() - base
+    del data
+    gc.collect()
+    floor = _rss() - graph_bytes  # the process without the GraphDef: peaks are measured from here
+    try:  # reset the kernel's high-water mark so it covers the strip alone
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        hwm_ok = True
+    except OSError:
+        hwm_ok = False
+    peak, stop = [_rss()], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss())
+            time.sleep(0.001)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    strip(gd, remove=["all"], inputs=["x"], outputs=["output"], verify=verify, consume=True)
+    stop.set()
+    th.join()
+    top = max(peak[0], _peak_rss() if hwm_ok else 0)
+    print(json.dumps({"graph_bytes": graph_bytes, "peak_bytes": top - floor, "serialized": os.path.getsize(path)}))
+
+
+def peak_memory(gd, verify):
+    """(peak resident memory while stripping, the parsed GraphDef's resident size), from a fresh process."""
+    import subprocess
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".pb", delete=False) as f:
+        f.write(gd.SerializeToString())
+    try:
+        argv = [sys.executable, os.path.abspath(__file__), "--memory-child", f.name] + (["--verify"] if verify else [])
+        p = subprocess.run(argv, capture_output=True, text=True, check=True)
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+    finally:
+        os.unlink(f.name)
+    return r["peak_bytes"], r["graph_bytes"]
 
 
 def main():
@@ -122,7 +183,10 @@ def main():
     ap.add_argument("--repeat", type=int, default=1, help="best of N runs per tool and size (default 1)")
     ap.add_argument("--memory", action="store_true", help="also measure peak memory (a separate, slower run)")
     ap.add_argument("--json", help="write the rows as JSON")
+    ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.memory_child:
+        return memory_child(args.memory_child, args.verify)
     per_block = len(block_graph_def().node) - 2
     warm = chain(20)  # first calls pay for imports; time neither tool on them
     time_tf(warm)
@@ -133,14 +197,14 @@ def main():
     for size in [int(s) for s in args.sizes.split(",")]:
         gd = chain(max(1, size // per_block))
         n = len(gd.node)
-        gd_bytes = gd.ByteSize()
         t_tf, out_tf = min((time_tf(gd) for _ in range(args.repeat)), key=lambda r: r[0])
         t_gt, out_gt = min((time_graphtools(gd, args.verify) for _ in range(args.repeat)), key=lambda r: r[0])
-        peak = peak_memory(gd) if args.memory else float("nan")
+        peak, gd_bytes = peak_memory(gd, args.verify) if args.memory else (float("nan"), 1)
         row = {"nodes": n, "tf_s": round(t_tf, 3), "graphtools_s": round(t_gt, 3), "ratio": round(t_gt / t_tf, 3),
                "tf_dropouts_left": count(out_tf, {"RandomUniform"}),
                "graphtools_dropouts_left": count(out_gt, {"RandomUniform"}),
                "graphtools_nodes_after": len(out_gt.node), "tf_nodes_after": len(out_tf.node),
+               "peak_memory_mb": round(peak / 2 ** 20, 1), "graphdef_memory_mb": round(gd_bytes / 2 ** 20, 1),
                "peak_memory_over_graphdef": round(peak / gd_bytes, 2)}
         rows.append(row)
         print(f"{n:>8} {t_tf:>8.2f} {t_gt:>13.2f} {row['ratio']:>6.2f} {row['tf_dropouts_left']:>17} "

@@ -320,6 +320,21 @@ def test_a_rewrite_that_changes_the_numbers_is_refused(tmp_path):
     assert "Relu" not in ops_of(r.graph_def)
 
 
+def test_consume_edits_in_place_and_still_checks_against_the_original(fixture_frozen):
+    """strip(consume=True), as the CLI runs it: the same result without copying the caller's graph."""
+    import copy
+
+    ref = strip_report(fixture_frozen.graph_def, outputs=["prediction"])
+    own = copy.deepcopy(fixture_frozen.graph_def)
+    got = strip_report(own, outputs=["prediction"], consume=True)
+    assert got.graph_def.SerializeToString(deterministic=True) == ref.graph_def.SerializeToString(deterministic=True)
+    assert got.equivalence.checked and own.SerializeToString() != fixture_frozen.graph_def.SerializeToString()
+    gd, feeds, out = builders.dense_with_dropout("select", "const")  # the check still sees the original
+    relu = [n.name for n in gd.node if n.op == "Relu"][0]
+    with pytest.raises(NotEquivalentError, match=f"output '{out}' differs"):
+        strip_report(gd, remove=["dropout"], splice=[relu], outputs=[out], consume=True)
+
+
 def test_strip_refuses_graphs_with_variables():
     mg = graphtools.load_graph_def(FIXTURE_CKPT + ".meta")
     with pytest.raises(InputError, match="freeze it first"):
@@ -389,3 +404,24 @@ def test_public_api_returns_graph_defs_and_runs_single_passes():
     assert isinstance(stripped, type(gd)) and graphtools.strip(stripped, remove=["dropout"], outputs=[out]) == stripped
     one = graphtools.run_pass(gd, "strip_dropout", outputs=[out], inputs=["x"])
     assert "RandomUniform" not in ops_of(one) and "RandomUniform" in ops_of(gd)
+
+
+def _log_graph(wrap):
+    import tensorflow as tf
+
+    g = tf.Graph()
+    with g.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 4], name="x")
+        tf.math.log(wrap(tf, x), name="out")  # NaN for the negative random inputs
+    return g.as_graph_def()
+
+
+def test_equivalence_check_compares_nan_and_inf_by_position():
+    from graphtools.validate import check_equivalent
+
+    inputs = [{"name": "x", "dtype": "float32", "shape": [-1, 4]}]
+    before = _log_graph(lambda tf, x: x)
+    same = check_equivalent(before, _log_graph(lambda tf, x: tf.identity(x)), inputs, ["out"], {})
+    assert same.checked and same.outputs["out"]["ok"] and same.outputs["out"]["nonfinite"] > 0
+    with pytest.raises(NotEquivalentError, match="output 'out' differs by inf"):  # NaN became a number
+        check_equivalent(before, _log_graph(lambda tf, x: tf.abs(x)), inputs, ["out"], {})

@@ -141,6 +141,8 @@ def _evaluate_with_tensorflow(graph, names):
     with g.as_default():
         tf.compat.v1.import_graph_def(sub, name="")
     fetch = [g.get_operation_by_name(n).outputs[0] for n in names]
-    with tf.compat.v1.Session(graph=g) as sess:
+    from ..runtime import session_config
+
+    with tf.compat.v1.Session(graph=g, config=session_config()) as sess:
         values = sess.run(fetch)
     return {n: np.asarray(v, dtype=t.dtype.as_numpy_dtype) for n, v, t in zip(names, values, fetch)}
