@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- running the TF graph
 
-def run_tf_batched(graph_def, feeds, outputs, batch=256):
+def run_tf_batched(graph_def, feeds, outputs, batch=512):
     """Run the graph over N samples in batches (the graph's own batch size when it fixes one)."""
     from ._tf import tf
     from .analysis import GraphAnalysis
@@ -128,7 +128,7 @@ class LiteModel:
                 out.append(hits[0] if hits else self.outputs[min(k, len(self.outputs) - 1)])
         return out
 
-    def run(self, feeds, input_names, output_names, batch=256):
+    def run(self, feeds, input_names, output_names, batch=512):
         """Outputs (float, dequantized) for N samples, and the seconds each batch took."""
         n = len(next(iter(feeds.values())))
         if self.signature is not None:
@@ -204,7 +204,7 @@ def worst_disagreements(ref, got, k=5):
 
 # ---------------------------------------------------------------- the whole comparison
 
-def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outputs=None, batch=256, limit=None,
+def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outputs=None, batch=512, limit=None,
             seed=0, samples=256, locate=False, max_diff=None, allow_unsafe_ops=False):
     """Compare the TF graph with each .tflite model on ``data`` ({input: array}, or None: seeded random).
 

@@ -104,7 +104,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
 
     say("[5/5] compare")
     cmp = compare(sr.graph_def, [LiteModel(b, name=p) for _, p, b in models], data_arrays, label_array,
-                  inputs=ins, outputs=outs, batch=256, allow_unsafe_ops=allow_unsafe_ops)
+                  inputs=ins, outputs=outs, batch=512, allow_unsafe_ops=allow_unsafe_ops)
     report = {
         "source": source, "inputs": ins, "outputs": outs, "input_shapes": shapes, "stages": stages,
         "strip": {"bound": {k: (v.item() if hasattr(v, "item") else v) for k, v in sr.bound.items()},
