@@ -19,7 +19,7 @@ GROUPS = {
     "batchnorm": ["fold_constants", "fold_batch_norms"],
 }
 ORDER = ["bind_placeholders", "fold_switches", "fold_ifs", "strip_dropout", "remove_training", "remove_debug",
-         "remove_identity", "fold_constants", "fold_batch_norms"]
+         "remove_identity", "fold_batch_norms", "fold_constants"]
 
 
 @dataclasses.dataclass

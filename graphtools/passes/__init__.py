@@ -7,6 +7,8 @@ import dataclasses
 import importlib
 import logging
 
+import numpy as np
+
 from ..errors import PassError
 from ..graph import Graph, clean_colocation, node_name
 
@@ -171,6 +173,45 @@ def const_value(graph, ref, max_hops=8):
             continue
         return None
     return None
+
+
+def const_expr(graph, ref, budget=8):
+    """The value of ``ref`` when it is computed from constants by float elementwise arithmetic
+    (``fold_constants.NUMPY``, e.g. ``gamma * Rsqrt(var + eps)``) within ``budget`` nodes, else None.
+
+    Lets fold_batch_norms read a decomposed batch norm's scale and offset without constant folding
+    first materialising every intermediate as a Const (which it would then sweep away again).
+    """
+    from .fold_constants import NUMPY
+
+    left = [budget]
+    idx = graph.index()
+
+    def value(name):
+        left[0] -= 1
+        node = idx.get(name)
+        if node is None or left[0] < 0:
+            return None
+        op = node.op
+        if op == "Const":
+            return graph.const(name)
+        if op in ("Identity", "Snapshot"):
+            return value(node_name(node.input[0])) if node.input and node.input[0][0] != "^" else None
+        fn = NUMPY.get(op)
+        if fn is None or any(i[0] == "^" or (":" in i and not i.endswith(":0")) for i in node.input):
+            return None
+        args = []
+        for i in node.input:
+            v = value(node_name(i))
+            if v is None or v.dtype.kind != "f":
+                return None
+            args.append(v)
+        if not args or len({a.dtype for a in args}) != 1:
+            return None
+        with np.errstate(all="ignore"):
+            return np.asarray(fn(*args)).astype(args[0].dtype, copy=False)
+
+    return value(node_name(ref))
 
 
 def candidates(graph, ctx, ops):

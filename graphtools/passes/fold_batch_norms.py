@@ -5,7 +5,7 @@ import logging
 import numpy as np
 
 from ..graph import node_name
-from . import candidates, const_value, data_inputs, register
+from . import candidates, const_expr, const_value, data_inputs, register
 
 log = logging.getLogger(__name__)
 FUSED = ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
@@ -26,8 +26,8 @@ def fold_batch_norms(graph, ctx):
     Before::  y = BN(conv(x, W) [+ b])  with  s = gamma / sqrt(var + eps),  t = beta - mean * s
     After::   y = BiasAdd(conv(x, W * s), b * s + t)
 
-    Decomposed batch norms are folded once constant folding has reduced them to
-    ``Add(Mul(conv, s), t)``; training-mode ones are first switched to their moving statistics by
+    Decomposed batch norms ``Add(Mul(conv, s), t)`` are folded with ``s`` and ``t`` evaluated from
+    the constant arithmetic that computes them (``const_expr``; what is left is for fold_constants); training-mode ones are first switched to their moving statistics by
     ``use_moving_statistics``. Skipped, with a log line: weights that are not constants, a conv output read elsewhere,
     per-channel shapes that do not match, NCHW layouts.
     """
@@ -154,14 +154,14 @@ def _fold_mul_add(graph, ctx, tf, n):
         return 0
     for m_ref, t_ref in ((ins[0], ins[1]), (ins[1], ins[0])):
         mul = graph.index().get(node_name(m_ref))
-        t = const_value(graph, t_ref)
+        t = const_expr(graph, t_ref)
         if mul is None or mul.op != "Mul" or t is None or t.ndim > 4 or mul.name in ctx.protected:
             continue
         if [r.name for r in graph.readers(mul.name)] != [n.name]:
             continue
         a, b = data_inputs(mul)[:2]
         for x, s_ref in ((a, b), (b, a)):
-            s = const_value(graph, s_ref)
+            s = const_expr(graph, s_ref)
             if s is None or s.ndim > 4 or (s.ndim and any(d != 1 for d in s.shape[:-1])):
                 continue
             if t.ndim and any(d != 1 for d in t.shape[:-1]):
