@@ -175,19 +175,28 @@ def const_value(graph, ref, max_hops=8):
     return None
 
 
-def const_expr(graph, ref, budget=8):
+def const_expr(graph, ref, budget=16, memo=None):
     """The value of ``ref`` when it is computed from constants by float elementwise arithmetic
     (``fold_constants.NUMPY``, e.g. ``gamma * Rsqrt(var + eps)``) within ``budget`` nodes, else None.
 
     Lets fold_batch_norms read a decomposed batch norm's scale and offset without constant folding
     first materialising every intermediate as a Const (which it would then sweep away again).
+    ``memo``: a dict shared by calls within one pass (the scale is part of the offset's expression).
     """
     from .fold_constants import NUMPY
 
     left = [budget]
     idx = graph.index()
 
+    memo = {} if memo is None else memo
+
     def value(name):
+        if name in memo:
+            return memo[name]
+        v = memo[name] = compute(name)
+        return v
+
+    def compute(name):
         left[0] -= 1
         node = idx.get(name)
         if node is None or left[0] < 0:

@@ -35,13 +35,14 @@ def fold_batch_norms(graph, ctx):
 
     tf = tf()
     rewrites = 0
+    memo = {}  # constant expressions evaluated so far (their nodes are never rewritten by this pass)
     for n in candidates(graph, ctx, FUSED + ("Add", "AddV2", "BiasAdd")):
         if n.name not in graph:
             continue
         if n.op in FUSED and not n.attr["is_training"].b:
             rewrites += _fold_fused(graph, ctx, tf, n)
         elif n.op in ("Add", "AddV2", "BiasAdd"):
-            rewrites += _fold_mul_add(graph, ctx, tf, n)
+            rewrites += _fold_mul_add(graph, ctx, tf, n, memo)
     return rewrites
 
 
@@ -147,21 +148,21 @@ def _fold_fused(graph, ctx, tf, n):
     return _fold(graph, ctx, tf, n.name, x, scale, beta - mean * scale)
 
 
-def _fold_mul_add(graph, ctx, tf, n):
+def _fold_mul_add(graph, ctx, tf, n, memo=None):
     """Add(Mul(x, s), t) with constant per-channel s and t (a decomposed batch norm)."""
     ins = data_inputs(n)
     if len(ins) != 2:
         return 0
     for m_ref, t_ref in ((ins[0], ins[1]), (ins[1], ins[0])):
         mul = graph.index().get(node_name(m_ref))
-        t = const_expr(graph, t_ref)
+        t = const_expr(graph, t_ref, memo=memo)
         if mul is None or mul.op != "Mul" or t is None or t.ndim > 4 or mul.name in ctx.protected:
             continue
         if [r.name for r in graph.readers(mul.name)] != [n.name]:
             continue
         a, b = data_inputs(mul)[:2]
         for x, s_ref in ((a, b), (b, a)):
-            s = const_expr(graph, s_ref)
+            s = const_expr(graph, s_ref, memo=memo)
             if s is None or s.ndim > 4 or (s.ndim and any(d != 1 for d in s.shape[:-1])):
                 continue
             if t.ndim and any(d != 1 for d in t.shape[:-1]):
