@@ -72,7 +72,7 @@ class Graph:
             index[name] = n
             op = op_of[name] = n.op
             by_op[op][name] = None
-            srcs = srcs_of[name] = [node_name(i) for i in n.input]
+            srcs = srcs_of[name] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in n.input]
             for s in srcs:
                 readers[s].add(name)
         self._index, self._readers, self._by_op = index, readers, by_op
@@ -80,7 +80,7 @@ class Graph:
 
     def _resource(self, name):
         """Refresh the cached sources of ``name`` after its inputs changed."""
-        self._srcs[name] = [node_name(i) for i in self._index[name].input]
+        self._srcs[name] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in self._index[name].input]
 
     def _set_inputs(self, node, inputs):
         """Give ``node`` new inputs and bring sources, readers and orphans up to date."""
@@ -363,6 +363,22 @@ class Graph:
             raise ValueError(f"node {node_def.name} exists")
         new = self.graph_def.node.add()
         new.CopyFrom(node_def)
+        return self._added(new)
+
+    def add_const(self, name, value):
+        """Add a Const node ``name`` holding ``value`` (built in place: no NodeDef copied)."""
+        from .tensors import fill_const
+
+        idx = self.index()
+        if name in idx or name in self._dead:
+            raise ValueError(f"node {name} exists")
+        new = self.graph_def.node.add()
+        new.name = name
+        fill_const(new, value)
+        return self._added(new)
+
+    def _added(self, new):
+        idx = self._index
         idx[new.name] = new
         self._by_op[new.op][new.name] = None
         self._op[new.name] = new.op

@@ -13,12 +13,6 @@ T_ENUM = {np.dtype(np.float32): 1, np.dtype(np.float64): 2, np.dtype(np.float16)
 WEIGHTED = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
 
 
-def _const_node(tf, name, value):
-    from ..tensors import fill_const
-
-    return fill_const(tf.compat.v1.NodeDef(name=name), value)
-
-
 @register("fold_batch_norms")
 def fold_batch_norms(graph, ctx):
     """Fold every batch norm that follows a weighted op into its weights and a bias.
@@ -106,10 +100,10 @@ def _fold(graph, ctx, tf, bn_name, x_ref, scale, offset, inner=()):
     bias = const_value(graph, bias_ref) if bias_ref is not None else np.zeros(channels)
     new_b = bias.astype(np.float64) * scale + offset
     dtype = weights.dtype
-    w_const = graph.add_node(_const_node(tf, graph.unique_name(f"{w_node.name}/folded_weights"), new_w.astype(dtype)))
+    w_const = graph.add_const(graph.unique_name(f"{w_node.name}/folded_weights"), new_w.astype(dtype))
     graph.rewrite(w_node, inputs=[data_inputs(w_node)[0], w_const.name] + data_inputs(w_node)[2:]
                   + [i for i in w_node.input if i.startswith("^")])
-    b_const = graph.add_node(_const_node(tf, graph.unique_name(f"{bn_name}/folded_bias"), new_b.astype(dtype)))
+    b_const = graph.add_const(graph.unique_name(f"{bn_name}/folded_bias"), new_b.astype(dtype))
     bn = graph.index()[bn_name]
     ctrl = [i for i in bn.input if i.startswith("^")]
     graph.rewrite(bn, op="BiasAdd", inputs=[w_node.name, b_const.name] + ctrl)
