@@ -857,7 +857,7 @@ def _run_manifest(args):
                      only=args.only, force=args.force,
                      progress=None if args.json else (lambda msg: print(msg, flush=True)))
     lines = [f"manifest {r['manifest']}: {r['counts']['done']} done, {r['counts']['skipped']} skipped, "
-             f"{r['counts']['failed']} failed ({r['seconds']:.1f} s, {r['jobs']} workers)",
+             f"{r['counts']['failed']} failed ({r['seconds']:.1f} s, {r['jobs']} worker{'s' if r['jobs'] > 1 else ''})",
              f"  {'model':<24} {'status':<8} {'seconds':>8} {'tflite':>6} {'min agree':>9} {'max|d|':>9}  detail"]
     for m in r["models"]:
         agree = f"{m['min_agreement']:.4f}" if m.get("min_agreement") is not None else "-"
