@@ -51,15 +51,19 @@ class GraphRunner:
     costs seconds: never once per fetch)."""
 
     def __init__(self, graph_def, path="<graph>"):
+        self.graph_def, self.path, self.sess = graph_def, path, None
+
+    def _open(self):  # on first run: a runner that is never used costs nothing
         from ._tf import tf
 
         self.tf = tf()
-        self.path = path
-        self.g = import_graph(graph_def, path)
+        self.g = import_graph(self.graph_def, self.path)
         self.names = {op.name for op in self.g.get_operations()}
         self.sess = self.tf.compat.v1.Session(graph=self.g, config=session_config())
 
     def run(self, feeds, fetches):
+        if self.sess is None:
+            self._open()
         for n in list(feeds) + list(fetches):
             if node_name(n) not in self.names:
                 raise NodeNotFoundError(node_name(n), self.names, where=self.path)
@@ -73,7 +77,9 @@ class GraphRunner:
         return [np.asarray(o) for o in out]
 
     def close(self):
-        self.sess.close()
+        if self.sess is not None:
+            self.sess.close()
+            self.sess = None
 
     def __enter__(self):
         return self

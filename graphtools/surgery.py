@@ -172,16 +172,20 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
             del pristine
         safety.check(graph_def, "strip's equivalence check", needed=needed, allow=allow_unsafe_ops)
         flags = _typed(bind, found)
+        from .runtime import GraphRunner
+
         baseline, note = graph_def, ""
-        if "strip_dropout" in names and is_random(graph_def, data, outputs, flags):
-            # dropout with a fixed keep probability (tf-slim is_training=True, tf.nn.dropout(rate=0.3))
-            # is random even at inference values: its removal is checked by its math (strip_dropout
-            # verifies the 1/keep scale), the rest numerically against the graph without it
-            baseline, _ = run_passes(graph_def, ["strip_dropout"], PassContext(inputs=list(inputs), outputs=outputs))
-            note = "dropout with a fixed rate removed by its checked structure; the rest verified numerically"
-        shaped = [dict(d, shape=list(input_shapes[d["name"]])) if d["name"] in (input_shapes or {}) else d
-                  for d in data]
-        equivalence = check_equivalent(baseline, out, shaped, outputs, flags, rtol=rtol, atol=atol)
+        with GraphRunner(graph_def, path="the graph before") as before:  # imported once, on first use
+            if "strip_dropout" in names and is_random(graph_def, data, outputs, flags, runner=before):
+                # dropout with a fixed keep probability (tf-slim is_training=True, tf.nn.dropout(rate=0.3))
+                # is random even at inference values: its removal is checked by its math (strip_dropout
+                # verifies the 1/keep scale), the rest numerically against the graph without it
+                baseline, _ = run_passes(graph_def, ["strip_dropout"], PassContext(inputs=list(inputs), outputs=outputs))
+                note = "dropout with a fixed rate removed by its checked structure; the rest verified numerically"
+            shaped = [dict(d, shape=list(input_shapes[d["name"]])) if d["name"] in (input_shapes or {}) else d
+                      for d in data]
+            equivalence = check_equivalent(baseline, out, shaped, outputs, flags, rtol=rtol, atol=atol,
+                                           before_runner=before if baseline is graph_def else None)
         if note:
             equivalence.note = note
         elif not equivalence.checked:

@@ -78,11 +78,12 @@ def _with_flags(graph_def, feeds, outputs, flags):
     return out
 
 
-def is_random(graph_def, data_inputs, outputs, flags, seed=0):
+def is_random(graph_def, data_inputs, outputs, flags, seed=0, runner=None):
     """True when the random ops the outputs read change the outputs (training flags at inference values).
 
     Decided exactly, not by chance: the random tensors are fed with their extremes (0 and 0.999 for
-    uniform noise, -3 and 3 for normal noise) and the outputs compared.
+    uniform noise, -3 and 3 for normal noise) and the outputs compared. ``runner``: a GraphRunner
+    over ``graph_def`` to share with later runs (importing a large graph is the expensive part).
     """
     from .analysis import STOCHASTIC_OPS, GraphAnalysis
     from .runtime import GraphRunner
@@ -96,7 +97,9 @@ def is_random(graph_def, data_inputs, outputs, flags, seed=0):
     if feeds is None:
         return True
     feeds = _with_flags(graph_def, feeds, outputs, flags)
-    with GraphRunner(graph_def, path="the graph") as runner:  # one import for every run below
+    own = runner is None
+    runner = runner or GraphRunner(graph_def, path="the graph")  # one import for every run below
+    try:
         try:  # all at once; one by one only when some sit in a dead v1 cond branch
             live, values = randoms, runner.run(feeds, randoms)
         except GraphtoolsError as e:
@@ -120,6 +123,9 @@ def is_random(graph_def, data_inputs, outputs, flags, seed=0):
                 low, high = (-3.0, 3.0) if normal else (0.0, 0.999)
                 fed[name] = np.full(np.shape(v), high if extreme else low, dtype=np.asarray(v).dtype)
             runs.append(runner.run(fed, outputs))
+    finally:
+        if own:
+            runner.close()
     return any(not np.array_equal(x, y, equal_nan=True) for x, y in zip(*runs))
 
 
@@ -139,8 +145,10 @@ def _difference(r, g):
     return diff, scale, int((~finite_r).sum())
 
 
-def check_equivalent(before, after, data_inputs, outputs, flags, seed=0, rtol=1e-4, atol=1e-5, batch=2):
+def check_equivalent(before, after, data_inputs, outputs, flags, seed=0, rtol=1e-4, atol=1e-5, batch=2,
+                     before_runner=None):
     """Run ``before`` (training flags fed their inference values) and ``after`` on the same seeded feeds.
+    ``before_runner``: a GraphRunner over ``before`` that has imported it already.
 
     Raises NotEquivalentError naming the first output that differs beyond ``atol + rtol * max|ref|``.
     """
@@ -151,7 +159,10 @@ def check_equivalent(before, after, data_inputs, outputs, flags, seed=0, rtol=1e
         return Equivalence(False, {}, why)
     before_feeds = _with_flags(before, feeds, outputs, flags)
     after_feeds = _with_flags(after, feeds, outputs, flags)
-    ref = run_graph(before, before_feeds, outputs, path="the graph before")
+    if before_runner is not None:
+        ref = before_runner.run(before_feeds, outputs)
+    else:
+        ref = run_graph(before, before_feeds, outputs, path="the graph before")
     got = run_graph(after, after_feeds, outputs, path="the graph after")
     report = {}
     for name, r, g in zip(outputs, ref, got):
