@@ -816,7 +816,7 @@ def _add_pipeline(sub):
     p.add_argument("--inputs", metavar="A,B", help="input nodes (default: discovered)")
     p.add_argument("--input-shapes", metavar="SHAPES", help="shapes for inputs without one (toco syntax)")
     p.add_argument("--remove", action="append", metavar="WHAT", help="what strip removes (default: all)")
-    p.add_argument("--quantize", default="all", choices=["none", "dynamic", "float16", "int8", "int16x8", "all"],
+    p.add_argument("--quantize", choices=["none", "dynamic", "float16", "int8", "int16x8", "all"],
                    help="quantization modes (default: all; int8/int16x8 need --data)")
     p.add_argument("--data", metavar="PATH", help="data to calibrate and compare with (default: random)")
     p.add_argument("--labels", metavar="PATH", help="labels for accuracy")
@@ -838,7 +838,7 @@ def run_pipeline(args):
             raise _input_error(f"--{flag} works with --manifest only")
     report = run(ckpt=args.ckpt, graph=args.graph, saved_model=args.saved_model, output_nodes=args.output_nodes,
                  inputs=args.inputs, input_shapes=args.input_shapes, remove=args.remove or ["all"],
-                 quantize=args.quantize, data=args.data, labels=args.labels, scale=args.scale,
+                 quantize=args.quantize or "all", data=args.data, labels=args.labels, scale=args.scale,
                  out_dir=args.out_dir, logdir=args.logdir, allow_unsafe_ops=args.allow_unsafe_ops,
                  progress=None if args.json else (lambda msg: print(msg, flush=True)))
     _emit(args, report, _pipeline_text(report, args))
@@ -846,13 +846,11 @@ def run_pipeline(args):
 
 
 def _run_manifest(args):
-    from .manifest import run_manifest
+    from .manifest import FIELDS, run_manifest
 
-    single = [f for f in ("ckpt", "graph", "saved_model", "output_nodes", "inputs", "input_shapes", "remove",
-                          "data", "labels", "scale") if getattr(args, f) is not None]
+    single = [flag for key, (flag, _) in FIELDS.items() if flag and getattr(args, key) not in (None, False)]
     if single:
-        raise _input_error(f"--{single[0].replace('_', '-')} cannot be combined with --manifest; put it in the "
-                           f"manifest's entries")
+        raise _input_error(f"{single[0]} cannot be combined with --manifest; put it in the manifest's entries")
     r = run_manifest(args.manifest, jobs=args.jobs, out_dir=args.out_dir, logdir=args.logdir, shard=args.shard,
                      only=args.only, force=args.force,
                      progress=None if args.json else (lambda msg: print(msg, flush=True)))

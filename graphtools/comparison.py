@@ -15,31 +15,22 @@ log = logging.getLogger(__name__)
 
 def run_tf_batched(graph_def, feeds, outputs, batch=512):
     """Run the graph over N samples in batches (the graph's own batch size when it fixes one)."""
-    from ._tf import tf
     from .analysis import GraphAnalysis
-    from .runtime import import_graph, tensor_name
+    from .runtime import GraphRunner
 
-    tf = tf()
     fixed = {p["name"]: p["shape"][0] for p in GraphAnalysis(graph_def).discover_inputs(outputs)
              if p["name"] in feeds and p["shape"] and p["shape"][0] > 0}
     step = next(iter(fixed.values())) if fixed else batch
-    g = import_graph(graph_def)
     n = len(next(iter(feeds.values())))
-    fetch = [g.get_tensor_by_name(tensor_name(o)) for o in outputs]
-    ins = {k: g.get_tensor_by_name(tensor_name(k)) for k in feeds}
     results = [[] for _ in outputs]
-    from .runtime import session_config
-
-    config = session_config()
-    with tf.compat.v1.Session(graph=g, config=config) as sess:
+    with GraphRunner(graph_def, path="the TF graph") as runner:
         for start in range(0, n, step):
             chunk = {k: v[start:start + step] for k, v in feeds.items()}
             real = len(next(iter(chunk.values())))
             if fixed and real < step:  # a graph with a fixed batch gets a padded last batch
                 chunk = {k: np.concatenate([v, np.repeat(v[-1:], step - real, 0)]) for k, v in chunk.items()}
-            out = sess.run(fetch, {ins[k]: v for k, v in chunk.items()})
-            for r, o in zip(results, out):
-                r.append(np.asarray(o)[:real])
+            for r, o in zip(results, runner.run(chunk, outputs)):
+                r.append(o[:real])
     return [np.concatenate(r) for r in results]
 
 

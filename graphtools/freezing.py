@@ -55,7 +55,7 @@ def _names(output_nodes):
     return [node_name(o.strip()) for o in output_nodes if o and o.strip()]
 
 
-def _freeze_in_session(sess, graph, outputs, source, candidates=(), discovered=False):
+def _freeze_in_session(sess, graph, outputs, source, candidates=(), discovered=False, size_checked=False):
     from ._tf import tf
 
     tf = tf()
@@ -66,7 +66,8 @@ def _freeze_in_session(sess, graph, outputs, source, candidates=(), discovered=F
             raise NodeNotFoundError(o, names, what="output node", where=source)
     n_vars = sum(1 for n in gd.node if n.op in VARIABLE_OPS)
     keep = _moving_statistics(gd, outputs)
-    _check_frozen_size(gd, outputs + keep, source)
+    if not size_checked:  # (checkpoint sources check before restoring their weights)
+        _check_frozen_size(gd, outputs, source)
     try:
         frozen = tf.compat.v1.graph_util.convert_variables_to_constants(sess, gd, outputs + keep)
     except tf.errors.FailedPreconditionError as e:
@@ -264,7 +265,7 @@ def freeze_checkpoint(ckpt, meta=None, graph=None, output_nodes=None, allow_unsa
         _check_frozen_size(g.as_graph_def(), outputs, ckpt)  # before restoring gigabytes of weights
         with _session(tf, g) as sess:
             _restore(tf, saver, sess, prefix, meta)
-            return _freeze_in_session(sess, g, outputs, ckpt, candidates, discovered)
+            return _freeze_in_session(sess, g, outputs, ckpt, candidates, discovered, size_checked=True)
 
 
 def _restore(tf, saver, sess, prefix, what):
@@ -324,6 +325,7 @@ def variable_bytes(gd, outputs):
 
 def _check_frozen_size(gd, outputs, source):
     """A frozen graph holds its weights: refuse before freezing when they would pass 2 GB."""
+    outputs = list(outputs) + _moving_statistics(gd, outputs)  # kept as constants too
     io.check_proto_size(gd.ByteSize() + variable_bytes(gd, outputs), f"{source}: the frozen graph",
                         "its weights cannot be embedded as constants. Convert without freezing "
                         "(tf.lite.TFLiteConverter.from_saved_model keeps weights outside protobuf), or shrink "
@@ -370,7 +372,7 @@ def _freeze_graph_def_with_checkpoint(tf, gd, prefix, output_nodes, source, allo
                              f"use the checkpoint written with this graph")
         with _session(tf, g) as sess:
             sess.run(assigns, feeds)
-            return _freeze_in_session(sess, g, outputs, source, candidates, discovered)
+            return _freeze_in_session(sess, g, outputs, source, candidates, discovered, size_checked=True)
 
 
 def _checkpoint_key(op, shapes):

@@ -13,6 +13,7 @@ same key the entry is skipped, so a re-run after an interruption does only what 
 are independent, so one manifest can be split across machines: ``--shard K/N`` takes the entries
 whose name hashes to K of N, ``--only NAME`` takes one.
 """
+import glob
 import hashlib
 import json
 import os
@@ -21,6 +22,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
+from .conversion import MODES
 from .errors import InputError
 
 #: manifest keys -> pipeline flags; value kinds: "path", "str", "list", "float", "bool", "int"
@@ -32,7 +34,6 @@ FIELDS = {
     "scale": ("--scale", "float"), "allow_unsafe_ops": ("--allow-unsafe-ops", "bool"),
     "timeout": (None, "int"),
 }
-QUANT = ("none", "dynamic", "float16", "int8", "int16x8", "all")
 MARKER = "manifest-entry.json"
 DEFAULT_TIMEOUT = 3600
 
@@ -83,8 +84,9 @@ def load_manifest(path):
                 continue
             kind = FIELDS[key][1]
             entry[key] = _check_value(where, key, kind, value, base)
-        if entry.get("quantize", "all") not in QUANT:
-            raise InputError(f"{where}: quantize '{entry['quantize']}' is not one of {', '.join(QUANT)}")
+        modes = MODES + ("all",)
+        if entry.get("quantize", "all") not in modes:
+            raise InputError(f"{where}: quantize '{entry['quantize']}' is not one of {', '.join(modes)}")
         out.append(entry)
     return out
 
@@ -121,7 +123,7 @@ def entry_key(entry):
     stamp = {}
     for key, value in sorted(entry.items()):
         if FIELDS.get(key, (None, ""))[1] == "path":
-            for p in (value, value + ".index", value + ".meta", value + ".data-00000-of-00001"):
+            for p in [value] + sorted(glob.glob(glob.escape(value) + ".*")):  # a checkpoint's every shard
                 if os.path.isfile(p):
                     st = os.stat(p)
                     stamp[p] = [st.st_size, st.st_mtime_ns]

@@ -103,6 +103,8 @@ def test_bad_manifests_are_refused_before_anything_runs(tmp_path, content, needl
     (["--shard", "4/3"], "--shard '4/3' is not K/N"),
     (["--only", "digts"], "entry 'digts' is not in the manifest; closest: digits"),
     (["--ckpt", FIXTURE_CKPT], "--ckpt cannot be combined with --manifest"),
+    (["--quantize", "none"], "--quantize cannot be combined with --manifest"),
+    (["--allow-unsafe-ops"], "--allow-unsafe-ops cannot be combined with --manifest"),
 ])
 def test_bad_manifest_flags(tmp_path, argv, needle):
     m = _manifest(tmp_path, [{"name": "digits", "ckpt": FIXTURE_CKPT}])

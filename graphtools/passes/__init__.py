@@ -7,8 +7,6 @@ import dataclasses
 import importlib
 import logging
 
-import numpy as np
-
 from ..errors import PassError
 from ..graph import Graph, clean_colocation, node_name
 
@@ -177,48 +175,44 @@ def const_value(graph, ref, max_hops=8):
 
 def const_expr(graph, ref, budget=16, memo=None):
     """The value of ``ref`` when it is computed from constants by float elementwise arithmetic
-    (``fold_constants.NUMPY``, e.g. ``gamma * Rsqrt(var + eps)``) within ``budget`` nodes, else None.
+    (``fold_constants.numpy_value``, e.g. ``gamma * Rsqrt(var + eps)``) within ``budget`` nodes, else None.
 
     Lets fold_batch_norms read a decomposed batch norm's scale and offset without constant folding
     first materialising every intermediate as a Const (which it would then sweep away again).
     ``memo``: a dict shared by calls within one pass (the scale is part of the offset's expression).
     """
-    from .fold_constants import NUMPY
+    from .fold_constants import numpy_value, reads_port0_only
 
     left = [budget]
     idx = graph.index()
-
     memo = {} if memo is None else memo
 
     def value(name):
         if name in memo:
             return memo[name]
-        v = memo[name] = compute(name)
-        return v
-
-    def compute(name):
         left[0] -= 1
+        if left[0] < 0:
+            return None  # out of budget: not an answer about this node, so not remembered
         node = idx.get(name)
-        if node is None or left[0] < 0:
-            return None
-        op = node.op
-        if op == "Const":
-            return graph.const(name)
-        if op in ("Identity", "Snapshot"):
-            return value(node_name(node.input[0])) if node.input and node.input[0][0] != "^" else None
-        fn = NUMPY.get(op)
-        if fn is None or any(i[0] == "^" or (":" in i and not i.endswith(":0")) for i in node.input):
-            return None
-        args = []
-        for i in node.input:
-            v = value(node_name(i))
-            if v is None or v.dtype.kind != "f":
-                return None
-            args.append(v)
-        if not args or len({a.dtype for a in args}) != 1:
-            return None
-        with np.errstate(all="ignore"):
-            return np.asarray(fn(*args)).astype(args[0].dtype, copy=False)
+        if node is None:
+            v = None
+        elif node.op == "Const":
+            v = graph.const(name)
+        elif node.op in ("Identity", "Snapshot"):
+            v = value(node_name(node.input[0])) if node.input and node.input[0][0] != "^" else None
+        elif not reads_port0_only(node):
+            v = None
+        else:
+            args = []
+            for i in node.input:
+                a = value(node_name(i))
+                if a is None:
+                    break
+                args.append(a)
+            v = numpy_value(node.op, args) if len(args) == len(node.input) else None
+        if left[0] >= 0:
+            memo[name] = v
+        return v
 
     return value(node_name(ref))
 

@@ -21,22 +21,20 @@ def fold_batch_norms(graph, ctx):
     After::   y = BiasAdd(conv(x, W * s), b * s + t)
 
     Decomposed batch norms ``Add(Mul(conv, s), t)`` are folded with ``s`` and ``t`` evaluated from
-    the constant arithmetic that computes them (``const_expr``; what is left is for fold_constants); training-mode ones are first switched to their moving statistics by
+    the constant arithmetic that computes them (``const_expr``); training-mode ones are first
+    switched to their moving statistics by
     ``use_moving_statistics``. Skipped, with a log line: weights that are not constants, a conv output read elsewhere,
     per-channel shapes that do not match, NCHW layouts.
     """
-    from .._tf import tf
-
-    tf = tf()
     rewrites = 0
     memo = {}  # constant expressions evaluated so far (their nodes are never rewritten by this pass)
     for n in candidates(graph, ctx, FUSED + ("Add", "AddV2", "BiasAdd")):
         if n.name not in graph:
             continue
         if n.op in FUSED and not n.attr["is_training"].b:
-            rewrites += _fold_fused(graph, ctx, tf, n)
+            rewrites += _fold_fused(graph, ctx, n)
         elif n.op in ("Add", "AddV2", "BiasAdd"):
-            rewrites += _fold_mul_add(graph, ctx, tf, n, memo)
+            rewrites += _fold_mul_add(graph, ctx, n, memo)
     return rewrites
 
 
@@ -56,7 +54,7 @@ def _weighted_producer(graph, ref):
     return None, None, None
 
 
-def _fold(graph, ctx, tf, bn_name, x_ref, scale, offset, inner=()):
+def _fold(graph, ctx, bn_name, x_ref, scale, offset, inner=()):
     """Fold y = x * scale + offset (per output channel) into the weighted op producing ``x_ref``."""
     w_node, bias_ref, head = _weighted_producer(graph, x_ref)
     if w_node is None:
@@ -122,7 +120,7 @@ def _out_channels(w_node, weights):
     return weights.shape[0] if w_node.attr["transpose_b"].b else weights.shape[-1]
 
 
-def _fold_fused(graph, ctx, tf, n):
+def _fold_fused(graph, ctx, n):
     if graph.used_ports(n.name) - {0}:
         return 0
     if n.attr["data_format"].s not in (b"", b"NHWC"):
@@ -139,10 +137,10 @@ def _fold_fused(graph, ctx, tf, n):
         log.info("kept %s: epsilon/variance would divide by zero", n.name)
         return 0
     scale = gamma / np.sqrt(var + eps)
-    return _fold(graph, ctx, tf, n.name, x, scale, beta - mean * scale)
+    return _fold(graph, ctx, n.name, x, scale, beta - mean * scale)
 
 
-def _fold_mul_add(graph, ctx, tf, n, memo=None):
+def _fold_mul_add(graph, ctx, n, memo=None):
     """Add(Mul(x, s), t) with constant per-channel s and t (a decomposed batch norm)."""
     ins = data_inputs(n)
     if len(ins) != 2:
@@ -164,5 +162,5 @@ def _fold_mul_add(graph, ctx, tf, n, memo=None):
             w_node, _, _ = _weighted_producer(graph, x)
             if w_node is None:
                 continue
-            return _fold(graph, ctx, tf, n.name, x, s, t, inner={mul.name})
+            return _fold(graph, ctx, n.name, x, s, t, inner={mul.name})
     return 0

@@ -28,6 +28,22 @@ NUMPY = {
 }
 
 
+def reads_port0_only(node):
+    """True when every input of ``node`` is a data edge from output 0 (no control, no other port)."""
+    return not any(i[0] == "^" or (":" in i and not i.endswith(":0")) for i in node.input)
+
+
+def numpy_value(op, args):
+    """``op`` over constant ``args`` with numpy, when it is float elementwise arithmetic on one dtype
+    (computed as TensorFlow's CPU kernels do, up to rounding); else None."""
+    fn = NUMPY.get(op)
+    if fn is None or not args or any(a is None or a.dtype.kind != "f" for a in args) or \
+            len({a.dtype for a in args}) != 1:
+        return None
+    with np.errstate(all="ignore"):
+        return np.asarray(fn(*args)).astype(args[0].dtype, copy=False)
+
+
 def _stateful(op, cache={}):
     if op not in cache:
         from tensorflow.python.framework import op_def_registry
@@ -66,7 +82,7 @@ def fold_constants(graph, ctx):
         srcs = graph.sources(name)
         if not srcs or any(s not in known for s in srcs):
             continue  # revisited when its other inputs become known
-        if any(i[0] == "^" or (":" in i and not i.endswith(":0")) for i in idx[name].input):
+        if not reads_port0_only(idx[name]):
             continue
         if op not in NUMPY and (_stateful(op) or graph.used_ports(name) - {0}):
             continue  # (NUMPY ops have one output and no state)
@@ -77,19 +93,16 @@ def fold_constants(graph, ctx):
         return 0
     values = {}
     rest = {}  # name -> None: ordered, for TensorFlow
-    with np.errstate(all="ignore"):
-        for name in order:
-            fn = NUMPY.get(graph.op_of(name))
-            args = None
-            if fn is not None:
-                srcs = graph.sources(name)
-                if not any(s in rest for s in srcs):
-                    args = [values[s] if s in values else graph.const(s) for s in srcs]
-            if args is not None and all(a is not None and a.dtype.kind == "f" for a in args) and \
-                    len({a.dtype for a in args}) == 1:
-                values[name] = np.asarray(fn(*args)).astype(args[0].dtype, copy=False)
-            else:
-                rest[name] = None
+    for name in order:
+        op, v = graph.op_of(name), None
+        if op in NUMPY:
+            srcs = graph.sources(name)
+            if not any(s in rest for s in srcs):
+                v = numpy_value(op, [values[s] if s in values else graph.const(s) for s in srcs])
+        if v is not None:
+            values[name] = v
+        else:
+            rest[name] = None
     stored = set()
     if rest:
         edge = _frontier(graph, ctx, values, rest)
