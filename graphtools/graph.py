@@ -11,6 +11,7 @@ import collections
 import networkx as nx
 
 from .errors import NodeNotFoundError
+from .tensors import fill_const, to_array
 
 
 def node_name(ref):
@@ -67,14 +68,18 @@ class Graph:
         dead = self._dead
         for n in self.graph_def.node:
             name = n.name
-            if name in dead:
+            if dead and name in dead:
                 continue
             index[name] = n
             op = op_of[name] = n.op
             by_op[op][name] = None
-            srcs = srcs_of[name] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in n.input]
-            for s in srcs:
-                readers[s].add(name)
+            inputs = n.input
+            if inputs:
+                srcs = srcs_of[name] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
+                for s in srcs:
+                    readers[s].add(name)
+            else:
+                srcs_of[name] = []
         self._index, self._readers, self._by_op = index, readers, by_op
         self._srcs, self._op = srcs_of, op_of
 
@@ -169,14 +174,15 @@ class Graph:
 
     def const(self, name):
         """numpy value of the Const node ``name`` (cached until the node changes), else None."""
-        if name in self._consts:
+        try:
             return self._consts[name]
-        node = self.index().get(name)
-        if node is None or node.op != "Const":
+        except KeyError:
+            pass
+        if self._op is None:
+            self._build()
+        if self._op.get(name) != "Const":
             return None
-        from .tensors import to_array
-
-        value = self._consts[name] = to_array(node.attr["value"].tensor)
+        value = self._consts[name] = to_array(self._index[name].attr["value"].tensor)
         return value
 
     def op_of(self, name):
@@ -238,36 +244,48 @@ class Graph:
     # ------------------------------------------------------------ removal
     def kill(self, name):
         """Mark ``name`` dead: it leaves the indexes now and the GraphDef at ``compact``."""
-        idx = self.index()
-        if idx.pop(name, None) is None:
-            return
-        self._consts.pop(name, None)
-        self._dead.add(name)
-        op = self._op.pop(name)
-        self._by_op[op].pop(name, None)
-        readers = self._readers
+        if self._index is None:
+            self._build()
+        self._kill([name])
+
+    def _kill(self, names, keep=None):
+        """Kill ``names`` (live ones; with ``keep``, only those nobody reads and not in ``keep``);
+        return how many died. One loop with everything in locals: sweeps kill most of a graph."""
+        idx, consts, dead, op_of, by_op = self._index, self._consts, self._dead, self._op, self._by_op
+        readers, srcs_of = self._readers, self._srcs
         orphans = self.journal.orphans
-        for src in self._srcs.pop(name):
-            rs = readers.get(src)
-            if rs is not None:
-                rs.discard(name)
-                if not rs:
-                    orphans.add(src)
-        self.journal.removed.append((name, op))
+        removed = self.journal.removed
+        count = 0
+        for name in names:
+            if keep is not None and (name in keep or readers.get(name)):
+                continue
+            if idx.pop(name, None) is None:
+                continue
+            consts.pop(name, None)
+            dead.add(name)
+            op = op_of.pop(name)
+            del by_op[op][name]
+            for src in srcs_of.pop(name):
+                rs = readers.get(src)
+                if rs is not None:
+                    rs.discard(name)
+                    if not rs:
+                        orphans.add(src)
+            removed.append((name, op))
+            count += 1
+        return count
 
     def sweep(self, keep=()):
         """Kill every node nobody reads any more (cascading), except ``keep``; return how many."""
         keep = set(keep)
-        readers = self._reader_sets()
-        idx = self.index()
+        if self._index is None:
+            self._build()
+        orphans = self.journal.orphans
         count = 0
-        while self.journal.orphans:
-            stack = list(self.journal.orphans)
-            self.journal.orphans.clear()
-            for name in stack:
-                if name in idx and name not in keep and not readers.get(name):
-                    self.kill(name)
-                    count += 1
+        while orphans:
+            stack = list(orphans)
+            orphans.clear()
+            count += self._kill(stack, keep)
         return count
 
     def prune(self, outputs, keep=(), needed=None):
@@ -285,8 +303,7 @@ class Graph:
         else:
             needed = set(needed) | self.ancestors([r for r in roots if r not in needed])
         dead = [name for name in idx if name not in needed]
-        for name in dead:
-            self.kill(name)
+        self._kill(dead)
         self.journal.orphans.clear()
         return len(dead)
 
@@ -304,7 +321,10 @@ class Graph:
                 getattr(new, field.name).CopyFrom(value)
             else:
                 setattr(new, field.name, value)
-        new.node.extend(n for n in old.node if n.name not in dead)
+        # the index holds the live nodes in graph order (added nodes are appended to both): copying
+        # from it does not touch the dead nodes' protos at all
+        live = self._index.values() if self._index is not None else [n for n in old.node if n.name not in dead]
+        new.node.extend(live)
         removed = len(old.node) - len(new.node)
         self.graph_def = new
         self._dead = set()
@@ -367,10 +387,7 @@ class Graph:
 
     def add_const(self, name, value):
         """Add a Const node ``name`` holding ``value`` (built in place: no NodeDef copied)."""
-        from .tensors import fill_const
-
-        idx = self.index()
-        if name in idx or name in self._dead:
+        if name in self.index() or name in self._dead:
             raise ValueError(f"node {name} exists")
         new = self.graph_def.node.add()
         new.name = name
@@ -378,17 +395,19 @@ class Graph:
         return self._added(new)
 
     def _added(self, new):
-        idx = self._index
-        idx[new.name] = new
-        self._by_op[new.op][new.name] = None
-        self._op[new.name] = new.op
-        self._resource(new.name)
-        for s in self._srcs[new.name]:
-            self._readers[s].add(new.name)
-        self.journal.added.append((new.name, new.op))
-        self.journal.touched.add(new.name)
-        self.edit_log.append(new.name)
-        self.journal.orphans.add(new.name)  # swept if nobody ends up reading it
+        name, op = new.name, new.op
+        self._index[name] = new
+        self._by_op[op][name] = None
+        self._op[name] = op
+        srcs = self._srcs[name] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in new.input]
+        readers = self._readers
+        for s in srcs:
+            readers[s].add(name)
+        j = self.journal
+        j.added.append((name, op))
+        j.touched.add(name)
+        self.edit_log.append(name)
+        j.orphans.add(name)  # swept if nobody ends up reading it
         return new
 
     def replace_node(self, node_def):
@@ -421,8 +440,6 @@ class Graph:
 
     def set_const(self, name, value):
         """Turn node ``name`` into a Const holding ``value`` in place (its readers are untouched)."""
-        from .tensors import fill_const
-
         node = self.index()[name]
         self.rewrite(node, op="Const", inputs=[])
         node.attr.clear()

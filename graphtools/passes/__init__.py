@@ -180,11 +180,12 @@ def const_expr(graph, ref, budget=16, memo=None):
     Lets fold_batch_norms read a decomposed batch norm's scale and offset without constant folding
     first materialising every intermediate as a Const (which it would then sweep away again).
     ``memo``: a dict shared by calls within one pass (the scale is part of the offset's expression).
+    Run it under ``np.errstate(all="ignore")``: overflow is a value here, as in TensorFlow.
     """
-    from .fold_constants import numpy_value, reads_port0_only
+    from .fold_constants import NUMPY, numpy_value
 
     left = [budget]
-    idx = graph.index()
+    op_of = graph._op if graph._op is not None else (graph.index(), graph._op)[1]
     memo = {} if memo is None else memo
 
     def value(name):
@@ -193,23 +194,24 @@ def const_expr(graph, ref, budget=16, memo=None):
         left[0] -= 1
         if left[0] < 0:
             return None  # out of budget: not an answer about this node, so not remembered
-        node = idx.get(name)
-        if node is None:
-            v = None
-        elif node.op == "Const":
+        op = op_of.get(name)
+        v = None
+        if op == "Const":
             v = graph.const(name)
-        elif node.op in ("Identity", "Snapshot"):
-            v = value(node_name(node.input[0])) if node.input and node.input[0][0] != "^" else None
-        elif not reads_port0_only(node):
-            v = None
-        else:
-            args = []
-            for i in node.input:
-                a = value(node_name(i))
-                if a is None:
-                    break
-                args.append(a)
-            v = numpy_value(node.op, args) if len(args) == len(node.input) else None
+        elif op in ("Identity", "Snapshot") or op in NUMPY:
+            inputs = list(graph.node(name).input)
+            # data edges from output 0 only (no control inputs, no other ports)
+            if inputs and not any(i[0] == "^" or (":" in i and not i.endswith(":0")) for i in inputs):
+                if op in NUMPY:
+                    args = []
+                    for i in inputs:
+                        a = value(node_name(i))
+                        if a is None:
+                            break
+                        args.append(a)
+                    v = numpy_value(op, args) if len(args) == len(inputs) else None
+                elif len(inputs) == 1:
+                    v = value(node_name(inputs[0]))
         if left[0] >= 0:
             memo[name] = v
         return v

@@ -28,82 +28,109 @@ def fold_batch_norms(graph, ctx):
     """
     rewrites = 0
     memo = {}  # constant expressions evaluated so far (their nodes are never rewritten by this pass)
-    for n in candidates(graph, ctx, FUSED + ("Add", "AddV2", "BiasAdd")):
-        if n.name not in graph:
-            continue
-        if n.op in FUSED and not n.attr["is_training"].b:
-            rewrites += _fold_fused(graph, ctx, n)
-        elif n.op in ("Add", "AddV2", "BiasAdd"):
-            rewrites += _fold_mul_add(graph, ctx, n, memo)
+    with np.errstate(all="ignore"):  # overflow in a constant expression is its value, as in TensorFlow
+        for n in candidates(graph, ctx, FUSED + ("Add", "AddV2", "BiasAdd")):
+            if n.name not in graph:
+                continue
+            if n.op in FUSED and not n.attr["is_training"].b:
+                rewrites += _fold_fused(graph, ctx, n)
+            elif n.op in ("Add", "AddV2", "BiasAdd"):
+                rewrites += _fold_mul_add(graph, ctx, n, memo)
     return rewrites
 
 
 def _weighted_producer(graph, ref):
     """(weighted node, bias ref or None, out ref) when ``ref`` is conv/matmul [+ const bias]."""
-    node = graph.index().get(node_name(ref))
-    if node is not None and node.op in ("BiasAdd", "Add", "AddV2"):
+    name = node_name(ref)
+    op = graph.op_of(name) if name in graph else None
+    if op in ("BiasAdd", "Add", "AddV2"):
+        node = graph.node(name)
         a, b = data_inputs(node)[:2]
         for w, c in ((a, b), (b, a)):
-            wn = graph.index().get(node_name(w))
-            cv = const_value(graph, c)
-            if wn is not None and wn.op in WEIGHTED and cv is not None and cv.ndim == 1:
-                return wn, c, node
+            wname = node_name(w)
+            if wname in graph and graph.op_of(wname) in WEIGHTED:
+                cv = const_value(graph, c)
+                if cv is not None and cv.ndim == 1:
+                    return graph.node(wname), c, node
         return None, None, None
-    if node is not None and node.op in WEIGHTED:
+    if op in WEIGHTED:
+        node = graph.node(name)
         return node, None, node
     return None, None, None
 
 
-def _fold(graph, ctx, bn_name, x_ref, scale, offset, inner=()):
+def _read_only_by(graph, name, allowed):
+    """True when exactly one node reads ``name`` through data edges, it is in ``allowed`` and reads output 0
+    only (control edges from elsewhere are fine: they only order)."""
+    data_readers = 0
+    prefix = name + ":"
+    for r in graph.consumers(name):
+        refs = [i for i in graph.node(r).input if i == name or i.startswith(prefix)]
+        if not refs:
+            continue  # a control edge only
+        if r not in allowed or any(i != name and i != prefix + "0" for i in refs):
+            return False
+        data_readers += 1
+    return data_readers == 1
+
+
+def _per_channel(v, channels):
+    """``v`` as a float64 vector of ``channels`` values (a scalar is repeated), else None."""
+    v = np.asarray(v, np.float64).reshape(-1)
+    if v.size == channels:
+        return v
+    return np.full(channels, v[0]) if v.size == 1 else None
+
+
+def _fold(graph, ctx, bn_name, x_ref, scale, offset, inner=(), producer=None):
     """Fold y = x * scale + offset (per output channel) into the weighted op producing ``x_ref``."""
-    w_node, bias_ref, head = _weighted_producer(graph, x_ref)
+    w_node, bias_ref, head = producer or _weighted_producer(graph, x_ref)
     if w_node is None:
         log.info("kept %s: not preceded by Conv2D/DepthwiseConv2dNative/MatMul", bn_name)
         return 0
     chain = {w_node.name, head.name}
+    allowed = chain | {bn_name} | set(inner)
     for name in chain:
         if name in ctx.protected:
             log.info("kept %s: %s is protected", bn_name, name)
             return 0
-        readers = [r.name for r in graph.readers(name)]
-        if any(r not in chain and r != bn_name and r not in inner for r in readers) or len(readers) != 1 \
-                or graph.used_ports(name) - {0}:
+        if not _read_only_by(graph, name, allowed):
             log.info("kept %s: %s is read outside the batch norm", bn_name, name)
             return 0
-    if w_node.op != "MatMul" and w_node.attr["data_format"].s not in (b"", b"NHWC"):
+    op = w_node.op
+    if op != "MatMul" and w_node.attr["data_format"].s not in (b"", b"NHWC"):
         log.info("kept %s: %s is not NHWC", bn_name, w_node.name)
         return 0
-    w_ref = data_inputs(w_node)[1]
-    weights = const_value(graph, w_ref)
+    w_inputs = list(w_node.input)
+    w_data = [i for i in w_inputs if i[:1] != "^"]
+    weights = const_value(graph, w_data[1])
     if weights is None or weights.dtype.kind != "f":
         log.info("kept %s: weights of %s are not float constants", bn_name, w_node.name)
         return 0
-    if w_node.op == "MatMul" and w_node.attr["transpose_a"].b:
+    transpose_b = op == "MatMul" and w_node.attr["transpose_b"].b
+    if op == "MatMul" and w_node.attr["transpose_a"].b:
         return 0
-    channels = _out_channels(w_node, weights)
-    scale = np.broadcast_to(np.asarray(scale, np.float64).reshape(-1), (channels,)) if np.size(scale) in (1, channels) else None
-    offset = np.broadcast_to(np.asarray(offset, np.float64).reshape(-1), (channels,)) if np.size(offset) in (1, channels) else None
+    channels = _out_channels(op, weights, transpose_b)
+    scale, offset = _per_channel(scale, channels), _per_channel(offset, channels)
     if scale is None or offset is None:
         log.info("kept %s: per-channel sizes do not match %d output channels of %s", bn_name, channels, w_node.name)
         return 0
-    if w_node.op == "Conv2D":
+    if op == "Conv2D":
         new_w = weights * scale.reshape(1, 1, 1, -1)
-    elif w_node.op == "DepthwiseConv2dNative":
+    elif op == "DepthwiseConv2dNative":
         h, w, cin, mult = weights.shape
         new_w = weights * scale.reshape(1, 1, cin, mult)
-    elif w_node.attr["transpose_b"].b:
+    elif transpose_b:
         new_w = weights * scale.reshape(-1, 1)
     else:
-        new_w = weights * scale.reshape(1, -1)
-    bias = const_value(graph, bias_ref) if bias_ref is not None else np.zeros(channels)
-    new_b = bias.astype(np.float64) * scale + offset
+        new_w = weights * scale
+    new_b = (const_value(graph, bias_ref).astype(np.float64) * scale + offset) if bias_ref is not None else offset
     dtype = weights.dtype
-    w_const = graph.add_const(graph.unique_name(f"{w_node.name}/folded_weights"), new_w.astype(dtype))
-    graph.rewrite(w_node, inputs=[data_inputs(w_node)[0], w_const.name] + data_inputs(w_node)[2:]
-                  + [i for i in w_node.input if i.startswith("^")])
-    b_const = graph.add_const(graph.unique_name(f"{bn_name}/folded_bias"), new_b.astype(dtype))
-    bn = graph.index()[bn_name]
-    ctrl = [i for i in bn.input if i.startswith("^")]
+    w_const = graph.add_const(graph.unique_name(w_node.name + "/folded_weights"), new_w.astype(dtype))
+    graph.rewrite(w_node, inputs=[w_data[0], w_const.name] + w_data[2:] + [i for i in w_inputs if i[:1] == "^"])
+    b_const = graph.add_const(graph.unique_name(bn_name + "/folded_bias"), new_b.astype(dtype))
+    bn = graph.node(bn_name)
+    ctrl = [i for i in bn.input if i[:1] == "^"]
     graph.rewrite(bn, op="BiasAdd", inputs=[w_node.name, b_const.name] + ctrl)
     bn.attr.clear()
     bn.attr["T"].type = T_ENUM[np.dtype(dtype)]
@@ -112,12 +139,12 @@ def _fold(graph, ctx, bn_name, x_ref, scale, offset, inner=()):
     return 1
 
 
-def _out_channels(w_node, weights):
-    if w_node.op == "Conv2D":
+def _out_channels(op, weights, transpose_b):
+    if op == "Conv2D":
         return weights.shape[-1]
-    if w_node.op == "DepthwiseConv2dNative":
+    if op == "DepthwiseConv2dNative":
         return weights.shape[2] * weights.shape[3]
-    return weights.shape[0] if w_node.attr["transpose_b"].b else weights.shape[-1]
+    return weights.shape[0] if transpose_b else weights.shape[-1]
 
 
 def _fold_fused(graph, ctx, n):
@@ -146,21 +173,21 @@ def _fold_mul_add(graph, ctx, n, memo=None):
     if len(ins) != 2:
         return 0
     for m_ref, t_ref in ((ins[0], ins[1]), (ins[1], ins[0])):
-        mul = graph.index().get(node_name(m_ref))
+        mul_name = node_name(m_ref)
+        # structure first (cheap), constant values second
+        if mul_name not in graph or graph.op_of(mul_name) != "Mul" or mul_name in ctx.protected \
+                or graph.consumers(mul_name) != [n.name] or m_ref not in (mul_name, mul_name + ":0"):
+            continue
         t = const_expr(graph, t_ref, memo=memo)
-        if mul is None or mul.op != "Mul" or t is None or t.ndim > 4 or mul.name in ctx.protected:
+        if t is None or t.ndim > 4 or (t.ndim and any(d != 1 for d in t.shape[:-1])):
             continue
-        if [r.name for r in graph.readers(mul.name)] != [n.name]:
-            continue
-        a, b = data_inputs(mul)[:2]
+        a, b = data_inputs(graph.node(mul_name))[:2]
         for x, s_ref in ((a, b), (b, a)):
+            producer = _weighted_producer(graph, x)
+            if producer[0] is None:
+                continue
             s = const_expr(graph, s_ref, memo=memo)
             if s is None or s.ndim > 4 or (s.ndim and any(d != 1 for d in s.shape[:-1])):
                 continue
-            if t.ndim and any(d != 1 for d in t.shape[:-1]):
-                continue
-            w_node, _, _ = _weighted_producer(graph, x)
-            if w_node is None:
-                continue
-            return _fold(graph, ctx, n.name, x, s, t, inner={mul.name})
+            return _fold(graph, ctx, n.name, x, s, t, inner={mul_name}, producer=producer)
     return 0

@@ -35,13 +35,18 @@ def reads_port0_only(node):
 
 def numpy_value(op, args):
     """``op`` over constant ``args`` with numpy, when it is float elementwise arithmetic on one dtype
-    (computed as TensorFlow's CPU kernels do, up to rounding); else None."""
+    (computed as TensorFlow's CPU kernels do, up to rounding); else None.
+
+    Overflow and NaN are values here, as in TensorFlow: callers run it under
+    ``np.errstate(all="ignore")`` (once per pass, not per op: it is a hot path).
+    """
     fn = NUMPY.get(op)
-    if fn is None or not args or any(a is None or a.dtype.kind != "f" for a in args) or \
-            len({a.dtype for a in args}) != 1:
+    if fn is None or not args:
         return None
-    with np.errstate(all="ignore"):
-        return np.asarray(fn(*args)).astype(args[0].dtype, copy=False)
+    dtype = args[0].dtype if args[0] is not None else None
+    if dtype is None or dtype.kind != "f" or any(a is None or a.dtype != dtype for a in args):
+        return None
+    return np.asarray(fn(*args)).astype(dtype, copy=False)
 
 
 def _stateful(op, cache={}):
@@ -93,16 +98,17 @@ def fold_constants(graph, ctx):
         return 0
     values = {}
     rest = {}  # name -> None: ordered, for TensorFlow
-    for name in order:
-        op, v = graph.op_of(name), None
-        if op in NUMPY:
-            srcs = graph.sources(name)
-            if not any(s in rest for s in srcs):
-                v = numpy_value(op, [values[s] if s in values else graph.const(s) for s in srcs])
-        if v is not None:
-            values[name] = v
-        else:
-            rest[name] = None
+    with np.errstate(all="ignore"):
+        for name in order:
+            op, v = graph.op_of(name), None
+            if op in NUMPY:
+                srcs = graph.sources(name)
+                if not any(s in rest for s in srcs):
+                    v = numpy_value(op, [values[s] if s in values else graph.const(s) for s in srcs])
+            if v is not None:
+                values[name] = v
+            else:
+                rest[name] = None
     stored = set()
     if rest:
         edge = _frontier(graph, ctx, values, rest)

@@ -39,7 +39,7 @@ def strip_dropout(graph, ctx):
                 continue
             if combine.op in ("SelectV2", "Select"):
                 zero = const_value(graph, combine.input[2])
-                if zero is None or np.any(zero != 0):
+                if zero is None or (zero != 0).any():
                     log.info("kept %s: the dropped value is not 0", combine.name)
                     continue
             _rewire(graph, ctx, combine, x)
