@@ -90,21 +90,23 @@ class Graph:
     def _set_inputs(self, node, inputs):
         """Give ``node`` new inputs and bring sources, readers and orphans up to date."""
         readers = self._reader_sets()
-        before = set(self._srcs[node.name])
+        name = node.name
+        inputs = list(inputs)
+        before = set(self._srcs[name])
         del node.input[:]
         node.input.extend(inputs)
-        self._resource(node.name)
-        after = set(self._srcs[node.name])
+        srcs = self._srcs[name] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
+        after = set(srcs)
         for src in before - after:
             rs = readers.get(src)
             if rs is not None:
-                rs.discard(node.name)
+                rs.discard(name)
                 if not rs:
                     self.journal.orphans.add(src)
         for src in after - before:
-            readers[src].add(node.name)
-        self.journal.touched.add(node.name)
-        self.edit_log.append(node.name)
+            readers[src].add(name)
+        self.journal.touched.add(name)
+        self.edit_log.append(name)
 
     def index(self):
         """{name: NodeDef} of the live nodes."""
@@ -129,10 +131,10 @@ class Graph:
         """Live NodeDefs whose op is one of ``ops``."""
         if self._by_op is None:
             self._build()
-        idx = self._index
+        idx, op_of = self._index, self._op
         out = []
-        for op in ops:
-            out.extend(idx[name] for name in self._by_op.get(op, ()))
+        for op in ops:  # (killed nodes stay in the op index: their op_of entry is gone)
+            out.extend(idx[name] for name in self._by_op.get(op, ()) if op_of.get(name) == op)
         return out
 
     def __contains__(self, name):
@@ -174,16 +176,21 @@ class Graph:
 
     def const(self, name):
         """numpy value of the Const node ``name`` (cached until the node changes), else None."""
-        try:
-            return self._consts[name]
-        except KeyError:
-            pass
+        value = self._consts.get(name, self)  # (self: not cached yet)
+        if value is not self:
+            return value
         if self._op is None:
             self._build()
         if self._op.get(name) != "Const":
             return None
         value = self._consts[name] = to_array(self._index[name].attr["value"].tensor)
         return value
+
+    def ops(self):
+        """{name: op} of the live nodes (the Graph's own dict: read it, do not edit it)."""
+        if self._op is None:
+            self._build()
+        return self._op
 
     def op_of(self, name):
         """The op of live node ``name`` (cached: no proto access)."""
@@ -198,18 +205,18 @@ class Graph:
         return self._srcs[name]
 
     def op_counts(self):
-        if self._by_op is None:
+        if self._op is None:
             self._build()
-        counts = [(op, len(names)) for op, names in self._by_op.items() if names]
-        return dict(sorted(counts, key=lambda kv: (-kv[1], kv[0])))
+        counts = collections.Counter(self._op.values())
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def function_names(self):
         return {f.signature.name for f in self.graph_def.library.function}
 
     def op_types(self):
-        if self._by_op is None:
+        if self._op is None:
             self._build()
-        return {op for op, names in self._by_op.items() if names}
+        return set(self._op.values())
 
     # ------------------------------------------------------------ analysis
     def to_networkx(self):
@@ -251,7 +258,7 @@ class Graph:
     def _kill(self, names, keep=None):
         """Kill ``names`` (live ones; with ``keep``, only those nobody reads and not in ``keep``);
         return how many died. One loop with everything in locals: sweeps kill most of a graph."""
-        idx, consts, dead, op_of, by_op = self._index, self._consts, self._dead, self._op, self._by_op
+        idx, consts, dead, op_of = self._index, self._consts, self._dead, self._op
         readers, srcs_of = self._readers, self._srcs
         orphans = self.journal.orphans
         removed = self.journal.removed
@@ -263,8 +270,7 @@ class Graph:
                 continue
             consts.pop(name, None)
             dead.add(name)
-            op = op_of.pop(name)
-            del by_op[op][name]
+            op = op_of.pop(name)  # (the op index keeps the name: ``nodes_of`` skips it)
             for src in srcs_of.pop(name):
                 rs = readers.get(src)
                 if rs is not None:
@@ -340,6 +346,8 @@ class Graph:
         """
         old_t, new_t = tensor_ref(old), _short(tensor_ref(new))
         old_node, new_node = node_name(old), node_name(new)
+        old_short = _short(old_t)
+        ctrl_old = "^" + old_node if move_control and old_t.endswith(":0") else None
         idx = self.index()
         readers = self._reader_sets()
         changed = 0
@@ -347,26 +355,24 @@ class Graph:
             if r == new_node:
                 continue
             n = idx[r]
-            touched = False
-            for k, i in enumerate(n.input):
-                if not i.startswith("^"):
-                    if tensor_ref(i) == old_t:
-                        n.input[k] = new_t
-                        touched = True
-                elif move_control and i == "^" + old_node and output_index(old_t) == 0:
-                    n.input[k] = "^" + new_node
-                    touched = True
-            if touched:
-                changed += 1
-                _dedupe_control(n)
-                readers[new_node].add(r)
-                self._resource(r)
-                if old_node not in self._srcs[r]:
-                    readers[old_node].discard(r)
-                    if not readers[old_node]:
-                        self.journal.orphans.add(old_node)
-                self.journal.touched.add(r)
-                self.edit_log.append(r)
+            inputs = list(n.input)
+            edited = [new_t if i == old_t or i == old_short else "^" + new_node if i == ctrl_old else i
+                      for i in inputs]
+            if edited == inputs:
+                continue
+            changed += 1
+            edited = _deduped_control(edited, r)
+            del n.input[:]
+            n.input.extend(edited)
+            srcs = self._srcs[r] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in edited]
+            readers[new_node].add(r)
+            if old_node not in srcs:
+                rs = readers[old_node]
+                rs.discard(r)
+                if not rs:
+                    self.journal.orphans.add(old_node)
+            self.journal.touched.add(r)
+            self.edit_log.append(r)
         return changed
 
     def drop_control_inputs(self, node, predicate):
@@ -506,18 +512,16 @@ def _with_inputs(node_def, inputs):
     return new
 
 
-def _dedupe_control(node):
-    """Drop control inputs that duplicate another input or point at the node itself."""
-    if not any(i.startswith("^") for i in node.input):
-        return
-    seen = set()
-    data = [i for i in node.input if not i.startswith("^")]
+def _deduped_control(inputs, name):
+    """``inputs`` without control inputs that duplicate another input or point at node ``name`` itself."""
+    if not any(i[0] == "^" for i in inputs):
+        return inputs
+    data = [i for i in inputs if i[0] != "^"]
     data_nodes = {node_name(i) for i in data}
+    seen = set()
     ctrl = []
-    for i in node.input:
-        if i.startswith("^") and i not in seen and i[1:] not in data_nodes and i[1:] != node.name:
+    for i in inputs:
+        if i[0] == "^" and i not in seen and i[1:] not in data_nodes and i[1:] != name:
             seen.add(i)
             ctrl.append(i)
-    if len(data) + len(ctrl) != len(node.input):
-        del node.input[:]
-        node.input.extend(data + ctrl)
+    return inputs if len(data) + len(ctrl) == len(inputs) else data + ctrl

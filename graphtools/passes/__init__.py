@@ -159,16 +159,16 @@ def _check_touched(graph, pass_name):
 def const_value(graph, ref, max_hops=8):
     """The numpy value of ``ref`` when it is a Const (through Identity chains), else None."""
     name = node_name(ref)
-    idx = graph.index()
+    op_of = graph.ops()
     for _ in range(max_hops):
-        node = idx.get(name)
-        if node is None:
-            return None
-        if node.op == "Const":
+        op = op_of.get(name)
+        if op == "Const":
             return graph.const(name)
-        if node.op in ("Identity", "Snapshot") and node.input:
-            name = node_name(node.input[0])
-            continue
+        if op in ("Identity", "Snapshot"):
+            inputs = graph.node(name).input
+            if inputs:
+                name = node_name(inputs[0])
+                continue
         return None
     return None
 
@@ -185,33 +185,34 @@ def const_expr(graph, ref, budget=16, memo=None):
     from .fold_constants import NUMPY, numpy_value
 
     left = [budget]
-    op_of = graph._op if graph._op is not None else (graph.index(), graph._op)[1]
+    op_of, idx, const = graph.ops(), graph.index(), graph.const
     memo = {} if memo is None else memo
 
     def value(name):
-        if name in memo:
-            return memo[name]
+        v = memo.get(name, memo)  # (memo itself: not seen yet)
+        if v is not memo:
+            return v
         left[0] -= 1
         if left[0] < 0:
             return None  # out of budget: not an answer about this node, so not remembered
         op = op_of.get(name)
         v = None
         if op == "Const":
-            v = graph.const(name)
-        elif op in ("Identity", "Snapshot") or op in NUMPY:
-            inputs = list(graph.node(name).input)
-            # data edges from output 0 only (no control inputs, no other ports)
-            if inputs and not any(i[0] == "^" or (":" in i and not i.endswith(":0")) for i in inputs):
-                if op in NUMPY:
-                    args = []
-                    for i in inputs:
-                        a = value(node_name(i))
-                        if a is None:
-                            break
-                        args.append(a)
-                    v = numpy_value(op, args) if len(args) == len(inputs) else None
-                elif len(inputs) == 1:
-                    v = value(node_name(inputs[0]))
+            v = const(name)
+        elif op in NUMPY or op in ("Identity", "Snapshot"):
+            args = []
+            for i in idx[name].input:
+                # data edges from output 0 only (no control inputs, no other ports)
+                if i[0] == "^" or (":" in i and i[-2:] != ":0"):
+                    args = None
+                    break
+                a = value(i[:-2] if ":" in i else i)
+                if a is None:
+                    args = None
+                    break
+                args.append(a)
+            if args:
+                v = numpy_value(op, args) if op in NUMPY else args[0] if len(args) == 1 else None
         if left[0] >= 0:
             memo[name] = v
         return v

@@ -42,20 +42,20 @@ def fold_batch_norms(graph, ctx):
 def _weighted_producer(graph, ref):
     """(weighted node, bias ref or None, out ref) when ``ref`` is conv/matmul [+ const bias]."""
     name = node_name(ref)
-    op = graph.op_of(name) if name in graph else None
+    op_of, idx = graph.ops(), graph.index()
+    op = op_of.get(name)
+    if op in WEIGHTED:
+        node = idx[name]
+        return node, None, node
     if op in ("BiasAdd", "Add", "AddV2"):
-        node = graph.node(name)
+        node = idx[name]
         a, b = data_inputs(node)[:2]
         for w, c in ((a, b), (b, a)):
             wname = node_name(w)
-            if wname in graph and graph.op_of(wname) in WEIGHTED:
+            if op_of.get(wname) in WEIGHTED:
                 cv = const_value(graph, c)
                 if cv is not None and cv.ndim == 1:
-                    return graph.node(wname), c, node
-        return None, None, None
-    if op in WEIGHTED:
-        node = graph.node(name)
-        return node, None, node
+                    return idx[wname], c, node
     return None, None, None
 
 
@@ -64,8 +64,9 @@ def _read_only_by(graph, name, allowed):
     only (control edges from elsewhere are fine: they only order)."""
     data_readers = 0
     prefix = name + ":"
+    idx = graph.index()
     for r in graph.consumers(name):
-        refs = [i for i in graph.node(r).input if i == name or i.startswith(prefix)]
+        refs = [i for i in idx[r].input if i == name or i.startswith(prefix)]
         if not refs:
             continue  # a control edge only
         if r not in allowed or any(i != name and i != prefix + "0" for i in refs):
@@ -97,7 +98,7 @@ def _fold(graph, ctx, bn_name, x_ref, scale, offset, inner=(), producer=None):
         if not _read_only_by(graph, name, allowed):
             log.info("kept %s: %s is read outside the batch norm", bn_name, name)
             return 0
-    op = w_node.op
+    op = graph.op_of(w_node.name)
     if op != "MatMul" and w_node.attr["data_format"].s not in (b"", b"NHWC"):
         log.info("kept %s: %s is not NHWC", bn_name, w_node.name)
         return 0
@@ -129,8 +130,8 @@ def _fold(graph, ctx, bn_name, x_ref, scale, offset, inner=(), producer=None):
     w_const = graph.add_const(graph.unique_name(w_node.name + "/folded_weights"), new_w.astype(dtype))
     graph.rewrite(w_node, inputs=[w_data[0], w_const.name] + w_data[2:] + [i for i in w_inputs if i[:1] == "^"])
     b_const = graph.add_const(graph.unique_name(bn_name + "/folded_bias"), new_b.astype(dtype))
-    bn = graph.node(bn_name)
-    ctrl = [i for i in bn.input if i[:1] == "^"]
+    bn = graph.index()[bn_name]
+    ctrl = [i for i in bn.input if i[0] == "^"]
     graph.rewrite(bn, op="BiasAdd", inputs=[w_node.name, b_const.name] + ctrl)
     bn.attr.clear()
     bn.attr["T"].type = T_ENUM[np.dtype(dtype)]
@@ -172,16 +173,17 @@ def _fold_mul_add(graph, ctx, n, memo=None):
     ins = data_inputs(n)
     if len(ins) != 2:
         return 0
+    op_of, idx = graph.ops(), graph.index()
     for m_ref, t_ref in ((ins[0], ins[1]), (ins[1], ins[0])):
         mul_name = node_name(m_ref)
         # structure first (cheap), constant values second
-        if mul_name not in graph or graph.op_of(mul_name) != "Mul" or mul_name in ctx.protected \
-                or graph.consumers(mul_name) != [n.name] or m_ref not in (mul_name, mul_name + ":0"):
+        if op_of.get(mul_name) != "Mul" or mul_name in ctx.protected or m_ref not in (mul_name, mul_name + ":0") \
+                or graph.consumers(mul_name) != [n.name]:
             continue
         t = const_expr(graph, t_ref, memo=memo)
         if t is None or t.ndim > 4 or (t.ndim and any(d != 1 for d in t.shape[:-1])):
             continue
-        a, b = data_inputs(graph.node(mul_name))[:2]
+        a, b = data_inputs(idx[mul_name])[:2]
         for x, s_ref in ((a, b), (b, a)):
             producer = _weighted_producer(graph, x)
             if producer[0] is None:

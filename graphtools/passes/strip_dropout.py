@@ -12,6 +12,7 @@ RANDOM_SOURCES = {op for op in STOCHASTIC_OPS if "Uniform" in op and "Int" not i
 MASK_OPS = {"Add", "AddV2", "Mul", "Sub", "Floor", "GreaterEqual", "Greater", "Cast", "Identity"}
 COMBINE_OPS = {"Mul", "SelectV2", "Select"}
 SCALE_OPS = {"Mul", "Sub", "Identity"}  # what random_uniform's min/max scaling puts after the random op
+_WALKED = MASK_OPS | COMBINE_OPS | SCALE_OPS  # every op the walk from a random op can step onto
 
 
 @register("strip_dropout")
@@ -53,30 +54,35 @@ def _combiners(graph, random_name):
     frontier = [random_name]
     seen = set()
     kinds = {random_name: ("random", None)}
+    idx, op_of = graph.index(), graph.ops()
     while frontier:
         name = frontier.pop()
         if name in seen:
             continue
         seen.add(name)
+        prefix = name + ":"
         for c in graph.consumers(name):
-            node = graph.index()[c]
+            op = op_of[c]
+            kind, thr = kinds[name]
+            # cheap op test first: most consumers are none of these
+            if op not in _WALKED:
+                continue
+            node = idx[c]
             ins = data_inputs(node)
-            refs = [i for i in ins if node_name(i) == name]
+            refs = [i for i in ins if i == name or i.startswith(prefix)]
             if not refs:
                 continue
-            kind, thr = kinds[name]
-            if node.op == "Floor" and kind == "random":
+            if op == "Floor" and kind == "random":
                 kinds[c] = ("floor", thr)
-            elif node.op in ("GreaterEqual", "Greater") and kind == "random" and node_name(ins[0]) == name:
+            elif op in ("GreaterEqual", "Greater") and kind == "random" and node_name(ins[0]) == name:
                 kinds[c] = ("rate", ins[1])
-            elif node.op in COMBINE_OPS and kind in ("floor", "rate") and (
-                    node.op == "Mul" or node_name(ins[0]) == name):
+            elif op in COMBINE_OPS and kind in ("floor", "rate") and (op == "Mul" or node_name(ins[0]) == name):
                 yield node, refs[0], kind, thr
                 continue
-            elif node.op in ("Add", "AddV2") and kind == "random":
+            elif op in ("Add", "AddV2") and kind == "random":
                 other = [i for i in ins if node_name(i) != name]
                 kinds[c] = ("random", other[0] if other else None)  # keep_prob + U[0,1)
-            elif node.op in (SCALE_OPS if kind == "random" else MASK_OPS):
+            elif op in (SCALE_OPS if kind == "random" else MASK_OPS):
                 kinds[c] = (kind, thr)  # U * (max - min), Cast(mask), ... carry the kind along
             else:
                 continue
