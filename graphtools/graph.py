@@ -14,6 +14,9 @@ from .errors import NodeNotFoundError
 from .tensors import fill_const, to_array
 
 
+_NONE = ()  # the inputs and sources of a node without inputs (shared: never edited in place)
+
+
 def node_name(ref):
     """'^a' -> 'a', 'a:1' -> 'a', 'a' -> 'a'."""
     return (ref[1:] if ref[:1] == "^" else ref).partition(":")[0]
@@ -48,6 +51,7 @@ class Graph:
         self._readers = None
         self._by_op = None
         self._srcs = None
+        self._inputs = None
         self._op = None
         self._dead = set()
         self._consts = {}
@@ -58,13 +62,13 @@ class Graph:
     def invalidate(self):
         """Forget every index (after editing NodeDefs directly); dead nodes are compacted first."""
         self.compact()
-        self._index = self._readers = self._by_op = self._srcs = self._op = None
+        self._index = self._readers = self._by_op = self._srcs = self._op = self._inputs = None
 
     def _build(self):
         # per live node: the NodeDef, its op, the names it reads (plain Python, so walks and
         # removals do not go back to the protos), who reads it, and an op -> names index
         index, readers, by_op = {}, collections.defaultdict(set), collections.defaultdict(dict)
-        srcs_of, op_of = {}, {}
+        srcs_of, op_of, inputs_of = {}, {}, {}
         dead = self._dead
         for n in self.graph_def.node:
             name = n.name
@@ -73,19 +77,15 @@ class Graph:
             index[name] = n
             op = op_of[name] = n.op
             by_op[op][name] = None
-            inputs = n.input
-            if inputs:
+            if n.input:
+                inputs = inputs_of[name] = list(n.input)
                 srcs = srcs_of[name] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
                 for s in srcs:
                     readers[s].add(name)
             else:
-                srcs_of[name] = []
+                inputs_of[name] = srcs_of[name] = _NONE
         self._index, self._readers, self._by_op = index, readers, by_op
-        self._srcs, self._op = srcs_of, op_of
-
-    def _resource(self, name):
-        """Refresh the cached sources of ``name`` after its inputs changed."""
-        self._srcs[name] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in self._index[name].input]
+        self._srcs, self._op, self._inputs = srcs_of, op_of, inputs_of
 
     def _set_inputs(self, node, inputs):
         """Give ``node`` new inputs and bring sources, readers and orphans up to date."""
@@ -95,6 +95,7 @@ class Graph:
         before = set(self._srcs[name])
         del node.input[:]
         node.input.extend(inputs)
+        self._inputs[name] = inputs
         srcs = self._srcs[name] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
         after = set(srcs)
         for src in before - after:
@@ -158,10 +159,10 @@ class Graph:
         t = tensor_ref(tensor)
         idx = self.index()
         out = []
+        inputs = self._inputs
         for r in self._reader_sets().get(node_name(t), ()):
-            n = idx[r]
-            if any(not i.startswith("^") and tensor_ref(i) == t for i in n.input):
-                out.append(n)
+            if any(i[0] != "^" and tensor_ref(i) == t for i in inputs[r]):
+                out.append(idx[r])
         return out
 
     def used_ports(self, name):
@@ -169,8 +170,8 @@ class Graph:
         idx = self.index()
         ports = set()
         for r in self._reader_sets().get(name, ()):
-            for i in idx[r].input:
-                if not i.startswith("^") and node_name(i) == name:
+            for i in self._inputs[r]:
+                if i[0] != "^" and node_name(i) == name:
                     ports.add(output_index(i))
         return ports
 
@@ -197,6 +198,18 @@ class Graph:
         if self._op is None:
             self._build()
         return self._op[name]
+
+    def inputs(self, name):
+        """The input references of ``name`` ('a', 'a:1', '^b'; cached: no proto access; do not edit)."""
+        if self._inputs is None:
+            self._build()
+        return self._inputs[name]
+
+    def data_inputs(self, name):
+        """The data input references of ``name`` (control inputs left out)."""
+        if self._inputs is None:
+            self._build()
+        return [i for i in self._inputs[name] if i[0] != "^"]
 
     def sources(self, name):
         """Names node ``name`` reads (data and control; cached)."""
@@ -259,7 +272,7 @@ class Graph:
         """Kill ``names`` (live ones; with ``keep``, only those nobody reads and not in ``keep``);
         return how many died. One loop with everything in locals: sweeps kill most of a graph."""
         idx, consts, dead, op_of = self._index, self._consts, self._dead, self._op
-        readers, srcs_of = self._readers, self._srcs
+        readers, srcs_of, inputs_of = self._readers, self._srcs, self._inputs
         orphans = self.journal.orphans
         removed = self.journal.removed
         count = 0
@@ -271,6 +284,7 @@ class Graph:
             consts.pop(name, None)
             dead.add(name)
             op = op_of.pop(name)  # (the op index keeps the name: ``nodes_of`` skips it)
+            del inputs_of[name]
             for src in srcs_of.pop(name):
                 rs = readers.get(src)
                 if rs is not None:
@@ -334,7 +348,7 @@ class Graph:
         removed = len(old.node) - len(new.node)
         self.graph_def = new
         self._dead = set()
-        self._index = self._readers = self._by_op = self._srcs = self._op = None
+        self._index = self._readers = self._by_op = self._srcs = self._op = self._inputs = None
         return removed
 
     # ------------------------------------------------------------ edits
@@ -355,7 +369,7 @@ class Graph:
             if r == new_node:
                 continue
             n = idx[r]
-            inputs = list(n.input)
+            inputs = self._inputs[r]
             edited = [new_t if i == old_t or i == old_short else "^" + new_node if i == ctrl_old else i
                       for i in inputs]
             if edited == inputs:
@@ -364,6 +378,7 @@ class Graph:
             edited = _deduped_control(edited, r)
             del n.input[:]
             n.input.extend(edited)
+            self._inputs[r] = edited
             srcs = self._srcs[r] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in edited]
             readers[new_node].add(r)
             if old_node not in srcs:
@@ -405,7 +420,8 @@ class Graph:
         self._index[name] = new
         self._by_op[op][name] = None
         self._op[name] = op
-        srcs = self._srcs[name] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in new.input]
+        inputs = self._inputs[name] = list(new.input) or _NONE
+        srcs = self._srcs[name] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs] or _NONE
         readers = self._readers
         for s in srcs:
             readers[s].add(name)

@@ -165,7 +165,7 @@ def const_value(graph, ref, max_hops=8):
         if op == "Const":
             return graph.const(name)
         if op in ("Identity", "Snapshot"):
-            inputs = graph.node(name).input
+            inputs = graph.inputs(name)
             if inputs:
                 name = node_name(inputs[0])
                 continue
@@ -185,7 +185,7 @@ def const_expr(graph, ref, budget=16, memo=None):
     from .fold_constants import NUMPY, numpy_value
 
     left = [budget]
-    op_of, idx, const = graph.ops(), graph.index(), graph.const
+    op_of, inputs_of, const = graph.ops(), graph.inputs, graph.const
     memo = {} if memo is None else memo
 
     def value(name):
@@ -201,7 +201,7 @@ def const_expr(graph, ref, budget=16, memo=None):
             v = const(name)
         elif op in NUMPY or op in ("Identity", "Snapshot"):
             args = []
-            for i in idx[name].input:
+            for i in inputs_of(name):
                 # data edges from output 0 only (no control inputs, no other ports)
                 if i[0] == "^" or (":" in i and i[-2:] != ":0"):
                     args = None

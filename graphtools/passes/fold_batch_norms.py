@@ -20,6 +20,10 @@ def fold_batch_norms(graph, ctx):
     Before::  y = BN(conv(x, W) [+ b])  with  s = gamma / sqrt(var + eps),  t = beta - mean * s
     After::   y = BiasAdd(conv(x, W * s), b * s + t)
 
+    ``W * s`` replaces W's value in place when the conv is W's only reader (W keeps its name, as in
+    TensorFlow's own fold); otherwise it is a new ``<conv>/folded_weights``. The bias is a new
+    ``<batch norm>/folded_bias``.
+
     Decomposed batch norms ``Add(Mul(conv, s), t)`` are folded with ``s`` and ``t`` evaluated from
     the constant arithmetic that computes them (``const_expr``); training-mode ones are first
     switched to their moving statistics by
@@ -49,7 +53,7 @@ def _weighted_producer(graph, ref):
         return node, None, node
     if op in ("BiasAdd", "Add", "AddV2"):
         node = idx[name]
-        a, b = data_inputs(node)[:2]
+        a, b = graph.data_inputs(name)[:2]
         for w, c in ((a, b), (b, a)):
             wname = node_name(w)
             if op_of.get(wname) in WEIGHTED:
@@ -64,9 +68,8 @@ def _read_only_by(graph, name, allowed):
     only (control edges from elsewhere are fine: they only order)."""
     data_readers = 0
     prefix = name + ":"
-    idx = graph.index()
     for r in graph.consumers(name):
-        refs = [i for i in idx[r].input if i == name or i.startswith(prefix)]
+        refs = [i for i in graph.inputs(r) if i == name or i.startswith(prefix)]
         if not refs:
             continue  # a control edge only
         if r not in allowed or any(i != name and i != prefix + "0" for i in refs):
@@ -102,7 +105,7 @@ def _fold(graph, ctx, bn_name, x_ref, scale, offset, inner=(), producer=None):
     if op != "MatMul" and w_node.attr["data_format"].s not in (b"", b"NHWC"):
         log.info("kept %s: %s is not NHWC", bn_name, w_node.name)
         return 0
-    w_inputs = list(w_node.input)
+    w_inputs = graph.inputs(w_node.name)
     w_data = [i for i in w_inputs if i[:1] != "^"]
     weights = const_value(graph, w_data[1])
     if weights is None or weights.dtype.kind != "f":
@@ -127,11 +130,15 @@ def _fold(graph, ctx, bn_name, x_ref, scale, offset, inner=(), producer=None):
         new_w = weights * scale
     new_b = (const_value(graph, bias_ref).astype(np.float64) * scale + offset) if bias_ref is not None else offset
     dtype = weights.dtype
-    w_const = graph.add_const(graph.unique_name(w_node.name + "/folded_weights"), new_w.astype(dtype))
-    graph.rewrite(w_node, inputs=[w_data[0], w_const.name] + w_data[2:] + [i for i in w_inputs if i[:1] == "^"])
+    w_name = node_name(w_data[1])
+    if graph.op_of(w_name) == "Const" and graph.consumers(w_name) == [w_node.name] and w_name not in ctx.protected:
+        graph.set_const(w_name, new_w.astype(dtype))  # its only reader: scaled in place (as TensorFlow's own fold does)
+    else:  # shared or behind an Identity: the folded copy is a new constant
+        w_const = graph.add_const(graph.unique_name(w_node.name + "/folded_weights"), new_w.astype(dtype))
+        graph.rewrite(w_node, inputs=[w_data[0], w_const.name] + w_data[2:] + [i for i in w_inputs if i[:1] == "^"])
     b_const = graph.add_const(graph.unique_name(bn_name + "/folded_bias"), new_b.astype(dtype))
     bn = graph.index()[bn_name]
-    ctrl = [i for i in bn.input if i[0] == "^"]
+    ctrl = [i for i in graph.inputs(bn_name) if i[0] == "^"]
     graph.rewrite(bn, op="BiasAdd", inputs=[w_node.name, b_const.name] + ctrl)
     bn.attr.clear()
     bn.attr["T"].type = T_ENUM[np.dtype(dtype)]
@@ -170,10 +177,10 @@ def _fold_fused(graph, ctx, n):
 
 def _fold_mul_add(graph, ctx, n, memo=None):
     """Add(Mul(x, s), t) with constant per-channel s and t (a decomposed batch norm)."""
-    ins = data_inputs(n)
+    ins = graph.data_inputs(n.name)
     if len(ins) != 2:
         return 0
-    op_of, idx = graph.ops(), graph.index()
+    op_of = graph.ops()
     for m_ref, t_ref in ((ins[0], ins[1]), (ins[1], ins[0])):
         mul_name = node_name(m_ref)
         # structure first (cheap), constant values second
@@ -183,7 +190,7 @@ def _fold_mul_add(graph, ctx, n, memo=None):
         t = const_expr(graph, t_ref, memo=memo)
         if t is None or t.ndim > 4 or (t.ndim and any(d != 1 for d in t.shape[:-1])):
             continue
-        a, b = data_inputs(idx[mul_name])[:2]
+        a, b = graph.data_inputs(mul_name)[:2]
         for x, s_ref in ((a, b), (b, a)):
             producer = _weighted_producer(graph, x)
             if producer[0] is None:

@@ -46,7 +46,10 @@ def numpy_value(op, args):
     dtype = args[0].dtype if args[0] is not None else None
     if dtype is None or dtype.kind != "f" or any(a is None or a.dtype != dtype for a in args):
         return None
-    return np.asarray(fn(*args)).astype(dtype, copy=False)
+    out = fn(*args)
+    if type(out) is np.ndarray and out.dtype == dtype:
+        return out
+    return np.asarray(out).astype(dtype, copy=False)
 
 
 def _stateful(op, cache={}):

@@ -2,7 +2,7 @@
 import logging
 
 from ..graph import node_name
-from . import data_inputs, register
+from . import register
 
 log = logging.getLogger(__name__)
 # A PlaceholderWithDefault that is not a listed input always yields its default: an identity.
@@ -19,17 +19,16 @@ def remove_identity(graph, ctx):
     allowed).
     """
     rewrites = 0
-    idx = graph.index()
+    op_of = graph.ops()
     for n in graph.nodes_of(*IDENTITY_OPS):
         if n.name in ctx.protected:
             continue
-        ins = data_inputs(n)
-        if len(ins) != 1 or len(ins) != len(n.input):
+        inputs = graph.inputs(n.name)
+        if len(inputs) != 1 or inputs[0][0] == "^":
             continue
-        src = idx.get(node_name(ins[0]))
-        if src is None or src.op in NO_BYPASS_SOURCES:
+        src_op = op_of.get(node_name(inputs[0]))
+        if src_op is None or src_op in NO_BYPASS_SOURCES:
             continue
-        if graph.replace_all_uses(n.name + ":0", ins[0]):
+        if graph.replace_all_uses(n.name + ":0", inputs[0]):
             rewrites += 1
-            idx = graph.index()
     return rewrites

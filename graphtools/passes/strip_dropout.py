@@ -5,7 +5,7 @@ import numpy as np
 
 from ..analysis import STOCHASTIC_OPS
 from ..graph import node_name, tensor_ref
-from . import const_value, data_inputs, register
+from . import const_value, register
 
 log = logging.getLogger(__name__)
 RANDOM_SOURCES = {op for op in STOCHASTIC_OPS if "Uniform" in op and "Int" not in op}
@@ -31,7 +31,7 @@ def strip_dropout(graph, ctx):
     rewrites = 0
     for r in graph.nodes_of(*sorted(RANDOM_SOURCES)):
         for combine, mask_in, mask_kind, threshold in _combiners(graph, r.name):
-            scaled_ref = _other_operand(combine, mask_in)
+            scaled_ref = _other_operand(graph, combine, mask_in)
             if scaled_ref is None:
                 continue
             x, why = _unscaled(graph, scaled_ref, mask_kind, threshold)
@@ -39,7 +39,7 @@ def strip_dropout(graph, ctx):
                 log.info("kept %s: %s", combine.name, why)
                 continue
             if combine.op in ("SelectV2", "Select"):
-                zero = const_value(graph, combine.input[2])
+                zero = const_value(graph, graph.inputs(combine.name)[2])
                 if zero is None or (zero != 0).any():
                     log.info("kept %s: the dropped value is not 0", combine.name)
                     continue
@@ -67,8 +67,7 @@ def _combiners(graph, random_name):
             # cheap op test first: most consumers are none of these
             if op not in _WALKED:
                 continue
-            node = idx[c]
-            ins = data_inputs(node)
+            ins = graph.data_inputs(c)
             refs = [i for i in ins if i == name or i.startswith(prefix)]
             if not refs:
                 continue
@@ -77,7 +76,7 @@ def _combiners(graph, random_name):
             elif op in ("GreaterEqual", "Greater") and kind == "random" and node_name(ins[0]) == name:
                 kinds[c] = ("rate", ins[1])
             elif op in COMBINE_OPS and kind in ("floor", "rate") and (op == "Mul" or node_name(ins[0]) == name):
-                yield node, refs[0], kind, thr
+                yield idx[c], refs[0], kind, thr
                 continue
             elif op in ("Add", "AddV2") and kind == "random":
                 other = [i for i in ins if node_name(i) != name]
@@ -89,8 +88,8 @@ def _combiners(graph, random_name):
             frontier.append(c)
 
 
-def _other_operand(combine, mask_ref):
-    ins = data_inputs(combine)
+def _other_operand(graph, combine, mask_ref):
+    ins = graph.data_inputs(combine.name)
     if combine.op == "Mul":
         others = [i for i in ins if i != mask_ref]
         return others[0] if len(others) == 1 else None
@@ -99,11 +98,12 @@ def _other_operand(combine, mask_ref):
 
 def _unscaled(graph, scaled_ref, mask_kind, threshold):
     """Return (x, '') when ``scaled_ref`` is x scaled by exactly 1/keep for the mask's keep, else (None, why)."""
-    node = graph.index().get(node_name(scaled_ref))
-    if node is None or node.op not in ("RealDiv", "Div", "Mul"):
-        return None, f"no 1/keep_prob scaling feeds the mask ({node.op if node else '?'})"
-    a, b = data_inputs(node)[:2]
-    if node.op in ("RealDiv", "Div"):
+    name = node_name(scaled_ref)
+    op = graph.ops().get(name)
+    if op not in ("RealDiv", "Div", "Mul"):
+        return None, f"no 1/keep_prob scaling feeds the mask ({op or '?'})"
+    a, b = graph.data_inputs(name)[:2]
+    if op in ("RealDiv", "Div"):
         x, divisor = a, b
         if mask_kind == "floor":
             if _same(graph, divisor, threshold):
@@ -115,9 +115,9 @@ def _unscaled(graph, scaled_ref, mask_kind, threshold):
         return None, "divides by something other than 1 - rate"
     # Mul(x, 1 / (1 - rate)) built from the same rate tensor (TF 1.13-1.15)
     for x, s in ((a, b), (b, a)):
-        sn = graph.index().get(node_name(s))
-        if sn is not None and sn.op in ("RealDiv", "Div", "Reciprocal", "Inv"):
-            sin = data_inputs(sn)
+        sname = node_name(s)
+        if graph.ops().get(sname) in ("RealDiv", "Div", "Reciprocal", "Inv"):
+            sin = graph.data_inputs(sname)
             one = const_value(graph, sin[0]) if len(sin) == 2 else np.ones(())
             den = sin[-1]
             if one is not None and one.size == 1 and float(one) == 1.0:
@@ -146,9 +146,9 @@ def _same(graph, a, b):
 
 
 def _is_one_minus(graph, ref, rate):
-    node = graph.index().get(node_name(ref))
-    if node is not None and node.op == "Sub":
-        one, r = data_inputs(node)[:2]
+    name = node_name(ref)
+    if graph.ops().get(name) == "Sub":
+        one, r = graph.data_inputs(name)[:2]
         v = const_value(graph, one)
         if v is not None and v.size == 1 and float(v) == 1.0 and _same(graph, r, rate):
             return True
