@@ -3,15 +3,18 @@
 Builds frozen graphs of about 13k, 52k and 208k nodes (repeated blocks of MatMul, Identity, batch
 norm, Relu and keep_prob dropout) and times both tools on the same graphs in the same run:
 
-    python scripts/bench_strip.py [--sizes 13000,52000,208000] [--repeat 1] [--json out.json]
+    python scripts/bench_strip.py [--sizes 13000,52000,208000] [--repeat 3] [--json out.json]
 
-Prints a table: nodes, TensorFlow seconds, graphtools seconds, ratio, dropouts left by each, and
-graphtools' peak memory as a multiple of the GraphDef's in-memory size.
+Prints a table: nodes, TensorFlow seconds and graphtools seconds (best of --repeat), their ratio,
+the median of the per-round ratios ("paired": the tools take turns, so each round's two timings see
+the same machine), dropouts left by each, and graphtools' peak memory as a multiple of the
+GraphDef's in-memory size.
 """
 import argparse
 import gc
 import json
 import os
+import statistics
 import sys
 import time
 
@@ -180,7 +183,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="13000,52000,208000", help="approximate node counts")
     ap.add_argument("--verify", action="store_true", help="include the equivalence check in graphtools' time")
-    ap.add_argument("--repeat", type=int, default=1, help="best of N runs per tool and size (default 1)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="rounds per size; each round times both tools, taking turns (default 3)")
     ap.add_argument("--memory", action="store_true", help="also measure peak memory (a separate, slower run)")
     ap.add_argument("--json", help="write the rows as JSON")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
@@ -192,22 +196,35 @@ def main():
     time_tf(warm)
     time_graphtools(warm, args.verify)
     rows = []
-    print(f"{'nodes':>8} {'TF s':>8} {'graphtools s':>13} {'ratio':>6} {'TF dropouts left':>17} "
+    print(f"{'nodes':>8} {'TF s':>8} {'graphtools s':>13} {'ratio':>6} {'paired':>7} {'TF dropouts left':>17} "
           f"{'ours left':>9} {'ours nodes':>10} {'peak mem / GraphDef':>20}")
     for size in [int(s) for s in args.sizes.split(",")]:
         gd = chain(max(1, size // per_block))
         n = len(gd.node)
-        t_tf, out_tf = min((time_tf(gd) for _ in range(args.repeat)), key=lambda r: r[0])
-        t_gt, out_gt = min((time_graphtools(gd, args.verify) for _ in range(args.repeat)), key=lambda r: r[0])
+        # the two tools take turns (TF, ours, ours, TF, ...): this machine's speed drifts by up to 2x
+        # within minutes, and timing one tool's runs all before the other's would charge the drift to one
+        tf_runs, gt_runs = [], []
+        for r in range(args.repeat):
+            order = (0, 1) if r % 2 == 0 else (1, 0)
+            for tool in order:
+                if tool == 0:
+                    tf_runs.append(time_tf(gd))
+                else:
+                    gt_runs.append(time_graphtools(gd, args.verify))
+        t_tf, out_tf = min(tf_runs, key=lambda r: r[0])
+        t_gt, out_gt = min(gt_runs, key=lambda r: r[0])
+        paired = sorted(g[0] / t[0] for t, g in zip(tf_runs, gt_runs))
+        paired_median = statistics.median(paired)
         peak, gd_bytes = peak_memory(gd, args.verify) if args.memory else (float("nan"), 1)
         row = {"nodes": n, "tf_s": round(t_tf, 3), "graphtools_s": round(t_gt, 3), "ratio": round(t_gt / t_tf, 3),
+               "paired_ratios": [round(p, 3) for p in paired], "paired_median": round(paired_median, 3),
                "tf_dropouts_left": count(out_tf, {"RandomUniform"}),
                "graphtools_dropouts_left": count(out_gt, {"RandomUniform"}),
                "graphtools_nodes_after": len(out_gt.node), "tf_nodes_after": len(out_tf.node),
                "peak_memory_mb": round(peak / 2 ** 20, 1), "graphdef_memory_mb": round(gd_bytes / 2 ** 20, 1),
                "peak_memory_over_graphdef": round(peak / gd_bytes, 2)}
         rows.append(row)
-        print(f"{n:>8} {t_tf:>8.2f} {t_gt:>13.2f} {row['ratio']:>6.2f} {row['tf_dropouts_left']:>17} "
+        print(f"{n:>8} {t_tf:>8.2f} {t_gt:>13.2f} {row['ratio']:>6.2f} {paired_median:>7.2f} {row['tf_dropouts_left']:>17} "
               f"{row['graphtools_dropouts_left']:>9} {row['graphtools_nodes_after']:>10} "
               f"{row['peak_memory_over_graphdef']:>20.2f}", flush=True)
     if args.json:

@@ -11,6 +11,8 @@ UPDATE_SCOPE = re.compile(r"(AssignMovingAvg|ExponentialMovingAverage|update_ops
 
 
 TRAINING_OP_TYPES = tuple(ASSIGN_OPS | SAVER_OPS | SUMMARY_OPS | LOSS_OPS | GRADIENT_OPS | {"NoOp"})
+_TRAINING_OPS = frozenset(TRAINING_OP_TYPES)
+_APPLY = ("Apply", "ResourceApply", "SparseApply", "ResourceSparseApply")  # optimizer update ops
 _NAME_HINTS = ("gradients", "save", "Assign", "ExponentialMovingAverage", "update_ops", "train", "init",
                "group_deps", "Momentum", "Adam", "Adadelta", "Adagrad", "RMSProp", "Ftrl", "SGD", "GradientDescent")
 
@@ -47,13 +49,16 @@ def remove_training(graph, ctx):
     Optimizer slots, gradients, losses, summaries, the saver and the global step are not read by
     the outputs once these edges are gone, so the runner's prune removes them.
     """
-    idx = graph.index()
+    idx, op_of = graph.index(), graph.ops()
     dirty = ctx.params.get("dirty")
+    # a training node has a training op type or a name with one of the hint words: look at those only
     if dirty is None:
         suspects = [idx[name] for name in _suspect_names(list(idx))]
-        suspects += graph.nodes_of(*TRAINING_OP_TYPES)
-    else:
-        suspects = [idx[d] for d in dirty if d in idx]
+        suspects += graph.nodes_of(*TRAINING_OP_TYPES, *[op for op in graph.op_types() if op.startswith(_APPLY)])
+    else:  # what changed since the last run
+        live = [d for d in dirty if d in idx]
+        hinted = set(_suspect_names(live))
+        suspects = [idx[d] for d in live if d in hinted or op_of[d] in _TRAINING_OPS or op_of[d].startswith(_APPLY)]
     training = {n.name for n in suspects if _is_training_node(n)}
     dropped = 0
     for t in training:
