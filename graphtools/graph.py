@@ -9,12 +9,13 @@ methods; a pass that edits ``NodeDef.input`` directly must call ``invalidate()``
 import collections
 
 import networkx as nx
+import numpy as np
 
 from .errors import NodeNotFoundError
 from .tensors import fill_const, to_array
 
 
-_NONE = ()  # the inputs and sources of a node without inputs (shared: never edited in place)
+_NONE = ()  # the inputs and sources of a node without inputs, which has no entry in those indexes
 
 
 def node_name(ref):
@@ -77,13 +78,11 @@ class Graph:
             index[name] = n
             op = op_of[name] = n.op
             by_op[op][name] = None
-            if n.input:
+            if n.input:  # (nodes without inputs, half of most graphs, get no entries: see _NONE)
                 inputs = inputs_of[name] = list(n.input)
                 srcs = srcs_of[name] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
                 for s in srcs:
                     readers[s].add(name)
-            else:
-                inputs_of[name] = srcs_of[name] = _NONE
         self._index, self._readers, self._by_op = index, readers, by_op
         self._srcs, self._op, self._inputs = srcs_of, op_of, inputs_of
 
@@ -92,11 +91,16 @@ class Graph:
         readers = self._reader_sets()
         name = node.name
         inputs = list(inputs)
-        before = set(self._srcs[name])
+        before = set(self._srcs.get(name, _NONE))
         del node.input[:]
         node.input.extend(inputs)
-        self._inputs[name] = inputs
-        srcs = self._srcs[name] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
+        if inputs:
+            self._inputs[name] = inputs
+            srcs = self._srcs[name] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
+        else:
+            self._inputs.pop(name, None)
+            self._srcs.pop(name, None)
+            srcs = _NONE
         after = set(srcs)
         for src in before - after:
             rs = readers.get(src)
@@ -203,19 +207,19 @@ class Graph:
         """The input references of ``name`` ('a', 'a:1', '^b'; cached: no proto access; do not edit)."""
         if self._inputs is None:
             self._build()
-        return self._inputs[name]
+        return self._inputs.get(name, _NONE)
 
     def data_inputs(self, name):
         """The data input references of ``name`` (control inputs left out)."""
         if self._inputs is None:
             self._build()
-        return [i for i in self._inputs[name] if i[0] != "^"]
+        return [i for i in self._inputs.get(name, _NONE) if i[0] != "^"]
 
     def sources(self, name):
         """Names node ``name`` reads (data and control; cached)."""
         if self._srcs is None:
             self._build()
-        return self._srcs[name]
+        return self._srcs.get(name, _NONE)
 
     def op_counts(self):
         if self._op is None:
@@ -258,7 +262,7 @@ class Graph:
             if name in seen or name not in idx:
                 continue
             seen.add(name)
-            stack.extend(srcs[name])
+            stack.extend(srcs.get(name, _NONE))
         return seen
 
     # ------------------------------------------------------------ removal
@@ -284,8 +288,9 @@ class Graph:
             consts.pop(name, None)
             dead.add(name)
             op = op_of.pop(name)  # (the op index keeps the name: ``nodes_of`` skips it)
-            del inputs_of[name]
-            for src in srcs_of.pop(name):
+            if name in inputs_of:
+                del inputs_of[name]
+            for src in srcs_of.pop(name, _NONE):
                 rs = readers.get(src)
                 if rs is not None:
                     rs.discard(name)
@@ -420,8 +425,10 @@ class Graph:
         self._index[name] = new
         self._by_op[op][name] = None
         self._op[name] = op
-        inputs = self._inputs[name] = list(new.input) or _NONE
-        srcs = self._srcs[name] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs] or _NONE
+        inputs = list(new.input)
+        srcs = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
+        if inputs:
+            self._inputs[name], self._srcs[name] = inputs, srcs
         readers = self._readers
         for s in srcs:
             readers[s].add(name)
@@ -463,6 +470,16 @@ class Graph:
     def set_const(self, name, value):
         """Turn node ``name`` into a Const holding ``value`` in place (its readers are untouched)."""
         node = self.index()[name]
+        if self._op[name] == "Const":
+            old = self.const(name)
+            if old is not None and type(value) is np.ndarray and value.dtype == old.dtype \
+                    and value.shape == old.shape and value.size and node.attr["value"].tensor.tensor_content:
+                # same dtype and shape, stored as raw bytes: only the bytes change (a hot path when folding)
+                node.attr["value"].tensor.tensor_content = np.ascontiguousarray(value).tobytes()
+                self._consts.pop(name, None)
+                self.journal.touched.add(name)
+                self.edit_log.append(name)
+                return node
         self.rewrite(node, op="Const", inputs=[])
         node.attr.clear()
         fill_const(node, value)
