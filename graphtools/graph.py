@@ -66,23 +66,27 @@ class Graph:
         self._index = self._readers = self._by_op = self._srcs = self._op = self._inputs = None
 
     def _build(self):
-        # per live node: the NodeDef, its op, the names it reads (plain Python, so walks and
-        # removals do not go back to the protos), who reads it, and an op -> names index
-        index, readers, by_op = {}, collections.defaultdict(set), collections.defaultdict(dict)
-        srcs_of, op_of, inputs_of = {}, {}, {}
+        # per live node: the NodeDef, its op, its inputs and the names it reads (plain Python, so
+        # walks and removals do not go back to the protos), who reads it, and an op -> names index.
+        # Built column by column: comprehensions and dict(zip()) run far fewer bytecodes per node.
         dead = self._dead
-        for n in self.graph_def.node:
-            name = n.name
-            if dead and name in dead:
-                continue
-            index[name] = n
-            op = op_of[name] = n.op
+        nodes = [n for n in self.graph_def.node if n.name not in dead] if dead else list(self.graph_def.node)
+        names = [n.name for n in nodes]
+        ops = [n.op for n in nodes]
+        index = dict(zip(names, nodes))
+        op_of = dict(zip(names, ops))
+        # (nodes without inputs, half of most graphs, get no entries: see _NONE)
+        with_inputs = [(name, list(n.input)) for name, n in zip(names, nodes) if n.input]
+        inputs_of = dict(with_inputs)
+        srcs_of = {name: [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
+                   for name, inputs in with_inputs}
+        readers = collections.defaultdict(set)
+        for name, srcs in srcs_of.items():
+            for s in srcs:
+                readers[s].add(name)
+        by_op = collections.defaultdict(dict)
+        for name, op in zip(names, ops):
             by_op[op][name] = None
-            if n.input:  # (nodes without inputs, half of most graphs, get no entries: see _NONE)
-                inputs = inputs_of[name] = list(n.input)
-                srcs = srcs_of[name] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
-                for s in srcs:
-                    readers[s].add(name)
         self._index, self._readers, self._by_op = index, readers, by_op
         self._srcs, self._op, self._inputs = srcs_of, op_of, inputs_of
 
