@@ -138,12 +138,17 @@ class Graph:
 
     def nodes_of(self, *ops):
         """Live NodeDefs whose op is one of ``ops``."""
+        idx = self.index()
+        return [idx[name] for name in self.names_of(*ops)]
+
+    def names_of(self, *ops):
+        """Names of the live nodes whose op is one of ``ops`` (graph order within each op)."""
         if self._by_op is None:
             self._build()
-        idx, op_of = self._index, self._op
+        op_of = self._op
         out = []
         for op in ops:  # (killed nodes stay in the op index: their op_of entry is gone)
-            out.extend(idx[name] for name in self._by_op.get(op, ()) if op_of.get(name) == op)
+            out.extend(name for name in self._by_op.get(op, ()) if op_of.get(name) == op)
         return out
 
     def __contains__(self, name):

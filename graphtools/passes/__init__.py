@@ -220,17 +220,18 @@ def const_expr(graph, ref, budget=16, memo=None):
     return value(node_name(ref))
 
 
-def candidates(graph, ctx, ops):
-    """Live nodes of the given ops: all of them in the first round, else those near what changed."""
+def candidate_names(graph, ctx, ops):
+    """Names of the live nodes of the given ops: all of them in the first round (in graph order),
+    else those near what changed (sorted)."""
     dirty = ctx.params.get("dirty")
     if dirty is None:
-        return graph.nodes_of(*ops)
-    idx = graph.index()
+        return graph.names_of(*ops)
+    op_of = graph.ops()
     names = set(dirty)
     for d in dirty:
         names.update(graph.consumers(d))
     ops = set(ops)
-    return [idx[n] for n in names if n in idx and idx[n].op in ops]
+    return sorted(n for n in names if op_of.get(n) in ops)
 
 
 def data_inputs(node):

@@ -5,7 +5,7 @@ import logging
 import numpy as np
 
 from ..graph import node_name
-from . import candidates, const_expr, const_value, data_inputs, register
+from . import candidate_names, const_expr, const_value, data_inputs, register
 
 log = logging.getLogger(__name__)
 FUSED = ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
@@ -33,13 +33,13 @@ def fold_batch_norms(graph, ctx):
     rewrites = 0
     memo = {}  # constant expressions evaluated so far (their nodes are never rewritten by this pass)
     with np.errstate(all="ignore"):  # overflow in a constant expression is its value, as in TensorFlow
-        for n in candidates(graph, ctx, FUSED + ("Add", "AddV2", "BiasAdd")):
-            if n.name not in graph:
-                continue
-            if n.op in FUSED and not n.attr["is_training"].b:
-                rewrites += _fold_fused(graph, ctx, n)
-            elif n.op in ("Add", "AddV2", "BiasAdd"):
-                rewrites += _fold_mul_add(graph, ctx, n, memo)
+        op_of, idx = graph.ops(), graph.index()
+        for name in candidate_names(graph, ctx, FUSED + ("Add", "AddV2", "BiasAdd")):
+            op = op_of.get(name)  # (None: removed by an earlier fold)
+            if op in FUSED and not idx[name].attr["is_training"].b:
+                rewrites += _fold_fused(graph, ctx, idx[name])
+            elif op in ("Add", "AddV2", "BiasAdd"):
+                rewrites += _fold_mul_add(graph, ctx, name, memo)
     return rewrites
 
 
@@ -175,9 +175,9 @@ def _fold_fused(graph, ctx, n):
     return _fold(graph, ctx, n.name, x, scale, beta - mean * scale)
 
 
-def _fold_mul_add(graph, ctx, n, memo=None):
-    """Add(Mul(x, s), t) with constant per-channel s and t (a decomposed batch norm)."""
-    ins = graph.data_inputs(n.name)
+def _fold_mul_add(graph, ctx, name, memo=None):
+    """Add(Mul(x, s), t) with constant per-channel s and t (a decomposed batch norm) at node ``name``."""
+    ins = graph.data_inputs(name)
     if len(ins) != 2:
         return 0
     op_of = graph.ops()
@@ -185,7 +185,7 @@ def _fold_mul_add(graph, ctx, n, memo=None):
         mul_name = node_name(m_ref)
         # structure first (cheap), constant values second
         if op_of.get(mul_name) != "Mul" or mul_name in ctx.protected or m_ref not in (mul_name, mul_name + ":0") \
-                or graph.consumers(mul_name) != [n.name]:
+                or graph.consumers(mul_name) != [name]:
             continue
         t = const_expr(graph, t_ref, memo=memo)
         if t is None or t.ndim > 4 or (t.ndim and any(d != 1 for d in t.shape[:-1])):
@@ -198,5 +198,5 @@ def _fold_mul_add(graph, ctx, n, memo=None):
             s = const_expr(graph, s_ref, memo=memo)
             if s is None or s.ndim > 4 or (s.ndim and any(d != 1 for d in s.shape[:-1])):
                 continue
-            return _fold(graph, ctx, n.name, x, s, t, inner={mul_name}, producer=producer)
+            return _fold(graph, ctx, name, x, s, t, inner={mul_name}, producer=producer)
     return 0
