@@ -18,6 +18,40 @@ from .tensors import fill_const, to_array
 _NONE = ()  # the inputs and sources of a node without inputs, which has no entry in those indexes
 
 
+# The reader index maps a name to its one reader as a str (most nodes have one: no set to build
+# and keep) or to a set of two or more; a name nobody reads has no entry.
+def _radd(readers, src, name):
+    r = readers.get(src)
+    if r is None:
+        readers[src] = name
+    elif r.__class__ is str:
+        if r != name:
+            readers[src] = {r, name}
+    else:
+        r.add(name)
+
+
+def _rdiscard(readers, src, name):
+    """Remove reader ``name`` of ``src``; True when ``src`` has no reader left."""
+    r = readers.get(src)
+    if r is None:
+        return False
+    if r.__class__ is str:
+        if r != name:
+            return False
+    else:
+        r.discard(name)
+        if r:
+            return False
+    del readers[src]
+    return True
+
+
+def _rlist(r):
+    """A reader index entry as a list of names."""
+    return [] if r is None else [r] if r.__class__ is str else list(r)
+
+
 def node_name(ref):
     """'^a' -> 'a', 'a:1' -> 'a', 'a' -> 'a'."""
     return (ref[1:] if ref[:1] == "^" else ref).partition(":")[0]
@@ -80,10 +114,18 @@ class Graph:
         inputs_of = dict(with_inputs)
         srcs_of = {name: [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
                    for name, inputs in with_inputs}
-        readers = collections.defaultdict(set)
+        readers = {}  # name -> its one reader (a str, most nodes) or a set of them: see _radd
+        get = readers.get
         for name, srcs in srcs_of.items():
             for s in srcs:
-                readers[s].add(name)
+                r = get(s)
+                if r is None:
+                    readers[s] = name
+                elif r.__class__ is str:
+                    if r != name:
+                        readers[s] = {r, name}
+                else:
+                    r.add(name)
         by_op = collections.defaultdict(dict)
         for name, op in zip(names, ops):
             by_op[op][name] = None
@@ -107,13 +149,10 @@ class Graph:
             srcs = _NONE
         after = set(srcs)
         for src in before - after:
-            rs = readers.get(src)
-            if rs is not None:
-                rs.discard(name)
-                if not rs:
-                    self.journal.orphans.add(src)
+            if _rdiscard(readers, src, name):
+                self.journal.orphans.add(src)
         for src in after - before:
-            readers[src].add(name)
+            _radd(readers, src, name)
         self.journal.touched.add(name)
         self.edit_log.append(name)
 
@@ -165,7 +204,7 @@ class Graph:
 
     def consumers(self, name):
         """Names of live nodes that read ``name`` (data or control)."""
-        return list(self._reader_sets().get(name, ()))
+        return _rlist(self._reader_sets().get(name))
 
     def readers(self, tensor):
         """NodeDefs that read ``tensor`` ('a' or 'a:1') through a data edge."""
@@ -173,7 +212,7 @@ class Graph:
         idx = self.index()
         out = []
         inputs = self._inputs
-        for r in self._reader_sets().get(node_name(t), ()):
+        for r in _rlist(self._reader_sets().get(node_name(t))):
             if any(i[0] != "^" and tensor_ref(i) == t for i in inputs[r]):
                 out.append(idx[r])
         return out
@@ -182,7 +221,7 @@ class Graph:
         """Output indices of ``name`` that some node reads."""
         idx = self.index()
         ports = set()
-        for r in self._reader_sets().get(name, ()):
+        for r in _rlist(self._reader_sets().get(name)):
             for i in self._inputs[r]:
                 if i[0] != "^" and node_name(i) == name:
                     ports.add(output_index(i))
@@ -299,11 +338,18 @@ class Graph:
             op = op_of.pop(name)  # (the op index keeps the name: ``nodes_of`` skips it)
             if name in inputs_of:
                 del inputs_of[name]
-            for src in srcs_of.pop(name, _NONE):
-                rs = readers.get(src)
-                if rs is not None:
-                    rs.discard(name)
-                    if not rs:
+            for src in srcs_of.pop(name, _NONE):  # (_rdiscard inlined: the hottest loop of a strip)
+                r = readers.get(src)
+                if r is None:
+                    continue
+                if r.__class__ is str:
+                    if r == name:
+                        del readers[src]
+                        orphans.add(src)
+                else:
+                    r.discard(name)
+                    if not r:
+                        del readers[src]
                         orphans.add(src)
             removed.append((name, op))
             count += 1
@@ -379,7 +425,7 @@ class Graph:
         idx = self.index()
         readers = self._reader_sets()
         changed = 0
-        for r in list(readers.get(old_node, ())):
+        for r in _rlist(readers.get(old_node)):
             if r == new_node:
                 continue
             n = idx[r]
@@ -394,12 +440,9 @@ class Graph:
             n.input.extend(edited)
             self._inputs[r] = edited
             srcs = self._srcs[r] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in edited]
-            readers[new_node].add(r)
-            if old_node not in srcs:
-                rs = readers[old_node]
-                rs.discard(r)
-                if not rs:
-                    self.journal.orphans.add(old_node)
+            _radd(readers, new_node, r)
+            if old_node not in srcs and _rdiscard(readers, old_node, r):
+                self.journal.orphans.add(old_node)
             self.journal.touched.add(r)
             self.edit_log.append(r)
         return changed
@@ -440,7 +483,7 @@ class Graph:
             self._inputs[name], self._srcs[name] = inputs, srcs
         readers = self._readers
         for s in srcs:
-            readers[s].add(name)
+            _radd(readers, s, name)
         j = self.journal
         j.added.append((name, op))
         j.touched.add(name)
