@@ -470,20 +470,20 @@ class Graph:
         new = self.graph_def.node.add()
         new.name = name
         fill_const(new, value)
-        return self._added(new)
+        return self._added(new, has_inputs=False)
 
-    def _added(self, new):
+    def _added(self, new, has_inputs=True):
         name, op = new.name, new.op
         self._index[name] = new
         self._by_op[op][name] = None
         self._op[name] = op
-        inputs = list(new.input)
-        srcs = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
+        inputs = list(new.input) if has_inputs else _NONE
         if inputs:
+            srcs = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
             self._inputs[name], self._srcs[name] = inputs, srcs
-        readers = self._readers
-        for s in srcs:
-            _radd(readers, s, name)
+            readers = self._readers
+            for s in srcs:
+                _radd(readers, s, name)
         j = self.journal
         j.added.append((name, op))
         j.touched.add(name)

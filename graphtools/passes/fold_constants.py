@@ -41,11 +41,14 @@ def numpy_value(op, args):
     ``np.errstate(all="ignore")`` (once per pass, not per op: it is a hot path).
     """
     fn = NUMPY.get(op)
-    if fn is None or not args:
+    if fn is None or not args or args[0] is None:
         return None
-    dtype = args[0].dtype if args[0] is not None else None
-    if dtype is None or dtype.kind != "f" or any(a is None or a.dtype != dtype for a in args):
+    dtype = args[0].dtype
+    if dtype.kind != "f":
         return None
+    for a in args:  # (a loop, not any(): this runs for every node of every constant expression)
+        if a is None or a.dtype != dtype:
+            return None
     out = fn(*args)
     if type(out) is np.ndarray and out.dtype == dtype:
         return out
