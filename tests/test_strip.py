@@ -212,6 +212,42 @@ def test_fold_batch_norm_into_weights(matmul):
     assert_idempotent(r, remove=["batchnorm", "identity"], outputs=["out"])
 
 
+@pytest.mark.parametrize("shared_weights", [False, True], ids=["own_weights", "shared_weights"])
+def test_folded_weights_replace_a_constant_only_its_conv_reads(shared_weights):
+    """The conv's own weight Const is scaled in place (it keeps its name, as TensorFlow's fold does);
+    weights another conv also reads get a folded copy, and the other conv keeps the original."""
+    rng = np.random.RandomState(3)
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 6], name="x")
+        w = tf.constant(rng.randn(6, 4).astype(np.float32), name="w")
+        y = tf.nn.batch_normalization(tf.matmul(x, w, name="mm"), rng.randn(4).astype(np.float32),
+                                      rng.rand(4).astype(np.float32) + 0.5, rng.randn(4).astype(np.float32),
+                                      rng.rand(4).astype(np.float32) + 0.5, 1e-3, name="bn")
+        if shared_weights:
+            y = y + tf.matmul(x, w, name="other")
+        tf.identity(y, name="out")
+    gd = g.as_graph_def()
+    before = gd.SerializeToString()
+    feeds = {"x": rng.randn(3, 6).astype(np.float32)}
+    r = strip_report(gd, remove=["batchnorm"], outputs=["out"])
+    nodes = {n.name: n for n in r.graph_def.node}
+    assert not ops_of(r.graph_def) & {"Rsqrt", "Sub"} and "bn/add/folded_bias" in nodes
+    original = tf.make_ndarray(next(n for n in gd.node if n.name == "w").attr["value"].tensor)
+    kept = tf.make_ndarray(nodes["w"].attr["value"].tensor)
+    if shared_weights:
+        assert "mm/folded_weights" in nodes and list(nodes["mm"].input) == ["x", "mm/folded_weights"]
+        assert list(nodes["other"].input) == ["x", "w"]
+        np.testing.assert_array_equal(kept, original)
+    else:
+        assert not [n for n in nodes if n.endswith("folded_weights")] and list(nodes["mm"].input) == ["x", "w"]
+        assert not np.allclose(kept, original)
+    np.testing.assert_allclose(run_graph(r.graph_def, feeds, ["out"])[0], run_graph(gd, feeds, ["out"])[0],
+                               rtol=1e-5, atol=1e-5)
+    assert gd.SerializeToString() == before  # the caller's graph is untouched
+    assert_idempotent(r, remove=["batchnorm"], outputs=["out"])
+
+
 def test_batch_norm_is_not_folded_when_the_conv_output_is_shared():
     gd, feeds = _conv_bn(shared=True)
     r = strip_report(gd, remove=["batchnorm"], outputs=["out"])
@@ -425,3 +461,45 @@ def test_equivalence_check_compares_nan_and_inf_by_position():
     assert same.checked and same.outputs["out"]["ok"] and same.outputs["out"]["nonfinite"] > 0
     with pytest.raises(NotEquivalentError, match="output 'out' differs by inf"):  # NaN became a number
         check_equivalent(before, _log_graph(lambda tf, x: tf.abs(x)), inputs, ["out"], {})
+
+
+# ---------------------------------------------------------------- the Graph's incremental indexes
+
+def _indexes(graph):
+    """What the Graph's indexes say, as plain sets (live nodes only)."""
+    live = set(graph.index())
+    return ({n: graph.op_of(n) for n in live}, {n: list(graph.inputs(n)) for n in live},
+            {n: set(graph.consumers(n)) & live for n in live}, {op: set(graph.names_of(op)) for op in graph.op_types()})
+
+
+def test_graph_indexes_after_edits_match_a_rebuild():
+    """Kills, sweeps, rewires, new constants and retyping keep every index equal to one built from
+    scratch on the compacted GraphDef (readers kept as one name or a set must agree with both)."""
+    from graphtools.graph import Graph
+
+    rng = np.random.RandomState(5)
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 4], name="x")
+        a = tf.identity(x, name="a")
+        sq = tf.multiply(a, a, name="sq")            # reads a twice
+        with tf.control_dependencies([sq]):
+            b = tf.identity(a, name="b")            # reads a, and sq by a control edge
+        c = tf.add(sq, b, name="c")
+        d = tf.matmul(c, tf.constant(rng.randn(4, 4).astype(np.float32), name="w"), name="d")
+        tf.identity(d, name="out")
+    graph = Graph(g.as_graph_def())
+    graph.replace_all_uses("b:0", "a")             # c now reads sq and a; b is orphaned
+    graph.sweep(keep=["out", "x"])
+    graph.set_const("w", rng.randn(4, 4).astype(np.float32))                  # bytes only
+    graph.set_const("w", rng.randn(4, 3).astype(np.float32).T[:4, :3].copy())  # new shape: rebuilt
+    k = graph.add_const("k", np.ones(4, np.float32))
+    graph.rewrite(graph.node("c"), op="AddV2", inputs=["sq", k.name, "^a"])
+    graph.replace_all_uses("a:0", "x")              # a keeps only the control reader... then loses it
+    graph.rewrite(graph.node("c"), inputs=["sq", k.name])
+    graph.sweep(keep=["out", "x"])
+    assert "b" not in graph and "a" not in graph and graph.consumers("sq") == ["c"]
+    assert sorted(graph.consumers("x")) == ["sq"]
+    incremental = _indexes(graph)
+    graph.compact()
+    assert _indexes(Graph(graph.graph_def)) == incremental == _indexes(graph)
