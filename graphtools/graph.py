@@ -1,10 +1,12 @@
 """Graph: an editable view over ONE GraphDef (name index, readers, op index, rewiring, pruning).
 
-Built for graphs of hundreds of thousands of nodes: the name index, the reader sets and the op
-index are made in one scan and then kept up to date by every edit, removed nodes are only marked
-dead (``kill``/``sweep``) and the GraphDef is compacted once (``compact``). A pass therefore costs
-time in proportion to what it touches, not to the graph. Passes change edges only through these
-methods; a pass that edits ``NodeDef.input`` directly must call ``invalidate()``.
+Built for graphs of hundreds of thousands of nodes: the name index, each node's op, inputs and
+source names, the reader index and the op index are plain Python, made once and then kept up to
+date by every edit, so passes read the graph without touching its protos (``ops``, ``inputs``,
+``consumers``, ``const``); removed nodes are only marked dead (``kill``/``sweep``) and the GraphDef
+is compacted once (``compact``). A pass therefore costs time in proportion to what it touches, not
+to the graph. Passes change edges only through these methods; a pass that edits ``NodeDef.input``
+directly must call ``invalidate()``.
 """
 import collections
 
@@ -115,17 +117,9 @@ class Graph:
         srcs_of = {name: [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
                    for name, inputs in with_inputs}
         readers = {}  # name -> its one reader (a str, most nodes) or a set of them: see _radd
-        get = readers.get
         for name, srcs in srcs_of.items():
             for s in srcs:
-                r = get(s)
-                if r is None:
-                    readers[s] = name
-                elif r.__class__ is str:
-                    if r != name:
-                        readers[s] = {r, name}
-                else:
-                    r.add(name)
+                _radd(readers, s, name)
         by_op = collections.defaultdict(dict)
         for name, op in zip(names, ops):
             by_op[op][name] = None
@@ -219,7 +213,7 @@ class Graph:
 
     def used_ports(self, name):
         """Output indices of ``name`` that some node reads."""
-        idx = self.index()
+        self.index()
         ports = set()
         for r in _rlist(self._reader_sets().get(name)):
             for i in self._inputs[r]:
@@ -391,7 +385,6 @@ class Graph:
         """Rewrite the GraphDef without the dead nodes (one pass; keeps graph order)."""
         if not self._dead:
             return 0
-        dead = self._dead
         old = self.graph_def
         new = type(old)()
         for field, value in old.ListFields():  # versions, library, debug_info: everything but the nodes
@@ -401,10 +394,9 @@ class Graph:
                 getattr(new, field.name).CopyFrom(value)
             else:
                 setattr(new, field.name, value)
-        # the index holds the live nodes in graph order (added nodes are appended to both): copying
-        # from it does not touch the dead nodes' protos at all
-        live = self._index.values() if self._index is not None else [n for n in old.node if n.name not in dead]
-        new.node.extend(live)
+        # the index (there is one: only kills make dead nodes) holds the live nodes in graph order,
+        # added nodes appended to both: copying from it does not touch the dead nodes' protos at all
+        new.node.extend(self._index.values())
         removed = len(old.node) - len(new.node)
         self.graph_def = new
         self._dead = set()
@@ -435,16 +427,7 @@ class Graph:
             if edited == inputs:
                 continue
             changed += 1
-            edited = _deduped_control(edited, r)
-            del n.input[:]
-            n.input.extend(edited)
-            self._inputs[r] = edited
-            srcs = self._srcs[r] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in edited]
-            _radd(readers, new_node, r)
-            if old_node not in srcs and _rdiscard(readers, old_node, r):
-                self.journal.orphans.add(old_node)
-            self.journal.touched.add(r)
-            self.edit_log.append(r)
+            self._set_inputs(n, _deduped_control(edited, r))
         return changed
 
     def drop_control_inputs(self, node, predicate):

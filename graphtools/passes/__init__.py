@@ -182,7 +182,7 @@ def const_expr(graph, ref, budget=16, memo=None):
     ``memo``: a dict shared by calls within one pass (the scale is part of the offset's expression).
     Run it under ``np.errstate(all="ignore")``: overflow is a value here, as in TensorFlow.
     """
-    from .fold_constants import NUMPY, numpy_value
+    from .fold_constants import NUMPY, numpy_value, reads_port0_only
 
     left = [budget]
     op_of, inputs_of, const = graph.ops(), graph.inputs, graph.const
@@ -199,13 +199,9 @@ def const_expr(graph, ref, budget=16, memo=None):
         v = None
         if op == "Const":
             v = const(name)
-        elif op in NUMPY or op in ("Identity", "Snapshot"):
+        elif (op in NUMPY or op in ("Identity", "Snapshot")) and reads_port0_only(inputs_of(name)):
             args = []
             for i in inputs_of(name):
-                # data edges from output 0 only (no control inputs, no other ports)
-                if i[0] == "^" or (":" in i and i[-2:] != ":0"):
-                    args = None
-                    break
                 a = value(i[:-2] if ":" in i else i)
                 if a is None:
                     args = None

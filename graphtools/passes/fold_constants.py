@@ -28,9 +28,13 @@ NUMPY = {
 }
 
 
-def reads_port0_only(node):
-    """True when every input of ``node`` is a data edge from output 0 (no control, no other port)."""
-    return not any(i[0] == "^" or (":" in i and not i.endswith(":0")) for i in node.input)
+def reads_port0_only(inputs):
+    """True when every one of ``inputs`` (a node's input references) is a data edge from output 0
+    (no control input, no other port)."""
+    for i in inputs:  # (a loop, not any(): const_expr calls it for every node it evaluates)
+        if i[0] == "^" or (":" in i and i[-2:] != ":0"):
+            return False
+    return True
 
 
 def numpy_value(op, args):
@@ -72,9 +76,8 @@ def fold_constants(graph, ctx):
     over all remaining foldable nodes. Nodes with several outputs read, with control inputs,
     stateful ops and control flow are left alone; protected nodes keep their op.
     """
-    idx = graph.index()
     functions = graph.function_names()
-    known = {n.name for n in graph.nodes_of("Const")}
+    known = set(graph.names_of("Const"))
     order = []
     dirty = ctx.params.get("dirty")
     if dirty is None:
@@ -93,7 +96,7 @@ def fold_constants(graph, ctx):
         srcs = graph.sources(name)
         if not srcs or any(s not in known for s in srcs):
             continue  # revisited when its other inputs become known
-        if not reads_port0_only(idx[name]):
+        if not reads_port0_only(graph.inputs(name)):
             continue
         if op not in NUMPY and (_stateful(op) or graph.used_ports(name) - {0}):
             continue  # (NUMPY ops have one output and no state)
