@@ -9,6 +9,7 @@ to the graph. Passes change edges only through these methods; a pass that edits 
 directly must call ``invalidate()``.
 """
 import collections
+import operator
 
 import networkx as nx
 import numpy as np
@@ -375,8 +376,11 @@ class Graph:
         if needed is None:
             needed = self.ancestors(roots)
         else:
-            needed = set(needed) | self.ancestors([r for r in roots if r not in needed])
-        dead = [name for name in idx if name not in needed]
+            extra = [r for r in roots if r not in needed]
+            if extra:
+                needed = set(needed) | self.ancestors(extra)
+        # (the set difference runs in C; the graph-order list is made only when something goes)
+        dead = [name for name in idx if name not in needed] if idx.keys() - needed else []
         self._kill(dead)
         self.journal.orphans.clear()
         return len(dead)
@@ -545,14 +549,12 @@ class Journal:
         self.orphans = set()
 
     def op_delta(self):
-        d = collections.Counter()
-        for _, op in self.removed:
-            d[op] -= 1
-        for _, op in self.added:
-            d[op] += 1
-        for old, new in self.retyped:
-            d[old] -= 1
-            d[new] += 1
+        # (Counter() over an iterable counts in C: a sweep can remove most of a graph)
+        second, first = operator.itemgetter(1), operator.itemgetter(0)
+        d = collections.Counter(map(second, self.added))
+        d.update(map(second, self.retyped))
+        d.subtract(collections.Counter(map(second, self.removed)))
+        d.subtract(collections.Counter(map(first, self.retyped)))
         return {k: v for k, v in sorted(d.items()) if v}
 
 

@@ -113,9 +113,10 @@ def run_passes(graph_def, names, ctx, max_rounds=8, graph=None, needed=None):
             _check_touched(graph, name)
             j = graph.journal
             added = {n for n, _ in j.added}
-            removed = [n for n, _ in j.removed if n not in added]
+            removed = [n for n, _ in j.removed if n not in added] if added else [n for n, _ in j.removed]
+            live = graph.index()
             rec = PassRecord(name, rnd, rewrites, pruned, j.op_delta(), removed,
-                             [n for n, _ in j.added if n in graph])
+                             [n for n, _ in j.added if n in live])
             log.info("%s (round %d): %d rewrites, %d nodes pruned, ops %s", name, rnd, rewrites, pruned,
                      rec.ops_delta)
             records.append(rec)
