@@ -512,13 +512,15 @@ class Graph:
         if self._op[name] == "Const":
             old = self.const(name)
             if old is not None and type(value) is np.ndarray and value.dtype == old.dtype \
-                    and value.shape == old.shape and value.size and node.attr["value"].tensor.tensor_content:
-                # same dtype and shape, stored as raw bytes: only the bytes change (a hot path when folding)
-                node.attr["value"].tensor.tensor_content = np.ascontiguousarray(value).tobytes()
-                self._consts.pop(name, None)
-                self.journal.touched.add(name)
-                self.edit_log.append(name)
-                return node
+                    and value.shape == old.shape and value.size:
+                tensor = node.attr["value"].tensor
+                if tensor.tensor_content:
+                    # same dtype and shape, stored as raw bytes: only the bytes change (a hot path when folding)
+                    tensor.tensor_content = np.ascontiguousarray(value).tobytes()
+                    self._consts.pop(name, None)
+                    self.journal.touched.add(name)
+                    self.edit_log.append(name)
+                    return node
         self.rewrite(node, op="Const", inputs=[])
         node.attr.clear()
         fill_const(node, value)

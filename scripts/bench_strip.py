@@ -205,12 +205,11 @@ def main():
         # within minutes, and timing one tool's runs all before the other's would charge the drift to one
         tf_runs, gt_runs = [], []
         for r in range(args.repeat):
-            order = (0, 1) if r % 2 == 0 else (1, 0)
-            for tool in order:
-                if tool == 0:
-                    tf_runs.append(time_tf(gd))
-                else:
-                    gt_runs.append(time_graphtools(gd, args.verify))
+            if r % 2 == 0:
+                tf_runs.append(time_tf(gd))
+            gt_runs.append(time_graphtools(gd, args.verify))
+            if r % 2 == 1:
+                tf_runs.append(time_tf(gd))
         t_tf, out_tf = min(tf_runs, key=lambda r: r[0])
         t_gt, out_gt = min(gt_runs, key=lambda r: r[0])
         paired = sorted(g[0] / t[0] for t, g in zip(tf_runs, gt_runs))

@@ -11,3 +11,4 @@ def test_bench_strip_runs_on_a_small_graph(tmp_path):
     (row,) = json.loads(out.read_text())
     assert row["graphtools_dropouts_left"] == 0 and row["tf_dropouts_left"] > 0
     assert row["graphtools_nodes_after"] < row["tf_nodes_after"]
+    assert len(row["paired_ratios"]) == 3 and min(row["paired_ratios"]) <= row["paired_median"]  # one per round
