@@ -43,8 +43,8 @@ def load_revision(rev, tmp):
     try:
         tar = subprocess.run(["git", "-C", ROOT, "archive", rev, "graphtools"], capture_output=True, check=True).stdout
     except (subprocess.CalledProcessError, FileNotFoundError) as e:
-        err = getattr(e, "stderr", b"") or b""
-        fail(f"cannot read revision {rev!r} ({err.decode(errors='replace').strip() or e}); "
+        err = (getattr(e, "stderr", b"") or b"").decode(errors="replace").strip().splitlines()
+        fail(f"cannot read revision {rev!r} ({err[0] if err else e}); "
              f"give a commit of this repository, e.g. --rev HEAD~1")
     subprocess.run(["tar", "-x", "-C", dest], input=tar, check=True)
     shutil.move(os.path.join(dest, "graphtools"), os.path.join(dest, "graphtools_ab"))
