@@ -3,7 +3,7 @@
 Built for graphs of hundreds of thousands of nodes: the name index, each node's op, inputs and
 source names, the reader index and the op index are plain Python, made once and then kept up to
 date by every edit, so passes read the graph without touching its protos (``ops``, ``inputs``,
-``consumers``, ``const``); removed nodes are only marked dead (``kill``/``sweep``) and the GraphDef
+``consumers``, ``const``); removed nodes are only marked dead (``sweep``/``prune``) and the GraphDef
 is compacted once (``compact``). A pass therefore costs time in proportion to what it touches, not
 to the graph. Passes change edges only through these methods; a pass that edits ``NodeDef.input``
 directly must call ``invalidate()``.
@@ -53,6 +53,11 @@ def _rdiscard(readers, src, name):
 def _rlist(r):
     """A reader index entry as a list of names."""
     return [] if r is None else [r] if r.__class__ is str else list(r)
+
+
+def _sources(inputs):
+    """The node names a list of input references reads ('^a' -> 'a', 'a:1' -> 'a')."""
+    return [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
 
 
 def node_name(ref):
@@ -115,8 +120,7 @@ class Graph:
         # (nodes without inputs, half of most graphs, get no entries: see _NONE)
         with_inputs = [(name, list(n.input)) for name, n in zip(names, nodes) if n.input]
         inputs_of = dict(with_inputs)
-        srcs_of = {name: [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
-                   for name, inputs in with_inputs}
+        srcs_of = {name: _sources(inputs) for name, inputs in with_inputs}
         readers = {}  # name -> its one reader (a str, most nodes) or a set of them: see _radd
         for name, srcs in srcs_of.items():
             for s in srcs:
@@ -137,7 +141,7 @@ class Graph:
         node.input.extend(inputs)
         if inputs:
             self._inputs[name] = inputs
-            srcs = self._srcs[name] = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
+            srcs = self._srcs[name] = _sources(inputs)
         else:
             self._inputs.pop(name, None)
             self._srcs.pop(name, None)
@@ -309,15 +313,10 @@ class Graph:
         return seen
 
     # ------------------------------------------------------------ removal
-    def kill(self, name):
-        """Mark ``name`` dead: it leaves the indexes now and the GraphDef at ``compact``."""
-        if self._index is None:
-            self._build()
-        self._kill([name])
-
     def _kill(self, names, keep=None):
-        """Kill ``names`` (live ones; with ``keep``, only those nobody reads and not in ``keep``);
-        return how many died. One loop with everything in locals: sweeps kill most of a graph."""
+        """Mark ``names`` dead (live ones; with ``keep``, only those nobody reads and not in ``keep``):
+        they leave the indexes now and the GraphDef at ``compact``; return how many died. One loop
+        with everything in locals: sweeps kill most of a graph."""
         idx, consts, dead, op_of = self._index, self._consts, self._dead, self._op
         readers, srcs_of, inputs_of = self._readers, self._srcs, self._inputs
         orphans = self.journal.orphans
@@ -436,8 +435,9 @@ class Graph:
 
     def drop_control_inputs(self, node, predicate):
         """Remove control inputs of ``node`` whose source name satisfies ``predicate``."""
-        keep = [i for i in node.input if not (i.startswith("^") and predicate(i[1:]))]
-        dropped = len(node.input) - len(keep)
+        inputs = self.inputs(node.name)
+        keep = [i for i in inputs if not (i[0] == "^" and predicate(i[1:]))]
+        dropped = len(inputs) - len(keep)
         if dropped:
             self._set_inputs(node, keep)
         return dropped
@@ -466,7 +466,7 @@ class Graph:
         self._op[name] = op
         inputs = list(new.input) if has_inputs else _NONE
         if inputs:
-            srcs = [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
+            srcs = _sources(inputs)
             self._inputs[name], self._srcs[name] = inputs, srcs
             readers = self._readers
             for s in srcs:
@@ -495,10 +495,11 @@ class Graph:
         """Change ``node`` in place: its op and/or its inputs (attrs are the caller's to set)."""
         if inputs is not None:
             self._set_inputs(node, inputs)
-        if op is not None and op != node.op:
-            self._by_op[node.op].pop(node.name, None)
+        old = self._op[node.name]
+        if op is not None and op != old:
+            self._by_op[old].pop(node.name, None)
             self._by_op[op][node.name] = None
-            self.journal.retyped.append((node.op, op))
+            self.journal.retyped.append((old, op))
             node.op = op
             self._op[node.name] = op
         self._consts.pop(node.name, None)

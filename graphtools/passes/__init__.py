@@ -229,7 +229,3 @@ def candidate_names(graph, ctx, ops):
         names.update(graph.consumers(d))
     ops = set(ops)
     return sorted(n for n in names if op_of.get(n) in ops)
-
-
-def data_inputs(node):
-    return [i for i in node.input if not i.startswith("^")]

@@ -5,7 +5,7 @@ import logging
 import numpy as np
 
 from ..graph import node_name
-from . import candidate_names, const_expr, const_value, data_inputs, register
+from . import candidate_names, const_expr, const_value, register
 
 log = logging.getLogger(__name__)
 FUSED = ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
@@ -161,7 +161,7 @@ def _fold_fused(graph, ctx, n):
     if n.attr["data_format"].s not in (b"", b"NHWC"):
         log.info("kept %s: NCHW", n.name)
         return 0
-    x, gamma, beta, mean, var = data_inputs(n)[:5]
+    x, gamma, beta, mean, var = graph.data_inputs(n.name)[:5]
     vals = [const_value(graph, r) for r in (gamma, beta, mean, var)]
     if any(v is None for v in vals):
         log.info("kept %s: its parameters are not constants", n.name)
@@ -173,6 +173,11 @@ def _fold_fused(graph, ctx, n):
         return 0
     scale = gamma / np.sqrt(var + eps)
     return _fold(graph, ctx, n.name, x, scale, beta - mean * scale)
+
+
+def _channel_shaped(v):
+    """True for a value that broadcasts per output channel: a scalar or [1, ..., 1, C] (rank <= 4)."""
+    return v is not None and v.ndim <= 4 and not (v.ndim and any(d != 1 for d in v.shape[:-1]))
 
 
 def _fold_mul_add(graph, ctx, name, memo=None):
@@ -188,7 +193,7 @@ def _fold_mul_add(graph, ctx, name, memo=None):
                 or graph.consumers(mul_name) != [name]:
             continue
         t = const_expr(graph, t_ref, memo=memo)
-        if t is None or t.ndim > 4 or (t.ndim and any(d != 1 for d in t.shape[:-1])):
+        if not _channel_shaped(t):
             continue
         a, b = graph.data_inputs(mul_name)[:2]
         for x, s_ref in ((a, b), (b, a)):
@@ -196,7 +201,7 @@ def _fold_mul_add(graph, ctx, name, memo=None):
             if producer[0] is None:
                 continue
             s = const_expr(graph, s_ref, memo=memo)
-            if s is None or s.ndim > 4 or (s.ndim and any(d != 1 for d in s.shape[:-1])):
+            if not _channel_shaped(s):
                 continue
             return _fold(graph, ctx, name, x, s, t, inner={mul_name}, producer=producer)
     return 0

@@ -2,7 +2,7 @@
 import logging
 
 from ..graph import node_name
-from . import const_value, data_inputs, register
+from . import const_value, register
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def fold_ifs(graph, ctx):
             continue
         sub, mapping = f2g.function_def_to_graph_def(fdef)
         prefix = graph.unique_name(f"{n.name}/{branch}") + "/"
-        actual = data_inputs(n)[1:]
+        actual = graph.data_inputs(n.name)[1:]
         ctrl = [i for i in n.input if i.startswith("^")]
         args = {a.name: actual[k] for k, a in enumerate(fdef.signature.input_arg)}
         for node in sub.node:

@@ -2,7 +2,7 @@
 import logging
 
 from ..graph import node_name, tensor_ref
-from . import const_value, data_inputs, register
+from . import const_value, register
 
 log = logging.getLogger(__name__)
 SWITCH = ("Switch", "RefSwitch")
@@ -24,7 +24,7 @@ def fold_switches(graph, ctx):
     live_routes = {}
     dead_tensors = set()
     for n in graph.nodes_of(*SWITCH):
-        if len(data_inputs(n)) < 2:
+        if len(graph.data_inputs(n.name)) < 2:
             continue
         pred_src = idx.get(node_name(n.input[1]))
         if pred_src is not None and pred_src.op == "LoopCond":
@@ -77,14 +77,14 @@ def _propagate(graph, idx, live_routes, dead_tensors):
                 stack.append(r)
         if not stack:  # a Merge whose every input is dead is dead too; settle them, then go on
             for m in list(merges):
-                ins = data_inputs(idx[m])
+                ins = graph.data_inputs(m)
                 if all(tensor_ref(i) in dead_tensors or node_name(i) in dead for i in ins):
                     merges.discard(m)
                     dead.add(m)
                     stack.append(m)
     merge_fix = {}
     for m in merges:
-        ins = data_inputs(idx[m])
+        ins = graph.data_inputs(m)
         alive = [(k, i) for k, i in enumerate(ins) if not (tensor_ref(i) in dead_tensors or node_name(i) in dead)]
         if len(alive) == 1 and len(alive) < len(ins):
             merge_fix[m] = alive[0]

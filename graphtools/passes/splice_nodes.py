@@ -4,7 +4,7 @@ import logging
 from ..analysis import FLAG_NAME
 from ..errors import InputError, NodeNotFoundError
 from ..graph import node_name, tensor_ref
-from . import data_inputs, register
+from . import register
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def splice_nodes(graph, ctx):
         ins = []
         g = graph.to_networkx()
         for m in [n.name for n in graph.nodes if n.name in members]:  # graph order: stable messages
-            for i in data_inputs(idx[m]):
+            for i in graph.data_inputs(m):
                 src = idx[node_name(i)]
                 if src.name in members or _settings_only(graph, g, src.name):
                     continue
@@ -49,7 +49,7 @@ def splice_nodes(graph, ctx):
         for n in graph.nodes:
             if n.name in members:
                 continue
-            for i in data_inputs(n):
+            for i in graph.data_inputs(n.name):
                 if node_name(i) in members and tensor_ref(i) not in outs:
                     outs.append(tensor_ref(i))
         if len(ins) != 1 or len(outs) != 1:

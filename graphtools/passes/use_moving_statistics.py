@@ -2,7 +2,7 @@
 import logging
 
 
-from . import const_value, data_inputs, register
+from . import const_value, register
 
 log = logging.getLogger(__name__)
 FUSED = ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
@@ -79,7 +79,7 @@ def use_moving_statistics(graph, ctx):
             new = tf().compat.v1.NodeDef()
             new.CopyFrom(n)
             del new.input[:]
-            new.input.extend(data_inputs(n)[:3] + stats + [i for i in n.input if i.startswith("^")])
+            new.input.extend(graph.data_inputs(n.name)[:3] + stats + [i for i in n.input if i.startswith("^")])
             new.attr["is_training"].b = False
             if "exponential_avg_factor" in new.attr:
                 new.attr["exponential_avg_factor"].f = 1.0
