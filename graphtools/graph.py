@@ -9,6 +9,7 @@ to the graph. Passes change edges only through these methods; a pass that edits 
 directly must call ``invalidate()``.
 """
 import collections
+import itertools
 import operator
 
 import networkx as nx
@@ -58,6 +59,20 @@ def _rlist(r):
 def _sources(inputs):
     """The node names a list of input references reads ('^a' -> 'a', 'a:1' -> 'a')."""
     return [(i[1:] if i[0] == "^" else i).partition(":")[0] for i in inputs]
+
+
+def _sources_of(inputs_of):
+    """{name: sources} for {name: inputs}. Most references are plain names, their own source: a node
+    that reads only those shares its inputs list (nobody edits these lists: edits replace them); the
+    nodes with a control or port reference get ``_sources``."""
+    special = {i for i in itertools.chain.from_iterable(inputs_of.values()) if "^" in i or ":" in i}
+    srcs_of = dict(inputs_of)
+    if special:
+        isdisjoint = special.isdisjoint
+        for name, inputs in inputs_of.items():
+            if not isdisjoint(inputs):
+                srcs_of[name] = _sources(inputs)
+    return srcs_of
 
 
 def node_name(ref):
@@ -118,27 +133,37 @@ class Graph:
         index = dict(zip(names, nodes))
         op_of = dict(zip(names, ops))
         # (nodes without inputs, half of most graphs, get no entries: see _NONE)
-        with_inputs = [(name, list(n.input)) for name, n in zip(names, nodes) if n.input]
+        # (``n.input[:]`` is one call that returns a list: ``list(n.input)`` behind an ``if n.input``
+        # made two container wrappers per node, a tenth of the build)
+        with_inputs = [(name, inputs) for name, n in zip(names, nodes) if (inputs := n.input[:])]
         inputs_of = dict(with_inputs)
-        srcs_of = {name: _sources(inputs) for name, inputs in with_inputs}
-        readers = {}  # name -> its one reader (a str, most nodes) or a set of them: see _radd
+        srcs_of = _sources_of(inputs_of)
+        readers = {}  # name -> its one reader (a str, most nodes) or a set of them (_radd, inlined)
+        get = readers.get
         for name, srcs in srcs_of.items():
             for s in srcs:
-                _radd(readers, s, name)
+                r = get(s)
+                if r is None:
+                    readers[s] = name
+                elif r.__class__ is str:
+                    if r != name:
+                        readers[s] = {r, name}
+                else:
+                    r.add(name)
         by_op = collections.defaultdict(dict)
         for name, op in zip(names, ops):
             by_op[op][name] = None
         self._index, self._readers, self._by_op = index, readers, by_op
         self._srcs, self._op, self._inputs = srcs_of, op_of, inputs_of
 
-    def _set_inputs(self, node, inputs):
-        """Give ``node`` new inputs and bring sources, readers and orphans up to date."""
+    def _set_inputs(self, node, inputs, name=None):
+        """Give ``node`` (named ``name``) new inputs and bring sources, readers and orphans up to date."""
         readers = self._reader_sets()
-        name = node.name
+        if name is None:
+            name = node.name
         inputs = list(inputs)
-        before = set(self._srcs.get(name, _NONE))
-        del node.input[:]
-        node.input.extend(inputs)
+        before = self._srcs.get(name, _NONE)
+        node.input[:] = inputs  # (one call: a del and an extend made two container wrappers)
         if inputs:
             self._inputs[name] = inputs
             srcs = self._srcs[name] = _sources(inputs)
@@ -146,12 +171,13 @@ class Graph:
             self._inputs.pop(name, None)
             self._srcs.pop(name, None)
             srcs = _NONE
-        after = set(srcs)
-        for src in before - after:
-            if _rdiscard(readers, src, name):
-                self.journal.orphans.add(src)
-        for src in after - before:
-            _radd(readers, src, name)
+        if before != srcs:
+            before, after = set(before), set(srcs)
+            for src in before - after:
+                if _rdiscard(readers, src, name):
+                    self.journal.orphans.add(src)
+            for src in after - before:
+                _radd(readers, src, name)
         self.journal.touched.add(name)
         self.edit_log.append(name)
 
@@ -203,7 +229,8 @@ class Graph:
 
     def consumers(self, name):
         """Names of live nodes that read ``name`` (data or control)."""
-        return _rlist(self._reader_sets().get(name))
+        r = (self._readers if self._readers is not None else self._reader_sets()).get(name)
+        return [] if r is None else [r] if r.__class__ is str else list(r)  # (_rlist, inlined: a hot call)
 
     def readers(self, tensor):
         """NodeDefs that read ``tensor`` ('a' or 'a:1') through a data edge."""
@@ -301,15 +328,21 @@ class Graph:
     def ancestors(self, roots):
         """Names of ``roots`` and everything they read (data and control), live nodes only."""
         idx = self.index()
-        srcs = self._srcs
-        seen = set()
-        stack = [node_name(r) for r in roots]
+        get = self._srcs.get
+        seen, missing = set(), []
+        add = seen.add
+        stack = [n for n in map(node_name, roots) if n in idx]
         while stack:
             name = stack.pop()
-            if name in seen or name not in idx:
+            if name in seen:
                 continue
-            seen.add(name)
-            stack.extend(srcs.get(name, _NONE))
+            add(name)
+            srcs = get(name)
+            if srcs:
+                stack.extend(srcs)
+            elif name not in idx:  # read, but not in the graph (only nodes without inputs get here)
+                missing.append(name)
+        seen.difference_update(missing)
         return seen
 
     # ------------------------------------------------------------ removal
@@ -444,11 +477,12 @@ class Graph:
 
     def add_node(self, node_def):
         idx = self.index()
-        if node_def.name in idx or node_def.name in self._dead:
-            raise ValueError(f"node {node_def.name} exists")
+        name = node_def.name
+        if name in idx or name in self._dead:
+            raise ValueError(f"node {name} exists")
         new = self.graph_def.node.add()
         new.CopyFrom(node_def)
-        return self._added(new)
+        return self._added(new, name, node_def.op, node_def.input[:])
 
     def add_const(self, name, value):
         """Add a Const node ``name`` holding ``value`` (built in place: no NodeDef copied)."""
@@ -457,14 +491,13 @@ class Graph:
         new = self.graph_def.node.add()
         new.name = name
         fill_const(new, value)
-        return self._added(new, has_inputs=False)
+        return self._added(new, name, "Const")
 
-    def _added(self, new, has_inputs=True):
-        name, op = new.name, new.op
+    def _added(self, new, name, op, inputs=_NONE):
+        """Index ``new``, a node just appended to the GraphDef (its name, op and inputs given: no proto reads)."""
         self._index[name] = new
         self._by_op[op][name] = None
         self._op[name] = op
-        inputs = list(new.input) if has_inputs else _NONE
         if inputs:
             srcs = _sources(inputs)
             self._inputs[name], self._srcs[name] = inputs, srcs
@@ -493,18 +526,20 @@ class Graph:
 
     def rewrite(self, node, op=None, inputs=None):
         """Change ``node`` in place: its op and/or its inputs (attrs are the caller's to set)."""
+        name = node.name  # (read once: every read of a proto string field makes a new str)
         if inputs is not None:
-            self._set_inputs(node, inputs)
-        old = self._op[node.name]
+            self._set_inputs(node, inputs, name)
+        else:
+            self.journal.touched.add(name)
+            self.edit_log.append(name)
+        old = self._op[name]
         if op is not None and op != old:
-            self._by_op[old].pop(node.name, None)
-            self._by_op[op][node.name] = None
+            self._by_op[old].pop(name, None)
+            self._by_op[op][name] = None
             self.journal.retyped.append((old, op))
             node.op = op
-            self._op[node.name] = op
-        self._consts.pop(node.name, None)
-        self.journal.touched.add(node.name)
-        self.edit_log.append(node.name)
+            self._op[name] = op
+        self._consts.pop(name, None)
         return node
 
     def set_const(self, name, value):

@@ -5,6 +5,7 @@ import numpy as np
 NUMPY = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8, 9: np.int64,
          10: np.bool_, 17: np.uint16, 19: np.float16, 22: np.uint32, 23: np.uint64}
 ENUM = {np.dtype(v): k for k, v in NUMPY.items()}
+_DTYPE = {k: np.dtype(v) for k, v in NUMPY.items()}  # (np.frombuffer takes a dtype faster than a type)
 _VALUES = {1: "float_val", 2: "double_val", 3: "int_val", 4: "int_val", 5: "int_val", 6: "int_val",
            9: "int64_val", 10: "bool_val", 17: "int_val", 22: "uint32_val", 23: "uint64_val"}
 
@@ -12,17 +13,21 @@ _VALUES = {1: "float_val", 2: "double_val", 3: "int_val", 4: "int_val", 5: "int_
 def to_array(tensor):
     """numpy value of a TensorProto (falls back to TensorFlow for strings, half floats and the rest)."""
     code = tensor.dtype
-    dt = NUMPY.get(code)
+    dt = _DTYPE.get(code)
     content = tensor.tensor_content
+    shape = [d.size for d in tensor.tensor_shape.dim]
     if dt is not None and content:
-        return np.frombuffer(content, dtype=dt).reshape([d.size for d in tensor.tensor_shape.dim])
+        a = np.frombuffer(content, dt)
+        # (a reshape is a call per constant: vectors, most weights of a batch norm, come out right)
+        return a if len(shape) == 1 and shape[0] == a.size else a.reshape(shape)
     field = _VALUES.get(code)
     if dt is None or field is None:
         from ._tf import tf
 
         return tf().make_ndarray(tensor)
-    shape = [d.size for d in tensor.tensor_shape.dim]
     vals = getattr(tensor, field)
+    if not shape and len(vals) == 1:  # a scalar, the usual flag, epsilon or keep probability
+        return np.array(vals[0], dt)
     n = 1
     for d in shape:
         n *= d

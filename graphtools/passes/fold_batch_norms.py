@@ -44,22 +44,20 @@ def fold_batch_norms(graph, ctx):
 
 
 def _weighted_producer(graph, ref):
-    """(weighted node, bias ref or None, out ref) when ``ref`` is conv/matmul [+ const bias]."""
+    """(weighted node's name, bias ref or None, output's name) when ``ref`` is conv/matmul [+ const bias]."""
     name = node_name(ref)
-    op_of, idx = graph.ops(), graph.index()
+    op_of = graph.ops()
     op = op_of.get(name)
     if op in WEIGHTED:
-        node = idx[name]
-        return node, None, node
+        return name, None, name
     if op in ("BiasAdd", "Add", "AddV2"):
-        node = idx[name]
         a, b = graph.data_inputs(name)[:2]
         for w, c in ((a, b), (b, a)):
             wname = node_name(w)
             if op_of.get(wname) in WEIGHTED:
                 cv = const_value(graph, c)
                 if cv is not None and cv.ndim == 1:
-                    return idx[wname], c, node
+                    return wname, c, name
     return None, None, None
 
 
@@ -80,6 +78,8 @@ def _read_only_by(graph, name, allowed):
 
 def _per_channel(v, channels):
     """``v`` as a float64 vector of ``channels`` values (a scalar is repeated), else None."""
+    if v.ndim == 1 and v.size == channels:  # (the usual case, without a reshape)
+        return v.astype(np.float64, copy=False)
     v = np.asarray(v, np.float64).reshape(-1)
     if v.size == channels:
         return v
@@ -88,36 +88,40 @@ def _per_channel(v, channels):
 
 def _fold(graph, ctx, bn_name, x_ref, scale, offset, inner=(), producer=None):
     """Fold y = x * scale + offset (per output channel) into the weighted op producing ``x_ref``."""
-    w_node, bias_ref, head = producer or _weighted_producer(graph, x_ref)
-    if w_node is None:
+    w_name, bias_ref, head = producer or _weighted_producer(graph, x_ref)
+    if w_name is None:
         log.info("kept %s: not preceded by Conv2D/DepthwiseConv2dNative/MatMul", bn_name)
         return 0
-    chain = {w_node.name, head.name}
-    allowed = chain | {bn_name} | set(inner)
-    for name in chain:
+    allowed = {w_name, head, bn_name, *inner}
+    for name in (w_name,) if head == w_name else (w_name, head):
         if name in ctx.protected:
             log.info("kept %s: %s is protected", bn_name, name)
             return 0
         if not _read_only_by(graph, name, allowed):
             log.info("kept %s: %s is read outside the batch norm", bn_name, name)
             return 0
-    op = graph.op_of(w_node.name)
-    if op != "MatMul" and w_node.attr["data_format"].s not in (b"", b"NHWC"):
-        log.info("kept %s: %s is not NHWC", bn_name, w_node.name)
-        return 0
-    w_inputs = graph.inputs(w_node.name)
-    w_data = [i for i in w_inputs if i[:1] != "^"]
+    op_of = graph.ops()
+    op = op_of[w_name]
+    attr = graph.index()[w_name].attr
+    if op == "MatMul":
+        if attr["transpose_a"].b:
+            return 0
+        transpose_b = attr["transpose_b"].b
+    else:
+        transpose_b = False
+        if attr["data_format"].s not in (b"", b"NHWC"):
+            log.info("kept %s: %s is not NHWC", bn_name, w_name)
+            return 0
+    w_inputs = graph.inputs(w_name)
+    w_data = [i for i in w_inputs if i[0] != "^"]
     weights = const_value(graph, w_data[1])
     if weights is None or weights.dtype.kind != "f":
-        log.info("kept %s: weights of %s are not float constants", bn_name, w_node.name)
-        return 0
-    transpose_b = op == "MatMul" and w_node.attr["transpose_b"].b
-    if op == "MatMul" and w_node.attr["transpose_a"].b:
+        log.info("kept %s: weights of %s are not float constants", bn_name, w_name)
         return 0
     channels = _out_channels(op, weights, transpose_b)
     scale, offset = _per_channel(scale, channels), _per_channel(offset, channels)
     if scale is None or offset is None:
-        log.info("kept %s: per-channel sizes do not match %d output channels of %s", bn_name, channels, w_node.name)
+        log.info("kept %s: per-channel sizes do not match %d output channels of %s", bn_name, channels, w_name)
         return 0
     if op == "Conv2D":
         new_w = weights * scale.reshape(1, 1, 1, -1)
@@ -130,20 +134,24 @@ def _fold(graph, ctx, bn_name, x_ref, scale, offset, inner=(), producer=None):
         new_w = weights * scale
     new_b = (const_value(graph, bias_ref).astype(np.float64) * scale + offset) if bias_ref is not None else offset
     dtype = weights.dtype
-    w_name = node_name(w_data[1])
-    if graph.op_of(w_name) == "Const" and graph.consumers(w_name) == [w_node.name] and w_name not in ctx.protected:
-        graph.set_const(w_name, new_w.astype(dtype))  # its only reader: scaled in place (as TensorFlow's own fold does)
+    weights_name = node_name(w_data[1])
+    if op_of[weights_name] == "Const" and graph.consumers(weights_name) == [w_name] \
+            and weights_name not in ctx.protected:
+        graph.set_const(weights_name, new_w.astype(dtype))  # its only reader: scaled in place (as TensorFlow's own fold does)
     else:  # shared or behind an Identity: the folded copy is a new constant
-        w_const = graph.add_const(graph.unique_name(w_node.name + "/folded_weights"), new_w.astype(dtype))
-        graph.rewrite(w_node, inputs=[w_data[0], w_const.name] + w_data[2:] + [i for i in w_inputs if i[:1] == "^"])
-    b_const = graph.add_const(graph.unique_name(bn_name + "/folded_bias"), new_b.astype(dtype))
+        w_const = graph.add_const(graph.unique_name(w_name + "/folded_weights"), new_w.astype(dtype))
+        graph.rewrite(graph.index()[w_name],
+                      inputs=[w_data[0], w_const.name] + w_data[2:] + [i for i in w_inputs if i[0] == "^"])
+    b_name = graph.unique_name(bn_name + "/folded_bias")
+    graph.add_const(b_name, new_b.astype(dtype))
     bn = graph.index()[bn_name]
     ctrl = [i for i in graph.inputs(bn_name) if i[0] == "^"]
-    graph.rewrite(bn, op="BiasAdd", inputs=[w_node.name, b_const.name] + ctrl)
+    graph.rewrite(bn, op="BiasAdd", inputs=[w_name, b_name] + ctrl)
     bn.attr.clear()
-    bn.attr["T"].type = T_ENUM[np.dtype(dtype)]
-    bn.attr["data_format"].s = b"NHWC"
-    log.info("folded batch norm %s into %s", bn_name, w_node.name)
+    bn_attr = bn.attr
+    bn_attr["T"].type = T_ENUM[dtype]
+    bn_attr["data_format"].s = b"NHWC"
+    log.info("folded batch norm %s into %s", bn_name, w_name)
     return 1
 
 

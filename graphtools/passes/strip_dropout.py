@@ -40,7 +40,7 @@ def strip_dropout(graph, ctx):
                 continue
             if combine.op in ("SelectV2", "Select"):
                 zero = const_value(graph, graph.inputs(combine.name)[2])
-                if zero is None or (zero != 0).any():
+                if zero is None or np.count_nonzero(zero):
                     log.info("kept %s: the dropped value is not 0", combine.name)
                     continue
             _rewire(graph, ctx, combine, x)
