@@ -111,7 +111,8 @@ class Graph:
         self._srcs = None
         self._inputs = None
         self._op = None
-        self._dead = set()
+        self._names = None  # every node name in the GraphDef, live or killed (until ``compact``)
+        self._killed = 0  # nodes killed since the last ``compact``
         self._consts = {}
         self.journal = Journal()
         self.edit_log = []  # names whose node or inputs changed, in order (passes rerun on what changed)
@@ -120,15 +121,16 @@ class Graph:
     def invalidate(self):
         """Forget every index (after editing NodeDefs directly); dead nodes are compacted first."""
         self.compact()
-        self._index = self._readers = self._by_op = self._srcs = self._op = self._inputs = None
+        self._index = self._readers = self._by_op = self._srcs = self._op = self._inputs = self._names = None
 
     def _build(self):
         # per live node: the NodeDef, its op, its inputs and the names it reads (plain Python, so
         # walks and removals do not go back to the protos), who reads it, and an op -> names index.
         # Built column by column: comprehensions and dict(zip()) run far fewer bytecodes per node.
-        dead = self._dead
-        nodes = [n for n in self.graph_def.node if n.name not in dead] if dead else list(self.graph_def.node)
+        # (built over a compacted GraphDef: ``compact`` and ``invalidate`` drop the indexes)
+        nodes = list(self.graph_def.node)
         names = [n.name for n in nodes]
+        self._names = set(names)
         ops = [n.op for n in nodes]
         index = dict(zip(names, nodes))
         op_of = dict(zip(names, ops))
@@ -196,7 +198,7 @@ class Graph:
     def nodes(self):
         """Live NodeDefs in graph order (a full scan: hot passes use ``nodes_of``)."""
         idx = self.index()
-        if not self._dead and len(idx) == len(self.graph_def.node):
+        if not self._killed and len(idx) == len(self.graph_def.node):
             return list(idx.values())
         return [idx[n.name] for n in self.graph_def.node if n.name in idx]
 
@@ -350,7 +352,7 @@ class Graph:
         """Mark ``names`` dead (live ones; with ``keep``, only those nobody reads and not in ``keep``):
         they leave the indexes now and the GraphDef at ``compact``; return how many died. One loop
         with everything in locals: sweeps kill most of a graph."""
-        idx, consts, dead, op_of = self._index, self._consts, self._dead, self._op
+        idx, consts, op_of = self._index, self._consts, self._op
         readers, srcs_of, inputs_of = self._readers, self._srcs, self._inputs
         orphans = self.journal.orphans
         removed = self.journal.removed
@@ -360,11 +362,10 @@ class Graph:
                 continue
             if idx.pop(name, None) is None:
                 continue
-            consts.pop(name, None)
-            dead.add(name)
             op = op_of.pop(name)  # (the op index keeps the name: ``nodes_of`` skips it)
-            if name in inputs_of:
-                del inputs_of[name]
+            if op == "Const":
+                consts.pop(name, None)
+            inputs_of.pop(name, None)
             for src in srcs_of.pop(name, _NONE):  # (_rdiscard inlined: the hottest loop of a strip)
                 r = readers.get(src)
                 if r is None:
@@ -380,6 +381,7 @@ class Graph:
                         orphans.add(src)
             removed.append((name, op))
             count += 1
+        self._killed += count
         return count
 
     def sweep(self, keep=()):
@@ -419,7 +421,7 @@ class Graph:
 
     def compact(self):
         """Rewrite the GraphDef without the dead nodes (one pass; keeps graph order)."""
-        if not self._dead:
+        if not self._killed:
             return 0
         old = self.graph_def
         new = type(old)()
@@ -435,8 +437,8 @@ class Graph:
         new.node.extend(self._index.values())
         removed = len(old.node) - len(new.node)
         self.graph_def = new
-        self._dead = set()
-        self._index = self._readers = self._by_op = self._srcs = self._op = self._inputs = None
+        self._killed = 0
+        self._index = self._readers = self._by_op = self._srcs = self._op = self._inputs = self._names = None
         return removed
 
     # ------------------------------------------------------------ edits
@@ -478,7 +480,7 @@ class Graph:
     def add_node(self, node_def):
         idx = self.index()
         name = node_def.name
-        if name in idx or name in self._dead:
+        if name in self._names:
             raise ValueError(f"node {name} exists")
         new = self.graph_def.node.add()
         new.CopyFrom(node_def)
@@ -486,7 +488,8 @@ class Graph:
 
     def add_const(self, name, value):
         """Add a Const node ``name`` holding ``value`` (built in place: no NodeDef copied)."""
-        if name in self.index() or name in self._dead:
+        self.index()
+        if name in self._names:
             raise ValueError(f"node {name} exists")
         new = self.graph_def.node.add()
         new.name = name
@@ -496,6 +499,7 @@ class Graph:
     def _added(self, new, name, op, inputs=_NONE):
         """Index ``new``, a node just appended to the GraphDef (its name, op and inputs given: no proto reads)."""
         self._index[name] = new
+        self._names.add(name)
         self._by_op[op][name] = None
         self._op[name] = op
         if inputs:
@@ -564,11 +568,12 @@ class Graph:
         return node
 
     def unique_name(self, base):
-        idx = self.index()
-        if base not in idx and base not in self._dead:
+        self.index()
+        names = self._names  # (live and killed: a name stays taken until ``compact``)
+        if base not in names:
             return base
         k = 1
-        while f"{base}_{k}" in idx or f"{base}_{k}" in self._dead:
+        while f"{base}_{k}" in names:
             k += 1
         return f"{base}_{k}"
 

@@ -20,15 +20,15 @@ def remove_identity(graph, ctx):
     """
     rewrites = 0
     op_of = graph.ops()
-    for n in graph.nodes_of(*IDENTITY_OPS):
-        if n.name in ctx.protected:
+    for name in graph.names_of(*IDENTITY_OPS):
+        if name in ctx.protected:
             continue
-        inputs = graph.inputs(n.name)
+        inputs = graph.inputs(name)
         if len(inputs) != 1 or inputs[0][0] == "^":
             continue
         src_op = op_of.get(node_name(inputs[0]))
         if src_op is None or src_op in NO_BYPASS_SOURCES:
             continue
-        if graph.replace_all_uses(n.name + ":0", inputs[0]):
+        if graph.replace_all_uses(name + ":0", inputs[0]):
             rewrites += 1
     return rewrites

@@ -20,20 +20,28 @@ _NAME_HINTS = ("gradients", "save", "Assign", "ExponentialMovingAverage", "updat
 _HINTS = re.compile("|".join(_NAME_HINTS))
 
 
-_HINT_LINES = re.compile("^[^\n]*(?:" + "|".join(_NAME_HINTS) + ")[^\n]*$", re.M)
-
-
 def _suspect_name(name):
     """Cheap pre-filter: only names with one of these words can match the training patterns."""
     return _HINTS.search(name) is not None
 
 
 def _suspect_names(names):
-    """The names with a hint word, found by one regex scan over all of them (a hot path on large graphs)."""
+    """The names with a hint word, found by regex scans over all of them joined (a hot path on large
+    graphs): one search per matching name, from the end of the last match's line."""
     text = "\n".join(names)
     if text.count("\n") != len(names) - 1:  # a name with a newline in it: look at each name
         return [n for n in names if _suspect_name(n)]
-    return _HINT_LINES.findall(text)
+    out, pos = [], 0
+    search, find, rfind = _HINTS.search, text.find, text.rfind
+    while True:
+        m = search(text, pos)
+        if m is None:
+            return out
+        start, end = rfind("\n", 0, m.start()) + 1, find("\n", m.end())
+        if end < 0:
+            end = len(text)
+        out.append(text[start:end])
+        pos = end + 1
 
 
 def _is_training_node(node):

@@ -29,32 +29,33 @@ def strip_dropout(graph, ctx):
     (or rate) the mask uses; a match that fails the check is kept and logged.
     """
     rewrites = 0
-    for r in graph.nodes_of(*sorted(RANDOM_SOURCES)):
-        for combine, mask_in, mask_kind, threshold in _combiners(graph, r.name):
+    op_of = graph.ops()
+    for r in graph.names_of(*sorted(RANDOM_SOURCES)):
+        for combine, mask_in, mask_kind, threshold in _combiners(graph, r):
             scaled_ref = _other_operand(graph, combine, mask_in)
             if scaled_ref is None:
                 continue
             x, why = _unscaled(graph, scaled_ref, mask_kind, threshold)
             if x is None:
-                log.info("kept %s: %s", combine.name, why)
+                log.info("kept %s: %s", combine, why)
                 continue
-            if combine.op in ("SelectV2", "Select"):
-                zero = const_value(graph, graph.inputs(combine.name)[2])
+            if op_of[combine] in ("SelectV2", "Select"):
+                zero = const_value(graph, graph.inputs(combine)[2])
                 if zero is None or np.count_nonzero(zero):
-                    log.info("kept %s: the dropped value is not 0", combine.name)
+                    log.info("kept %s: the dropped value is not 0", combine)
                     continue
             _rewire(graph, ctx, combine, x)
-            log.info("stripped dropout %s (input %s)", combine.name, x)
+            log.info("stripped dropout %s (input %s)", combine, x)
             rewrites += 1
     return rewrites
 
 
 def _combiners(graph, random_name):
-    """Yield (combine node, mask input ref, mask kind, threshold ref) reachable from a random op."""
+    """Yield (combine node's name, mask input ref, mask kind, threshold ref) reachable from a random op."""
     frontier = [random_name]
     seen = set()
     kinds = {random_name: ("random", None)}
-    idx, op_of = graph.index(), graph.ops()
+    op_of = graph.ops()
     while frontier:
         name = frontier.pop()
         if name in seen:
@@ -76,7 +77,7 @@ def _combiners(graph, random_name):
             elif op in ("GreaterEqual", "Greater") and kind == "random" and node_name(ins[0]) == name:
                 kinds[c] = ("rate", ins[1])
             elif op in COMBINE_OPS and kind in ("floor", "rate") and (op == "Mul" or node_name(ins[0]) == name):
-                yield idx[c], refs[0], kind, thr
+                yield c, refs[0], kind, thr
                 continue
             elif op in ("Add", "AddV2") and kind == "random":
                 other = [i for i in ins if node_name(i) != name]
@@ -89,8 +90,8 @@ def _combiners(graph, random_name):
 
 
 def _other_operand(graph, combine, mask_ref):
-    ins = graph.data_inputs(combine.name)
-    if combine.op == "Mul":
+    ins = graph.data_inputs(combine)
+    if graph.op_of(combine) == "Mul":
         others = [i for i in ins if i != mask_ref]
         return others[0] if len(others) == 1 else None
     return ins[1]
@@ -158,12 +159,12 @@ def _is_one_minus(graph, ref, rate):
 
 
 def _rewire(graph, ctx, combine, x):
-    if combine.name in ctx.protected:
+    if combine in ctx.protected:
         # an output keeps its name: it becomes Identity(x)
         from .._tf import tf
 
-        ident = tf().compat.v1.NodeDef(name=combine.name, op="Identity", input=[x])
-        ident.attr["T"].CopyFrom(combine.attr["T"])
+        ident = tf().compat.v1.NodeDef(name=combine, op="Identity", input=[x])
+        ident.attr["T"].CopyFrom(graph.index()[combine].attr["T"])
         graph.replace_node(ident)
     else:
-        graph.replace_all_uses(combine.name + ":0", x)
+        graph.replace_all_uses(combine + ":0", x)
