@@ -330,10 +330,42 @@ class Graph:
     def ancestors(self, roots):
         """Names of ``roots`` and everything they read (data and control), live nodes only."""
         idx = self.index()
+        roots = [n for n in map(node_name, roots) if n in idx]
+        if self.names_of("NextIteration", "RefNextIteration"):  # v1 while loops: cycles
+            return self._walk_up(roots)
+        # Without cycles, what the roots do not need is exactly what sweeping from the sinks (nodes
+        # nobody reads) would remove: found here without editing anything, at a cost per unneeded
+        # node rather than per node (most graphs need most of their nodes)
+        readers, srcs_of = self._readers, self._srcs
+        keep = set(roots)
+        stack = [n for n in idx.keys() - readers.keys() if n not in keep]
+        unneeded = set(stack)
+        left = {}  # name -> how many of its readers are not known to be unneeded yet
+        while stack:
+            srcs = srcs_of.get(stack.pop())
+            if not srcs:
+                continue
+            for src in (srcs if len(srcs) == 1 else set(srcs)):
+                if src in keep or src not in idx:
+                    continue
+                n = left.get(src)
+                if n is None:
+                    r = readers[src]
+                    n = 1 if r.__class__ is str else len(r)
+                if n > 1:
+                    left[src] = n - 1
+                else:
+                    unneeded.add(src)
+                    stack.append(src)
+        return idx.keys() - unneeded
+
+    def _walk_up(self, roots):
+        """``ancestors`` by a walk from the roots (cycles allowed)."""
+        idx = self.index()
         get = self._srcs.get
         seen, missing = set(), []
         add = seen.add
-        stack = [n for n in map(node_name, roots) if n in idx]
+        stack = list(roots)
         while stack:
             name = stack.pop()
             if name in seen:

@@ -51,10 +51,10 @@ def numpy_value(op, args):
     if dtype.kind != "f":
         return None
     for a in args:  # (a loop, not any(): this runs for every node of every constant expression)
-        if a is None or a.dtype != dtype:
+        if a is None or (a.dtype is not dtype and a.dtype != dtype):  # (``is``: mostly the same object)
             return None
     out = fn(*args)
-    if type(out) is np.ndarray and out.dtype == dtype:
+    if type(out) is np.ndarray and (out.dtype is dtype or out.dtype == dtype):
         return out
     return np.asarray(out).astype(dtype, copy=False)
 
