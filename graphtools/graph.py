@@ -140,18 +140,10 @@ class Graph:
         with_inputs = [(name, inputs) for name, n in zip(names, nodes) if (inputs := n.input[:])]
         inputs_of = dict(with_inputs)
         srcs_of = _sources_of(inputs_of)
-        readers = {}  # name -> its one reader (a str, most nodes) or a set of them (_radd, inlined)
-        get = readers.get
+        readers = {}  # name -> its one reader (a str, most nodes) or a set of them: see _radd
         for name, srcs in srcs_of.items():
             for s in srcs:
-                r = get(s)
-                if r is None:
-                    readers[s] = name
-                elif r.__class__ is str:
-                    if r != name:
-                        readers[s] = {r, name}
-                else:
-                    r.add(name)
+                _radd(readers, s, name)
         by_op = collections.defaultdict(dict)
         for name, op in zip(names, ops):
             by_op[op][name] = None
@@ -510,7 +502,7 @@ class Graph:
         return dropped
 
     def add_node(self, node_def):
-        idx = self.index()
+        self.index()
         name = node_def.name
         if name in self._names:
             raise ValueError(f"node {name} exists")
