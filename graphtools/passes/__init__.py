@@ -174,7 +174,7 @@ def const_value(graph, ref, max_hops=8):
     return None
 
 
-_FOLD = []  # fold_constants' NUMPY and numpy_value, imported on first use (it imports this module)
+_FOLD = []  # fold_constants' NUMPY, numpy_value and reads_port0_only, imported on first use (it imports this module)
 
 
 def const_expr(graph, ref, budget=16, memo=None):
@@ -187,10 +187,10 @@ def const_expr(graph, ref, budget=16, memo=None):
     Run it under ``np.errstate(all="ignore")``: overflow is a value here, as in TensorFlow.
     """
     if not _FOLD:
-        from .fold_constants import NUMPY, numpy_value
+        from .fold_constants import NUMPY, numpy_value, reads_port0_only
 
-        _FOLD.extend((NUMPY, numpy_value))
-    numpy_ops, numpy_value = _FOLD
+        _FOLD.extend((NUMPY, numpy_value, reads_port0_only))
+    numpy_ops, numpy_value, reads_port0_only = _FOLD
     left = [budget]
     op_of, inputs_of, const = graph.ops(), graph.inputs, graph.const
     memo = {} if memo is None else memo
@@ -206,21 +206,16 @@ def const_expr(graph, ref, budget=16, memo=None):
         v = None
         if op == "Const":
             v = const(name)
-        elif op in numpy_ops or op in ("Identity", "Snapshot"):
-            inputs = inputs_of(name)
-            for i in inputs:  # data edges from output 0 only (fold_constants.reads_port0_only, inlined)
-                if i[0] == "^" or (":" in i and i[-2:] != ":0"):
+        elif (op in numpy_ops or op in ("Identity", "Snapshot")) and reads_port0_only(inputs_of(name)):
+            args = []
+            for i in inputs_of(name):
+                a = value(i[:-2] if ":" in i else i)
+                if a is None:
+                    args = None
                     break
-            else:
-                args = []
-                for i in inputs:
-                    a = value(i[:-2] if ":" in i else i)
-                    if a is None:
-                        args = None
-                        break
-                    args.append(a)
-                if args:
-                    v = numpy_value(op, args) if op in numpy_ops else args[0] if len(args) == 1 else None
+                args.append(a)
+            if args:
+                v = numpy_value(op, args) if op in numpy_ops else args[0] if len(args) == 1 else None
         if left[0] >= 0:
             memo[name] = v
         return v
