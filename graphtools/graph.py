@@ -112,7 +112,6 @@ class Graph:
         self._inputs = None
         self._op = None
         self._names = None  # every node name in the GraphDef, live or killed (until ``compact``)
-        self._killed = 0  # nodes killed since the last ``compact``
         self._consts = {}
         self.journal = Journal()
         self.edit_log = []  # names whose node or inputs changed, in order (passes rerun on what changed)
@@ -190,7 +189,7 @@ class Graph:
     def nodes(self):
         """Live NodeDefs in graph order (a full scan: hot passes use ``nodes_of``)."""
         idx = self.index()
-        if not self._killed and len(idx) == len(self.graph_def.node):
+        if len(self._names) == len(idx) == len(self.graph_def.node):  # nothing killed since ``compact``
             return list(idx.values())
         return [idx[n.name] for n in self.graph_def.node if n.name in idx]
 
@@ -223,8 +222,7 @@ class Graph:
 
     def consumers(self, name):
         """Names of live nodes that read ``name`` (data or control)."""
-        r = (self._readers if self._readers is not None else self._reader_sets()).get(name)
-        return [] if r is None else [r] if r.__class__ is str else list(r)  # (_rlist, inlined: a hot call)
+        return _rlist(self._reader_sets().get(name))
 
     def readers(self, tensor):
         """NodeDefs that read ``tensor`` ('a' or 'a:1') through a data edge."""
@@ -405,7 +403,6 @@ class Graph:
                         orphans.add(src)
             removed.append((name, op))
             count += 1
-        self._killed += count
         return count
 
     def sweep(self, keep=()):
@@ -445,7 +442,7 @@ class Graph:
 
     def compact(self):
         """Rewrite the GraphDef without the dead nodes (one pass; keeps graph order)."""
-        if not self._killed:
+        if self._index is None or len(self._names) == len(self._index):  # nothing killed: nothing to drop
             return 0
         old = self.graph_def
         new = type(old)()
@@ -461,7 +458,6 @@ class Graph:
         new.node.extend(self._index.values())
         removed = len(old.node) - len(new.node)
         self.graph_def = new
-        self._killed = 0
         self._index = self._readers = self._by_op = self._srcs = self._op = self._inputs = self._names = None
         return removed
 
