@@ -990,8 +990,16 @@ def _run_toco(argv):
         return 1
 
 
-def main(argv=None):
+def main(argv=None, guard=True):
+    """Run one command; with ``guard`` (the default) it runs in a forked child when TensorFlow is not
+    imported yet, so a native TensorFlow abort ends in one line and exit 2 (graphtools.guard)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from . import guard as _guard
+
+    if guard and _guard.can_fork() and argv and not argv[0].startswith("-") and "--help" not in argv \
+            and "-h" not in argv:
+        cmd = argv[0]
+        return _guard.run_guarded(lambda: main(argv, guard=False), f"{PROG} {cmd}", verbose="--verbose" in argv)
     if argv[:1] == ["toco"]:
         return _run_toco(argv[1:])
     parser = build_parser()

@@ -158,8 +158,10 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
             conv.quantized_input_stats = dict(legacy_uint8["input_stats"])
             if legacy_uint8.get("default_ranges"):
                 conv.default_ranges_stats = tuple(legacy_uint8["default_ranges"])
+        from . import guard
         from ._tf import stderr_quiet
 
+        guard.stage(f"converting to TFLite (--quantize {quantize})")
         try:
             with stderr_quiet():  # the converter's C++ prints its settings on every call
                 return bytes(conv.convert())

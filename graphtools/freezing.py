@@ -269,6 +269,9 @@ def freeze_checkpoint(ckpt, meta=None, graph=None, output_nodes=None, allow_unsa
 
 
 def _restore(tf, saver, sess, prefix, what):
+    from . import guard
+
+    guard.stage(f"restoring the checkpoint {prefix}")
     try:
         saver.restore(sess, prefix)
     except tf.errors.NotFoundError as e:

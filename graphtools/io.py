@@ -366,6 +366,9 @@ class DirLock:
         self.f.truncate()
         self.f.write(f"pid {os.getpid()}")
         self.f.flush()
+        from . import guard
+
+        guard.made("lock", self.path, self.created)
         for name in os.listdir(self.dir):  # temp files of a run killed mid-write
             if name.startswith(".") and name.endswith(".tmp"):
                 try:

@@ -3,6 +3,7 @@ import logging
 
 import numpy as np
 
+from . import guard
 from .errors import InputError, NodeNotFoundError
 from .graph import node_name
 
@@ -69,6 +70,8 @@ class GraphRunner:
                 raise NodeNotFoundError(node_name(n), self.names, where=self.path)
         feed_dict = {self.g.get_tensor_by_name(tensor_name(k)): v for k, v in feeds.items()}
         fetch_t = [self.g.get_tensor_by_name(tensor_name(f)) for f in fetches]
+        guard.stage(f"running {self.path} (fed " + (", ".join(
+            f"{k} {getattr(v, 'dtype', type(v).__name__)}{list(np.shape(v))}" for k, v in feeds.items()) or "nothing") + ")")
         try:
             out = self.sess.run(fetch_t, feed_dict)
         except self.tf.errors.InvalidArgumentError as e:

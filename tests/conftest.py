@@ -41,7 +41,7 @@ def run_cli(*argv):
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
+        code = main([str(a) for a in argv], guard=False)
     return Result(code, out.getvalue(), err.getvalue())
 
 

@@ -1,0 +1,37 @@
+"""A native TensorFlow abort never kills a command: one line, exit 2, nothing written."""
+import builders
+from conftest import assert_clean_error, run_script
+from graphtools import guard
+
+
+def test_an_abort_in_strips_check_is_one_line_and_exit_2(tmp_path):
+    pb = builders.conv_of_unknown_rank(str(tmp_path / "conv.pb"))
+    res = run_script("strip_ops", "--in", pb, "--out", tmp_path / "out.pb", "--input-shapes", "4,4", "--logdir", "")
+    assert_clean_error(res, "TensorFlow aborted the process (SIGABRT)", "Check failed", "--input-shapes",
+                       "fed x float32[4, 4]")
+    assert not (tmp_path / "out.pb").exists()
+
+
+def test_an_abort_in_pipeline_leaves_no_out_dir_and_no_lock(tmp_path):
+    pb = builders.conv_of_unknown_rank(str(tmp_path / "conv.pb"))
+    out, logs = tmp_path / "out", tmp_path / "logs"
+    res = run_script("pipeline", "--graph", pb, "--inputs", "x", "--input-shapes", "4,4", "--output-nodes", "y",
+                     "--out-dir", out, "--logdir", logs)
+    assert_clean_error(res, "TensorFlow aborted the process", "Conv")
+    assert not out.exists() and not logs.exists()  # the lock file and the directory made for it are gone
+
+
+def test_a_normal_run_passes_its_stderr_and_exit_code_through(tmp_path):
+    res = run_script("inspect", tmp_path / "missing.pb")
+    assert_clean_error(res, "missing.pb")
+
+
+def test_abort_message_names_kernel_stage_and_check():
+    err = ("F0000 00:00:1.1 2901 tensor_format.h:428] Check failed: index >= 0 Invalid index 3, 0, C\n"
+           "*** Check failure stack trace: ***\n"
+           "    @     0x7f  tensorflow::MklConvOp<>::Compute()\n")
+    msg = guard.abort_message(6, err, "running the graph (fed x float32[4, 4])")
+    assert msg.startswith("TensorFlow aborted the process (SIGABRT) in the MklConvOp kernel while running the graph")
+    assert "Check failed: index >= 0 Invalid index 3, 0, C (tensor_format.h)" in msg
+    assert "\n" not in msg
+    assert guard.abort_message(11, "", "").startswith("TensorFlow aborted the process (SIGSEGV);")
