@@ -48,6 +48,12 @@ DEBUG_OPS = {"Assert", "CheckNumerics", "CheckNumericsV2", "Print", "PrintV2", "
 QUANTIZE_LEFTOVER_OPS = {"Dequantize", "QuantizeV2", "QuantizedConv2D", "QuantizedMatMul", "QuantizedRelu",
                          "QuantizedBiasAdd", "RequantizationRange", "Requantize", "QuantizeDownAndShrinkRange",
                          "QuantizedReshape", "QuantizedAvgPool", "QuantizedMaxPool", "QuantizedConcat"}
+GATHER_OPS = {"Gather", "GatherV2", "ResourceGather", "GatherNd"}
+# Ops whose output holds the same integer values as their first input (ids on their way to a Gather).
+ID_PRESERVING_OPS = {"Identity", "Cast", "Reshape", "ExpandDims", "Squeeze", "Transpose", "StridedSlice", "Slice",
+                     "Split", "SplitV", "Unpack", "Pack", "ConcatV2", "Concat", "ReverseV2", "ReverseSequence",
+                     "Tile", "Enter", "TensorArrayScatterV3", "TensorArrayReadV3", "TensorArrayGatherV3",
+                     "Switch", "Merge", "Snapshot", "StopGradient"}
 NON_OUTPUT_OPS = VARIABLE_OPS | VARIABLE_READ_OPS | {"Const", "Placeholder", "PlaceholderWithDefault",
                                                      "PlaceholderV2", "NoOp"} | DEBUG_OPS | ASSIGN_OPS
 # Ops that pass labels along on their way to a loss or metric (no model computation).
@@ -252,7 +258,54 @@ class GraphAnalysis:
             want = {n.name for n in found}
             pos = {name: k for k, name in enumerate(self.index) if name in want}
             found.sort(key=lambda n: pos[n.name])
-        return [describe_placeholder(n) for n in found]
+        producer = self.graph_def.versions.producer
+        described = [describe_placeholder(n, producer) for n in found]
+        for d in described:
+            if d["dtype"].startswith(("int", "uint")):
+                rows = self.id_limit(d["name"])
+                if rows:
+                    d["int_range"] = [0, rows]
+        return described
+
+    def id_limit(self, name):
+        """Rows of the smallest embedding table whose indices ``name`` feeds (through Cast/Reshape/...), or None.
+
+        Random integer feeds must stay below it: a Gather with an index past the table fails in TF.
+        """
+        limits, seen, todo = [], {name}, [name]
+        while todo:
+            cur = todo.pop()
+            for r in self.graph.consumers(cur):
+                node = self.index.get(r)
+                if node is None or r in seen:
+                    continue
+                ins = [node_name(i) for i in self.graph.data_inputs(r)]
+                if node.op in GATHER_OPS and len(ins) > 1 and ins[1] == cur:
+                    rows = self._rows(ins[0])
+                    if rows:
+                        limits.append(rows)
+                elif node.op in ID_PRESERVING_OPS and cur in ins:
+                    seen.add(r)
+                    todo.append(r)
+        return min(limits) if limits else None
+
+    def _rows(self, name):
+        """First dimension of a (frozen or variable) table, through Identity/Enter/ReadVariableOp."""
+        node = self.index.get(name)
+        for _ in range(20):
+            if node is None:
+                return None
+            if node.op == "Const":
+                dims = node.attr["value"].tensor.tensor_shape.dim
+                return dims[0].size if dims else None
+            if node.op in VARIABLE_OPS:
+                dims = node.attr["shape"].shape.dim
+                return dims[0].size if dims and dims[0].size > 0 else None
+            ins = self.graph.data_inputs(node.name)
+            if node.op not in ("Identity", "Enter", "ReadVariableOp", "Snapshot") or not ins:
+                return None
+            node = self.index.get(node_name(ins[0]))
+        return None
 
     def reachable(self, outputs):
         """Names the outputs need (themselves included), through data and control edges."""
@@ -369,13 +422,26 @@ def shape_of(shape_proto):
     return [d.size for d in shape_proto.dim]
 
 
-def describe_placeholder(node):
-    if "shape" in node.attr:
-        shape = shape_of(node.attr["shape"].shape)
-    elif "_output_shapes" in node.attr and node.attr["_output_shapes"].list.shape:
-        shape = shape_of(node.attr["_output_shapes"].list.shape[0])
-    else:
-        shape = None
+def placeholder_shape(node, producer=None):
+    """A placeholder's static shape by TensorFlow's own rules: None for unknown rank.
+
+    Graphs of producer version 21 and older (TF 1.0/1.1) store an unconstrained placeholder as
+    ``shape {}``, which TensorFlow reads as unknown, not as a scalar; their ``_output_shapes``, when
+    written, often holds the real static shape.
+    """
+    declared = shape_of(node.attr["shape"].shape) if "shape" in node.attr else None
+    legacy = producer is not None and producer <= 21 and declared == []
+    if "shape" in node.attr and not legacy:
+        return declared
+    if "_output_shapes" in node.attr and node.attr["_output_shapes"].list.shape:
+        recorded = shape_of(node.attr["_output_shapes"].list.shape[0])
+        if not (legacy and recorded == []):
+            return recorded
+    return None
+
+
+def describe_placeholder(node, producer=None):
+    shape = placeholder_shape(node, producer)
     dtype = dtype_name(node.attr["dtype"].type)
     scalarish = shape is None or shape == []
     is_flag = scalarish and (dtype == "bool" or bool(FLAG_NAME.search(node.name)))

@@ -218,14 +218,9 @@ def run_freeze(args):
 
 
 def _checkpoint_files(ckpt):
-    import glob
-
     from . import io
 
-    if not ckpt:
-        return []
-    prefix = io.checkpoint_prefix(ckpt)
-    return glob.glob(glob.escape(prefix) + ".*")
+    return io.checkpoint_files(io.checkpoint_prefix(ckpt)) if ckpt else []
 
 
 def _refuse_overwriting_inputs(out, inputs):

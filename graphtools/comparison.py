@@ -13,11 +13,20 @@ log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- running the TF graph
 
-def run_tf_batched(graph_def, feeds, outputs, batch=512):
-    """Run the graph over N samples in batches (the graph's own batch size when it fixes one)."""
+def run_tf_batched(graph_def, feeds, outputs, batch=512, whole=False):
+    """Run the graph over N samples in batches (the graph's own batch size when it fixes one).
+
+    ``whole``: each sample is a whole input tensor (``feeds[k][i]`` has the input's full fixed shape:
+    a graph whose fixed first dimension is not a batch, as in char-rnn's [10, 10] ids giving [100, 57]).
+    """
     from .analysis import GraphAnalysis
     from .runtime import GraphRunner
 
+    if whole:
+        n = len(next(iter(feeds.values())))
+        with GraphRunner(graph_def, path="the TF graph") as runner:
+            runs = [runner.run({k: v[i] for k, v in feeds.items()}, outputs) for i in range(n)]
+        return [np.stack([r[j] for r in runs]) for j in range(len(outputs))]
     fixed = {p["name"]: p["shape"][0] for p in GraphAnalysis(graph_def).discover_inputs(outputs)
              if p["name"] in feeds and p["shape"] and p["shape"][0] > 0}
     step = next(iter(fixed.values())) if fixed else batch
@@ -119,9 +128,24 @@ class LiteModel:
                 out.append(hits[0] if hits else self.outputs[min(k, len(self.outputs) - 1)])
         return out
 
-    def run(self, feeds, input_names, output_names, batch=512):
-        """Outputs (float, dequantized) for N samples, and the seconds each batch took."""
+    def run(self, feeds, input_names, output_names, batch=512, whole=False):
+        """Outputs (float, dequantized) for N samples, and the seconds each batch took.
+
+        ``whole``: each sample is a whole input tensor of the model's fixed shape (no batch axis).
+        """
         n = len(next(iter(feeds.values())))
+        if whole:
+            ins, outs = self.match_inputs(input_names), self.match_outputs(output_names)
+            results, times = [[] for _ in output_names], []
+            for i in range(n):
+                for name, d in zip(input_names, ins):
+                    self.it.set_tensor(d["index"], quantize(feeds[name][i], d))
+                t = time.perf_counter()
+                self.it.invoke()
+                times.append(time.perf_counter() - t)
+                for r, d in zip(results, outs):
+                    r.append(dequantize(self.it.get_tensor(d["index"]), d))
+            return [np.stack(r) for r in results], times, 1
         if self.signature is not None:
             self.note = f"run through its signature runner '{self.signature}'"
             return self._run_signature(feeds, input_names, output_names, min(batch, n))
@@ -196,9 +220,10 @@ def worst_disagreements(ref, got, k=5):
 # ---------------------------------------------------------------- the whole comparison
 
 def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outputs=None, batch=512, limit=None,
-            seed=0, samples=256, locate=False, max_diff=None, allow_unsafe_ops=False):
+            seed=0, samples=256, locate=False, max_diff=None, allow_unsafe_ops=False, shapes=None):
     """Compare the TF graph with each .tflite model on ``data`` ({input: array}, or None: seeded random).
 
+    ``shapes`` ({input: shape}) sizes random inputs where the graph does not say.
     Returns a JSON-ready report: per model and output the metrics, latency, size, op count,
     determinism, worst disagreements, and with ``locate`` the first tensor where it departs from TF.
     """
@@ -213,14 +238,29 @@ def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outpu
         raise InputError("give at least one .tflite model to compare")
     shapes = None
     if data is None:
-        ins, outs, shapes, _ = resolve_io(graph_def, inputs, outputs)
-        rng = np.random.RandomState(seed)
-        data = {i: rng.standard_normal([samples] + shapes[i][1:]).astype(np.float32) for i in ins}
+        from .analysis import GraphAnalysis
+        from .validate import random_feeds
+
+        ins, outs, shapes, _ = resolve_io(graph_def, inputs, outputs, shapes)
+        found = {p["name"]: p for p in GraphAnalysis(graph_def).discover_inputs(outs)}
+        whole = _no_batch_axis(graph_def, ins, outs, found)
+        if whole:
+            samples = min(samples, 16)  # one run per sample
+        data, why = random_feeds([dict(found.get(i) or {"name": i, "dtype": "float32"},
+                                       shape=[samples] + shapes[i][0 if whole else 1:]) for i in ins], seed, batch=samples)
+        if data is None:
+            raise InputError(f"cannot make random inputs: {why}; give real inputs with --data")
         source = f"random (seed {seed}, {samples} samples)"
     else:
         ins = inputs or list(data)
         ins = ins.split(",") if isinstance(ins, str) else list(ins)
+        from .analysis import GraphAnalysis
+
         _, outs, _, _ = resolve_io(graph_def, ins, outputs, {i: [1] + list(np.shape(data[i])[1:]) for i in ins})
+        found = {p["name"]: p for p in GraphAnalysis(graph_def).discover_inputs(outs)}
+        # samples that are whole inputs: each has the input's full fixed shape
+        whole = all(i in found and found[i]["shape"] and min(found[i]["shape"]) > 0
+                    and list(np.shape(data[i])[1:]) == list(found[i]["shape"]) for i in ins)
         source = "given data"
     if limit:
         data = {k: v[: int(limit)] for k, v in data.items()}
@@ -228,13 +268,13 @@ def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outpu
             labels = labels[: int(limit)]
     n = len(next(iter(data.values())))
     t0 = time.perf_counter()
-    ref = run_tf_batched(graph_def, data, outs, batch)
+    ref = run_tf_batched(graph_def, data, outs, batch, whole=whole)
     tf_seconds = time.perf_counter() - t0
     report = {"samples": n, "data": source, "inputs": ins, "outputs": outs, "tf_seconds": round(tf_seconds, 4),
               "models": []}
     for m in models:
-        got, times, step = m.run(data, ins, outs, batch)
-        again, _, _ = m.run({k: v[:step] for k, v in data.items()}, ins, outs, batch)
+        got, times, step = m.run(data, ins, outs, batch, whole=whole)
+        again, _, _ = m.run({k: v[:step] for k, v in data.items()}, ins, outs, batch, whole=whole)
         deterministic = all(np.array_equal(a[:step], b) for a, b in zip(got, again))
         info = tflite.summarize(m.bytes, m.name)
         entry = {"model": m.name, "size_bytes": len(m.bytes), "operators": info["operators"],
@@ -251,6 +291,20 @@ def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outpu
                 entry["locate"] = locate_divergence(graph_def, m, {k: v[:1] for k, v in data.items()}, ins)
         report["models"].append(entry)
     return report
+
+
+def _no_batch_axis(graph_def, ins, outs, found):
+    """True when every input has a fixed shape and an output's first dimension is not theirs: then
+    the first dimension is not a batch and a sample is a whole input tensor."""
+    shapes = [found[i]["shape"] for i in ins if i in found]
+    if len(shapes) != len(ins) or not all(s and min(s) > 0 for s in shapes):
+        return False
+    from .runtime import GraphRunner
+
+    with GraphRunner(graph_def, path="the TF graph") as r:
+        out_shapes = r.static_shapes(outs)
+    firsts = {s[0] for s in shapes}
+    return any(s is None or not s or s[0] not in firsts for s in out_shapes)
 
 
 def locate_divergence(graph_def, model, feeds, input_names, rtol=0.05):

@@ -68,6 +68,9 @@ def _freeze_in_session(sess, graph, outputs, source, candidates=(), discovered=F
     keep = _moving_statistics(gd, outputs)
     if not size_checked:  # (checkpoint sources check before restoring their weights)
         _check_frozen_size(gd, outputs, source)
+    for n in gd.node:  # TF 0.x/1.0 'Variable': the converter only knows VariableV2 (same attrs, same value)
+        if n.op == "Variable":
+            n.op = "VariableV2"
     try:
         frozen = tf.compat.v1.graph_util.convert_variables_to_constants(sess, gd, outputs + keep)
     except tf.errors.FailedPreconditionError as e:
@@ -76,6 +79,7 @@ def _freeze_in_session(sess, graph, outputs, source, candidates=(), discovered=F
         raise FreezeError(f"{source}: a variable{what} has no value: the checkpoint does not cover every "
                           f"variable the outputs need; check --ckpt matches the graph")
     _clean(frozen)
+    _placeholder_shapes(frozen, graph)
     _dereference(frozen)
     _repair_function_outputs(frozen)
     left = [n.name for n in frozen.node if n.op in STATEFUL_LEFTOVERS]
@@ -123,6 +127,36 @@ def _moving_statistics(gd, outputs):
     if keep:
         log.info("keeping %d moving statistics of training-mode batch norms", len(keep))
     return sorted(set(keep))
+
+
+def _placeholder_shapes(frozen, graph):
+    """Write each placeholder's shape as TensorFlow read it in ``graph`` into its ``shape`` attr.
+
+    A TF 1.0 graph (producer <= 21) stores an unconstrained placeholder as ``shape {}``, which TF reads
+    as unknown at import; the frozen graph carries today's producer version, where the same attr means
+    a scalar. So the shape TF inferred is written out explicitly (unknown rank as ``unknown_rank``),
+    or, where TF knows nothing, the static shape the graph recorded in ``_output_shapes``.
+    """
+    from .analysis import placeholder_shape
+
+    for n in frozen.node:
+        if n.op not in ("Placeholder", "PlaceholderV2"):
+            continue
+        try:
+            shape = graph.get_operation_by_name(n.name).outputs[0].shape
+        except KeyError:
+            continue
+        dims = None if shape.rank is None else [-1 if d is None else int(d) for d in shape.as_list()]
+        if dims is None:
+            recorded = placeholder_shape(n, producer=0)  # producer 0: read `shape {}` as unknown
+            dims = recorded if recorded != [] else None
+        attr = n.attr["shape"].shape
+        attr.Clear()
+        if dims is None:
+            attr.unknown_rank = True
+        else:
+            for d in dims:
+                attr.dim.add().size = d
 
 
 def _clean(gd):

@@ -89,7 +89,7 @@ def inspect_checkpoint(path, outputs=None, top=5):
             n *= d
         total += n
         variables.append({"name": name, "shape": list(shapes[name]), "dtype": dtypes[name].name})
-    size = sum(os.path.getsize(f) for f in _checkpoint_files(prefix))
+    size = sum(os.path.getsize(f) for f in io.checkpoint_files(prefix) if not f.endswith(".meta"))
     report = {"file": path, "format": "checkpoint", "prefix": prefix, "size_bytes": size,
               "variables": variables, "variable_count": len(variables), "checkpoint_values": total}
     meta = prefix + ".meta"
@@ -101,12 +101,6 @@ def inspect_checkpoint(path, outputs=None, top=5):
     else:
         report["note"] = "no .meta beside the checkpoint: inputs and outputs come from the graph (--graph)"
     return report
-
-
-def _checkpoint_files(prefix):
-    import glob
-
-    return [prefix + ".index"] + glob.glob(glob.escape(prefix) + ".data-*")
 
 
 def inspect_saved_model(path, outputs=None, top=5):

@@ -39,6 +39,8 @@ def sniff(path):
         raise InputError(f"{path}: no such file or directory; check the path")
     if CKPT_SUFFIX.search(path) and not path.endswith(".meta"):
         return "checkpoint"
+    if is_v1_checkpoint(path):
+        return "checkpoint"
     head = _head(path, 8)
     if head[4:8] == TFLITE_MAGIC:
         return "tflite"
@@ -221,9 +223,11 @@ def checkpoint_prefix(path):
     else:
         prefix = CKPT_SUFFIX.sub("", path)
     if not os.path.exists(prefix + ".index"):
+        if is_v1_checkpoint(prefix):
+            return prefix
         if os.path.exists(prefix) and not os.path.isdir(prefix):
-            raise InputError(f"{path}: is not a checkpoint (no {os.path.basename(prefix)}.index beside it); "
-                             f"pass the checkpoint prefix, e.g. model.ckpt-1000")
+            raise InputError(f"{path}: is not a checkpoint (no {os.path.basename(prefix)}.index beside it, and not "
+                             f"a single-file V1 checkpoint); pass the checkpoint prefix, e.g. model.ckpt-1000")
         raise InputError(f"{prefix}.index: no such file; pass a checkpoint prefix (the path without "
                          f".index/.data-*) or a directory with a 'checkpoint' file")
     shards = glob.glob(glob.escape(prefix) + ".data-?????-of-?????")
@@ -239,6 +243,33 @@ def checkpoint_prefix(path):
     return prefix
 
 
+TABLE_MAGIC = bytes.fromhex("57fb808b247547db")  # the footer of TensorFlow's table files (V1 checkpoints, V2 .index)
+
+
+def is_v1_checkpoint(prefix):
+    """True for a V1 (TF 0.x/1.0) checkpoint: one table file at the prefix itself, or its -?????-of-????? shards."""
+    files = [prefix] if os.path.isfile(prefix) else sorted(glob.glob(glob.escape(prefix) + "-?????-of-?????"))
+    if not files:
+        return False
+    try:
+        with open(files[0], "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() < 48:
+                return False
+            f.seek(-8, os.SEEK_END)
+            return f.read(8) == TABLE_MAGIC
+    except OSError:
+        return False
+
+
+def checkpoint_files(prefix):
+    """Every file of the checkpoint at ``prefix`` (V2: .index, .data-*, .meta; V1: the table file(s), .meta)."""
+    files = glob.glob(glob.escape(prefix) + ".*") + glob.glob(glob.escape(prefix) + "-?????-of-?????")
+    if os.path.isfile(prefix):
+        files.append(prefix)
+    return sorted(set(files))
+
+
 def _latest_in_dir(d):
     state = os.path.join(d, "checkpoint")
     if os.path.exists(state):
@@ -247,10 +278,10 @@ def _latest_in_dir(d):
         if m:
             p = m.group(1)
             p = p if os.path.isabs(p) else os.path.join(d, p)
-            if os.path.exists(p + ".index"):
+            if os.path.exists(p + ".index") or is_v1_checkpoint(p):
                 return p
             local = os.path.join(d, os.path.basename(p))  # state files often hold the trainer's absolute path
-            if os.path.exists(local + ".index"):
+            if os.path.exists(local + ".index") or is_v1_checkpoint(local):
                 log.info("checkpoint state names %s; using %s", p, local)
                 return local
             raise InputError(f"{state}: names checkpoint {p}, which is not there; pass the prefix explicitly with --ckpt")

@@ -79,6 +79,18 @@ class GraphRunner:
                              f"fed placeholders")
         return [np.asarray(o) for o in out]
 
+    def static_shapes(self, names):
+        """The static shape TensorFlow infers for each tensor (None for unknown rank, -1 per unknown dim)."""
+        if self.sess is None:
+            self._open()
+        out = []
+        for n in names:
+            if node_name(n) not in self.names:
+                raise NodeNotFoundError(node_name(n), self.names, where=self.path)
+            shape = self.g.get_tensor_by_name(tensor_name(n)).shape
+            out.append(None if shape.rank is None else [-1 if d is None else int(d) for d in shape.as_list()])
+        return out
+
     def close(self):
         if self.sess is not None:
             self.sess.close()

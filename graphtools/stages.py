@@ -71,7 +71,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
 
     say("[2/5] strip")
     sr = strip_report(fz.graph_def, remove=list(remove), inputs=inputs, outputs=fz.outputs,
-                      input_shapes=_shapes(input_shapes, inputs), allow_unsafe_ops=allow_unsafe_ops)
+                      input_shapes=_shapes(input_shapes, inputs, fz.inputs), allow_unsafe_ops=allow_unsafe_ops)
     opt_path = os.path.join(out_dir, "optimized.pb")
     opt_bytes = io.graph_def_bytes(sr.graph_def)
     stages.append(_stage("strip", opt_path, sr.graph_def, op_histogram, len(opt_bytes)))
@@ -104,7 +104,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
 
     say("[5/5] compare")
     cmp = compare(sr.graph_def, [LiteModel(b, name=p) for _, p, b in models], data_arrays, label_array,
-                  inputs=ins, outputs=outs, batch=512, allow_unsafe_ops=allow_unsafe_ops)
+                  inputs=ins, outputs=outs, batch=512, allow_unsafe_ops=allow_unsafe_ops, shapes=shapes)
     report = {
         "source": source, "inputs": ins, "outputs": outs, "input_shapes": shapes, "stages": stages,
         "strip": {"bound": {k: (v.item() if hasattr(v, "item") else v) for k, v in sr.bound.items()},
@@ -128,14 +128,17 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     return report
 
 
-def _shapes(text, inputs):
+def _shapes(text, inputs, found):
+    """--input-shapes as {input: shape}: for --inputs, or else for the data inputs discovered in the graph."""
     if not text:
         return None
     from .conversion import parse_shapes
 
     names = inputs.split(",") if isinstance(inputs, str) else inputs
     if not names:
-        raise InputError("--input-shapes needs --inputs to say which input each shape belongs to")
+        names = [i["name"] for i in found if i["role"] == "data" and not i["optional"]]
+    if not names:
+        raise InputError("--input-shapes: the graph has no data inputs to give shapes to; name them with --inputs")
     return parse_shapes(text, names)
 
 

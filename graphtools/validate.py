@@ -53,8 +53,9 @@ def random_feeds(inputs, seed=0, batch=2):
             return None, f"input {i['name']} is a string tensor"
         if dt.kind == "f":
             feeds[i["name"]] = rng.standard_normal(shape).astype(dt)
-        elif dt.kind in "iu":
-            feeds[i["name"]] = rng.randint(0, 10, size=shape).astype(dt)
+        elif dt.kind in "iu":  # ids below the embedding table they index, when they index one
+            lo, hi = i.get("int_range") or (0, 10)
+            feeds[i["name"]] = rng.randint(lo, hi, size=shape).astype(dt)
         elif dt.kind == "b":
             feeds[i["name"]] = np.zeros(shape, dtype=bool)
         else:
