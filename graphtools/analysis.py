@@ -48,6 +48,13 @@ DEBUG_OPS = {"Assert", "CheckNumerics", "CheckNumericsV2", "Print", "PrintV2", "
 QUANTIZE_LEFTOVER_OPS = {"Dequantize", "QuantizeV2", "QuantizedConv2D", "QuantizedMatMul", "QuantizedRelu",
                          "QuantizedBiasAdd", "RequantizationRange", "Requantize", "QuantizeDownAndShrinkRange",
                          "QuantizedReshape", "QuantizedAvgPool", "QuantizedMaxPool", "QuantizedConcat"}
+# Loss and metric ops -> the input positions that take labels (targets).
+LABEL_ARGS = {"SoftmaxCrossEntropyWithLogits": (1,), "SparseSoftmaxCrossEntropyWithLogits": (1,),
+              "InTopK": (1,), "InTopKV2": (1,), "CTCLoss": (1, 2), "CTCLossV2": (1, 2)}
+# What a label passes through on its way there.
+LABEL_PLUMBING = {"Cast", "Reshape", "Identity", "ExpandDims", "Squeeze", "StopGradient", "ToInt32", "ToInt64",
+                  "ToFloat", "Snapshot", "ArgMax", "ArgMin", "StridedSlice", "Transpose"}
+PROBABILITY_PLUMBING = {"Identity", "Cast", "Enter", "Reshape", "Snapshot", "PlaceholderWithDefault", "Switch"}
 GATHER_OPS = {"Gather", "GatherV2", "ResourceGather", "GatherNd"}
 # Ops whose output holds the same integer values as their first input (ids on their way to a Gather).
 ID_PRESERVING_OPS = {"Identity", "Cast", "Reshape", "ExpandDims", "Squeeze", "Transpose", "StridedSlice", "Slice",
@@ -86,7 +93,7 @@ TFLITE_CONVERTIBLE = {
     "OnesLike", "Pack", "Pad", "PadV2", "PartitionedCall", "Placeholder", "PlaceholderWithDefault", "Pow", "Prod",
     "RandomStandardNormal", "RandomUniform", "Range", "Rank", "RealDiv", "Reciprocal", "Relu", "Relu6",
     "Reshape", "ResizeBilinear", "ResizeNearestNeighbor", "ReverseSequence", "ReverseV2", "Round", "Rsqrt",
-    "ScatterNd", "Select", "SelectV2", "Shape", "Sigmoid", "Sign", "Sin", "Size", "Slice", "Snapshot", "Softmax",
+    "ScatterNd", "Select", "SelectV2", "Selu", "Shape", "Sigmoid", "Sign", "Sin", "Size", "Slice", "Snapshot", "Softmax",
     "Softplus", "SpaceToBatchND", "SpaceToDepth", "Split", "SplitV", "Sqrt", "Square", "SquaredDifference",
     "Squeeze", "StatefulPartitionedCall", "StatelessIf", "StatelessWhile", "StopGradient", "StridedSlice", "Sub",
     "Sum", "Tanh", "Tile", "TopKV2", "Transpose", "Unique", "Unpack", "Where", "While", "ZerosLike",
@@ -159,8 +166,111 @@ class GraphAnalysis:
                 rest = desc - training
                 if desc & training and all(self.index[d].op in LIGHT_OPS for d in rest):
                     labels.add(n.name)
+                elif self._feeds_as_label(n.name):
+                    labels.add(n.name)
             self._labels = labels
         return self._labels
+
+    def dropout_probability(self, name):
+        """'keep' when ``name`` is a dropout keep probability, 'rate' when a drop rate, else None.
+
+        Decided by what it drives: keep probabilities are added to uniform noise (``floor(keep + U)``)
+        or divide the kept values (``x / keep``); rates are compared with the noise (``U >= rate``);
+        ``1 - p`` turns one into the other. Seen through Identity/Cast/Enter (inside loops) and friends.
+        """
+        seen, todo = {name}, [name]
+        while todo:
+            cur = todo.pop()
+            for r in self.data.successors(cur):
+                node = self.index[r]
+                ins = [node_name(i) for i in self.graph.data_inputs(r)]
+                if len(ins) == 2 and cur in ins:
+                    other = ins[1] if ins[0] == cur else ins[0]
+                    noisy = self._is_noise(other)
+                    if node.op in ("Add", "AddV2") and noisy:
+                        return "keep"
+                    if node.op in ("RealDiv", "Div") and ins[1] == cur and self._is_noise_path(r):
+                        return "keep"
+                    if node.op in ("GreaterEqual", "Greater", "Less", "LessEqual") and noisy:
+                        return "rate"
+                    if node.op == "Sub" and ins[1] == cur and self.index[ins[0]].op == "Const":
+                        inner = self.dropout_probability(r)  # 1 - keep is a rate, 1 - rate a keep
+                        if inner:
+                            return {"keep": "rate", "rate": "keep"}[inner]
+                if node.op in PROBABILITY_PLUMBING and r not in seen:
+                    seen.add(r)
+                    todo.append(r)
+        return None
+
+    def _is_noise(self, name, hops=6):
+        """True when ``name`` is (a light function of) random uniform noise."""
+        for _ in range(hops):
+            node = self.index.get(name)
+            if node is None:
+                return False
+            if node.op in STOCHASTIC_OPS:
+                return True
+            ins = self.graph.data_inputs(name)
+            if node.op not in ("Add", "AddV2", "Mul", "Identity", "Enter", "Cast", "Sub") or not ins:
+                return False
+            name = next((node_name(i) for i in ins if self.index.get(node_name(i)) is not None
+                         and self.index[node_name(i)].op != "Const"), node_name(ins[0]))
+        return False
+
+    def _is_noise_path(self, name):
+        """True when random noise is combined with ``name``'s value within a few ops downstream."""
+        frontier = {name}
+        for _ in range(3):
+            nxt = set()
+            for f in frontier:
+                for r in self.data.successors(f):
+                    if any(self._is_noise(node_name(i)) for i in self.graph.data_inputs(r) if node_name(i) != f):
+                        return True
+                    nxt.add(r)
+            frontier = nxt
+        return False
+
+    def loss_logits(self):
+        """Names of the tensors losses read as logits (through Identity), the model's own outputs."""
+        out = set()
+        for n in self.graph_def.node:
+            if n.op in LABEL_ARGS and n.op not in ("InTopK", "InTopKV2"):
+                ins = self.graph.data_inputs(n.name)
+                src = node_name(ins[0]) if ins else None
+                while src in self.index and self.index[src].op in ("Identity", "Snapshot"):
+                    nxt = self.graph.data_inputs(src)
+                    src = node_name(nxt[0]) if nxt else None
+                if src in self.index:
+                    out.add(src)
+        return out
+
+    def _feeds_as_label(self, name):
+        """True when ``name`` reaches, through label plumbing only (Cast, Reshape, OneHot, ...), a OneHot,
+        the labels of a loss, the targets of in_top_k, or an Equal that compares it with an ArgMax:
+        what a label does, whatever its name (``Placeholder_1``, ``output``)."""
+        seen, todo = {name}, [name]
+        while todo:
+            cur = todo.pop()
+            for r in self.data.successors(cur):
+                node = self.index[r]
+                ins = [node_name(i) for i in self.graph.data_inputs(r)]
+                if node.op == "OneHot":
+                    return True
+                if node.op in LABEL_ARGS and any(ins[k] == cur for k in LABEL_ARGS[node.op] if k < len(ins)):
+                    return True
+                if node.op in ("Equal", "NotEqual") and len(ins) == 2:
+                    other = ins[1] if ins[0] == cur else ins[0]
+                    if self.index[other].op in ("ArgMax", "ArgMin") and self._argmax_of_model(other, seen):
+                        return True
+                if node.op in LABEL_PLUMBING and r not in seen:
+                    seen.add(r)
+                    todo.append(r)
+        return False
+
+    def _argmax_of_model(self, name, label_side):
+        """An ArgMax over something that is not itself the label's plumbing (the model's predictions)."""
+        ins = self.graph.data_inputs(name)
+        return bool(ins) and node_name(ins[0]) not in label_side
 
     def _stochastic_names(self):
         return {n.name for n in self.graph_def.node if n.op in STOCHASTIC_OPS}
@@ -194,6 +304,8 @@ class GraphAnalysis:
             if consumers and all(self.index[c].op in ASSIGN_OPS for c in consumers):
                 continue  # the value of a variable update (moving averages, initializers)
             sinks.append(name)
+        logits = self.loss_logits() & inference_set
+        sinks += sorted(logits - set(sinks))
         scored = []
         total = max(len(inference_set), 1)
         for name in sinks:
@@ -213,6 +325,9 @@ class GraphAnalysis:
             elif node.op in ("ArgMax", "TopKV2"):
                 score += 5
                 reasons.append(node.op)
+            if name in logits:
+                score += 35
+                reasons.append("the logits a loss reads")
             if LOSS_SCOPE.search(name):
                 score -= 25
                 reasons.append("inside a loss")
@@ -261,6 +376,11 @@ class GraphAnalysis:
         producer = self.graph_def.versions.producer
         described = [describe_placeholder(n, producer) for n in found]
         for d in described:
+            if d["dtype"].startswith("float") and (d["shape"] is None or d["shape"] == []):
+                kind = self.dropout_probability(d["name"])
+                if kind:  # keep_prob or rate, by what it drives (its name may be Placeholder_2)
+                    d["role"] = "training_flag"
+                    d["inference_value"] = 1.0 if kind == "keep" else 0.0
             if d["dtype"].startswith(("int", "uint")):
                 rows = self.id_limit(d["name"])
                 if rows:

@@ -754,16 +754,28 @@ def run_compare(args):
     return 0
 
 
+def _short(name, width):
+    """``name`` in at most ``width`` characters, its start and end kept (dnn/bat…orm/add_1)."""
+    if len(name) <= width:
+        return name
+    head = (width - 1) // 3
+    return name[:head] + "…" + name[len(name) - (width - 1 - head):]
+
+
 def _compare_text(r):
+    width = min(max([16] + [len(n) for n in r["outputs"]]), 40)
     lines = [f"compared {r['samples']} samples ({r['data']}): inputs {', '.join(r['inputs'])} -> outputs "
              f"{', '.join(r['outputs'])}; TF {r['tf_seconds']:.2f} s",
-             f"  {'model':<34} {'output':<16} {'max|d|':>9} {'mean|d|':>9} {'cosine':>8} {'agree':>7} {'acc':>7} "
+             f"  {'model':<34} {'output':<{width}} {'max|d|':>9} {'mean|d|':>9} {'cosine':>8} {'agree':>7} {'acc':>7} "
              f"{'ms/batch':>9} {'size':>9} {'ops':>4}"]
+    exact = False
     for m in r["models"]:
         for name, o in m["outputs"].items():
             acc = f"{o['accuracy']:.4f}" if "accuracy" in o else "-"
-            agree = f"{o['top1_agreement']:.4f}" if "top1_agreement" in o else "-"
-            lines.append(f"  {os.path.basename(m['model']):<34} {name[-16:]:<16} {o['max_abs_diff']:>9.3g} "
+            agree = (f"{o['top1_agreement']:.4f}" if "top1_agreement" in o else
+                     f"={o['exact_match']:.4f}" if "exact_match" in o else "-")
+            exact = exact or "exact_match" in o
+            lines.append(f"  {os.path.basename(m['model']):<34} {_short(name, width):<{width}} {o['max_abs_diff']:>9.3g} "
                          f"{o['mean_abs_diff']:>9.3g} {o['cosine_similarity']:>8.5f} {agree:>7} {acc:>7} "
                          f"{m['latency_ms_per_batch']:>9.3f} {_fmt_bytes(m['size_bytes']):>9} {m['operators']:>4}")
         if m["note"]:
@@ -780,6 +792,8 @@ def _compare_text(r):
             where = (f"first departs at {f['tensor']} ({f['op']}, max |d| {f['max_abs_diff']:.3g})" if f
                      else "no matched tensor departs")
             lines.append(f"    locate: {where} ({loc['checked']} tensors matched by name)")
+    if exact:
+        lines.append("  (=x: integer output, share of elements equal to TF's)")
     if "tf_accuracy" in next(iter(r["models"][0]["outputs"].values()), {}):
         lines.append(f"  TF graph accuracy: {next(iter(r['models'][0]['outputs'].values()))['tf_accuracy']:.4f}")
     return "\n".join(lines)

@@ -189,7 +189,12 @@ def dequantize(y, detail):
 # ---------------------------------------------------------------- metrics
 
 def metrics(ref, got, labels=None):
-    """Differences, cosine similarity, top-1 agreement and accuracy for one output."""
+    """Differences, cosine similarity, top-1 agreement and accuracy for one output.
+
+    Top-1 agreement and accuracy are for class scores ([N, classes]); integer outputs (class indices,
+    ArgMax) get exact-match rates per element and per sample instead.
+    """
+    integer = np.asarray(ref).dtype.kind in "iub"
     ref = np.asarray(ref, np.float64)
     got = np.asarray(got, np.float64)
     if ref.shape != got.shape:
@@ -200,7 +205,14 @@ def metrics(ref, got, labels=None):
     cos = np.where(norms > 0, np.sum(a * b, axis=1) / np.where(norms > 0, norms, 1), 1.0)
     m = {"max_abs_diff": float(diff.max()) if diff.size else 0.0, "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
          "cosine_similarity": float(cos.mean()) if cos.size else 1.0}
-    if a.shape[1] > 1:
+    if integer:
+        same = np.rint(ref) == np.rint(got)
+        m["exact_match"] = float(same.mean()) if same.size else 1.0
+        m["exact_match_samples"] = float(same.reshape(len(same), -1).all(1).mean()) if same.size else 1.0
+        if labels is not None and ref.ndim == 1:
+            m["accuracy"] = float((np.rint(got) == labels[: len(got)]).mean())
+            m["tf_accuracy"] = float((np.rint(ref) == labels[: len(ref)]).mean())
+    elif ref.ndim == 2 and a.shape[1] > 1:
         m["top1_agreement"] = float((a.argmax(1) == b.argmax(1)).mean())
         if labels is not None:
             m["accuracy"] = float((b.argmax(1) == labels[: len(b)]).mean())
@@ -236,14 +248,13 @@ def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outpu
     models = [m if isinstance(m, LiteModel) else LiteModel(m) for m in tflite_models]
     if not models:
         raise InputError("give at least one .tflite model to compare")
-    shapes = None
     if data is None:
         from .analysis import GraphAnalysis
         from .validate import random_feeds
 
         ins, outs, shapes, _ = resolve_io(graph_def, inputs, outputs, shapes)
         found = {p["name"]: p for p in GraphAnalysis(graph_def).discover_inputs(outs)}
-        whole = _no_batch_axis(graph_def, ins, outs, found)
+        whole = _no_batch_axis(graph_def, ins, outs, found, shapes)
         if whole:
             samples = min(samples, 16)  # one run per sample
         data, why = random_feeds([dict(found.get(i) or {"name": i, "dtype": "float32"},
@@ -284,7 +295,8 @@ def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outpu
                  "latency_ms_per_sample": round(1000 * sum(times) / n, 4), "outputs": {}}
         for name, r, g in zip(outs, ref, got):
             entry["outputs"][name] = metrics(r, g, labels)
-            entry["outputs"][name]["worst"] = worst_disagreements(r, g) if r.ndim == 2 and r.shape[1] > 1 else []
+            entry["outputs"][name]["worst"] = (worst_disagreements(r, g) if r.ndim == 2 and r.shape[1] > 1
+                                               and np.asarray(r).dtype.kind == "f" else [])
         if locate:
             worst = max(o["max_abs_diff"] for o in entry["outputs"].values())
             if max_diff is None or worst > max_diff:
@@ -293,18 +305,26 @@ def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outpu
     return report
 
 
-def _no_batch_axis(graph_def, ins, outs, found):
-    """True when every input has a fixed shape and an output's first dimension is not theirs: then
-    the first dimension is not a batch and a sample is a whole input tensor."""
-    shapes = [found[i]["shape"] for i in ins if i in found]
-    if len(shapes) != len(ins) or not all(s and min(s) > 0 for s in shapes):
+def _no_batch_axis(graph_def, ins, outs, found, shapes):
+    """True when the first dimension is not a batch, so a sample is a whole input tensor: every input
+    has a fixed shape (in the graph, or given where the graph has none) and their first dimensions
+    differ, or an output's first dimension is none of theirs (char-rnn's [10, 10] ids -> [100, 57])."""
+    fixed = []
+    for i in ins:
+        declared = found.get(i, {}).get("shape")
+        if declared is not None and min(declared, default=1) < 0:
+            return False
+        fixed.append(shapes[i] if declared is None else declared)
+    if not all(fixed):
         return False
+    firsts = {s[0] for s in fixed}
+    if len(firsts) > 1:
+        return True
     from .runtime import GraphRunner
 
     with GraphRunner(graph_def, path="the TF graph") as r:
         out_shapes = r.static_shapes(outs)
-    firsts = {s[0] for s in shapes}
-    return any(s is None or not s or s[0] not in firsts for s in out_shapes)
+    return any(s is None or not s or (s[0] >= 0 and s[0] not in firsts) for s in out_shapes)
 
 
 def locate_divergence(graph_def, model, feeds, input_names, rtol=0.05):

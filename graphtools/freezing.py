@@ -450,8 +450,10 @@ def freeze_saved_model(export_dir, tags=("serve",), output_nodes=None, signature
     tf = tf()
     if isinstance(tags, str):
         tags = [t.strip() for t in tags.split(",") if t.strip()]
-    if not os.path.isdir(export_dir) or not os.path.exists(os.path.join(export_dir, "saved_model.pb")):
-        raise InputError(f"{export_dir}: not a SavedModel directory (no saved_model.pb); pass the export directory")
+    if not os.path.isdir(export_dir) or not any(os.path.exists(os.path.join(export_dir, f))
+                                                for f in ("saved_model.pb", "saved_model.pbtxt")):
+        raise InputError(f"{export_dir}: not a SavedModel directory (no saved_model.pb or saved_model.pbtxt); "
+                         f"pass the export directory")
     sm = io.load_saved_model_proto(export_dir)
     available = [list(m.meta_info_def.tags) for m in sm.meta_graphs]
     for m in sm.meta_graphs:  # its init ops run on load

@@ -30,9 +30,14 @@ def made(kind, path, created=False):
     """Tell the parent about a lock file (``kind='lock'``) to clean up if this process dies."""
     if _status_fd is not None:
         try:
-            os.write(_status_fd, f"{kind} {int(created)} {os.getpid()} {path}\n".encode("utf-8", "replace"))
+            os.write(_status_fd, f"{kind} {int(created)} {command_pid()} {path}\n".encode("utf-8", "replace"))
         except OSError:
             pass
+
+
+def command_pid():
+    """The pid a user sees for this command: the guarding parent's, when this is its child."""
+    return os.getppid() if _status_fd is not None else os.getpid()
 
 
 def can_fork():
@@ -47,10 +52,12 @@ def run_guarded(fn, prog, verbose=False):
     st_r, st_w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: run the command, never return into the caller's stack
         code = 1
         try:
+            _die_with(parent)
             os.close(out_r), os.close(err_r), os.close(st_r)
             global _status_fd
             _status_fd = st_w
@@ -75,11 +82,14 @@ def run_guarded(fn, prog, verbose=False):
             os._exit(code if isinstance(code, int) else 1)
     os.close(out_w), os.close(err_w), os.close(st_w)
     old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child, which reports it
+    forward = {s: signal.signal(s, lambda sig, _f: os.kill(pid, sig)) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         err, status = _relay(out_r, err_r, st_r, verbose)
         _, wstatus = os.waitpid(pid, 0)
     finally:
         signal.signal(signal.SIGINT, old_int)
+        for s, handler in forward.items():
+            signal.signal(s, handler)
     err_text = err.decode("utf-8", "replace")
     if os.WIFSIGNALED(wstatus):
         sig = os.WTERMSIG(wstatus)
@@ -93,6 +103,18 @@ def run_guarded(fn, prog, verbose=False):
         sys.stderr.write(err_text)
     sys.stderr.flush()
     return os.WEXITSTATUS(wstatus)
+
+
+def _die_with(parent):
+    """Linux: the child is killed when the parent dies (kill -9 of the command stops all of it)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the child outlives a killed parent, as any subprocess
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _relay(out_r, err_r, st_r, verbose):

@@ -197,17 +197,29 @@ def load_meta_graph(path):
 
 
 def load_saved_model_proto(export_dir):
-    """Parse ``export_dir/saved_model.pb`` (the SavedModel proto, without loading variables)."""
+    """Parse ``export_dir/saved_model.pb`` or the text ``saved_model.pbtxt`` (the SavedModel proto,
+    without loading variables), as TensorFlow's loader does: binary first."""
     from ._tf import tf
 
     tf()
     from tensorflow.core.protobuf import saved_model_pb2
 
     path = os.path.join(export_dir, "saved_model.pb")
+    text = not os.path.exists(path) and os.path.exists(path + "txt")
+    if text:
+        path += "txt"
     sm = saved_model_pb2.SavedModel()
     try:
-        sm.ParseFromString(read_bytes(path, proto="SavedModel"))
-    except Exception as e:  # protobuf DecodeError: report as corrupt
+        data = read_bytes(path, proto=None if text else "SavedModel")
+        if text:
+            from google.protobuf import text_format
+
+            text_format.Parse(data.decode("utf-8"), sm)
+        else:
+            sm.ParseFromString(data)
+    except InputError:
+        raise
+    except Exception as e:  # protobuf DecodeError / text ParseError: report as corrupt
         raise InputError(f"{path}: not a valid SavedModel ({str(e)[:100] or type(e).__name__}); re-export it")
     if not sm.meta_graphs:
         raise InputError(f"{path}: SavedModel holds no meta graph; re-export it")
@@ -395,9 +407,10 @@ class DirLock:
             raise InputError(f"{self.dir}: cannot lock it (the lock file keeps changing); choose another {self.what}")
         self.f.seek(0)
         self.f.truncate()
-        self.f.write(f"pid {os.getpid()}")
-        self.f.flush()
         from . import guard
+
+        self.f.write(f"pid {guard.command_pid()}")
+        self.f.flush()
 
         guard.made("lock", self.path, self.created)
         for name in os.listdir(self.dir):  # temp files of a run killed mid-write

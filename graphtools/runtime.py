@@ -107,7 +107,8 @@ class GraphRunner:
 def op_error_text(e):
     """The informative line of a TensorFlow OpError (not 'Graph execution error:'), with its node."""
     lines = [ln.strip() for ln in (getattr(e, "message", None) or str(e)).splitlines() if ln.strip()]
-    lines = [ln for ln in lines if not ln.startswith(("Graph execution error", "Detected at node", "Traceback"))]
+    lines = [ln for ln in lines if not ln.startswith(("Graph execution error", "Detected at node", "Traceback", "Node:",
+                                                      "[[", "Original stack trace", "File \""))]
     text = lines[0][:200] if lines else type(e).__name__
     op = getattr(e, "op", None)
     name = getattr(op, "name", None)

@@ -17,8 +17,9 @@ GROUPS = {
     "debug": ["remove_debug"],
     "identity": ["remove_identity"],
     "batchnorm": ["fold_constants", "fold_batch_norms"],
+    "quantized": ["dequantize_ops"],
 }
-ORDER = ["bind_placeholders", "fold_switches", "fold_ifs", "strip_dropout", "remove_training", "remove_debug",
+ORDER = ["dequantize_ops", "bind_placeholders", "fold_switches", "fold_ifs", "strip_dropout", "remove_training", "remove_debug",
          "remove_identity", "fold_batch_norms", "fold_constants"]
 
 
@@ -106,11 +107,21 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
         outputs, _ = GraphAnalysis(graph_def).outputs_or_best(outputs)
         graph_def, pre_records = run_passes(graph_def, ["cut_nodes"],
                                             PassContext(inputs=[], outputs=outputs, params={"cut": cut}))
+    if "dequantize_ops" in names:
+        names = [n for n in names if n != "dequantize_ops"]
+        from .passes.dequantize_ops import FLOAT_FORM
+
+        if any(n.op in FLOAT_FORM for n in graph_def.node):
+            # 8-bit ops back to float changes the numbers by design (no more rounding between ops):
+            # like a cut, the rest is checked against the dequantized graph
+            outputs, _ = GraphAnalysis(graph_def).outputs_or_best(outputs)
+            graph_def, records = run_passes(graph_def, ["dequantize_ops"], PassContext(inputs=[], outputs=outputs))
+            pre_records += records
     # one private copy: analysed here, then edited in place by the passes (the caller's proto and
     # ``graph_def``, the baseline of the equivalence check, are never touched) -- unless the caller
     # handed the proto over: then the baseline is kept as bytes, a seventh of the parsed size
     pristine = None
-    if consume and not pre_records:
+    if consume and not pre_records:  # (pre-passes made a new graph_def: nothing of the caller's to consume)
         pristine = graph_def.SerializeToString() if verify else None
         work = graph_def
     else:

@@ -27,6 +27,8 @@ def inference_flag_value(placeholder):
     import re
 
     name = placeholder["name"]
+    if "inference_value" in placeholder:  # decided by what the flag drives (analysis.discover_inputs)
+        return placeholder["inference_value"]
     if placeholder["dtype"] == "bool":
         return bool(re.search(r"is_?test|inference|eval", name, re.I))
     if re.search(r"keep", name, re.I):

@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 PASSES = {}
 # The order ``--remove all`` runs them in: bind flags first so conds fold, then remove.
-MODULES = ("cut_nodes", "splice_nodes", "use_moving_statistics", "bind_placeholders", "fold_switches", "fold_ifs", "strip_dropout", "remove_training", "remove_debug",
+MODULES = ("cut_nodes", "splice_nodes", "use_moving_statistics", "dequantize_ops", "bind_placeholders", "fold_switches", "fold_ifs", "strip_dropout", "remove_training", "remove_debug",
            "remove_identity", "fold_constants", "fold_batch_norms")
 
 

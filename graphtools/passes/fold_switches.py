@@ -1,4 +1,4 @@
-"""fold_switches: fold v1 conds (Switch/Merge) whose predicate is a constant, pruning dead branches."""
+"""fold_switches: fold v1 conds (Switch/Merge) and Selects whose predicate is a constant, pruning dead branches."""
 import logging
 
 from ..graph import node_name, tensor_ref
@@ -21,6 +21,7 @@ def fold_switches(graph, ctx):
     input. Switches inside while loops (fed by LoopCond) are left alone.
     """
     idx = graph.index()
+    selects = _fold_selects(graph)
     live_routes = {}
     dead_tensors = set()
     for n in graph.nodes_of(*SWITCH):
@@ -36,7 +37,7 @@ def fold_switches(graph, ctx):
         live_routes[n.name] = (live, n.input[0])
         dead_tensors.add(f"{n.name}:{1 - live}")
     if not live_routes:
-        return 0
+        return selects
     dead_nodes, merge_fix = _propagate(graph, idx, live_routes, dead_tensors)
     rewrites = 0
     for name, (live, src) in live_routes.items():
@@ -53,7 +54,34 @@ def fold_switches(graph, ctx):
             if r not in dead_nodes and r in idx:
                 graph.drop_control_inputs(idx[r], lambda src: src in gone)
     log.info("folded %d switches, %d merges; %d nodes dead", len(live_routes), len(merge_fix), len(dead_nodes))
-    return rewrites + len(live_routes)
+    return rewrites + len(live_routes) + selects
+
+
+SELECT = ("Select", "SelectV2")
+
+
+def _fold_selects(graph):
+    """Wire the readers of a Select whose condition is a constant, all true or all false, to that branch.
+
+    TF 1.4's ``tf.layers.batch_normalization(training=PlaceholderWithDefault)`` chose between batch and
+    moving statistics with Select instead of a cond. A v1 Select's branches have its output's shape; a
+    SelectV2 broadcasts, so only a scalar condition is folded there (the equivalence check runs after).
+    """
+    rewrites = 0
+    for n in graph.nodes_of(*SELECT):
+        ins = graph.data_inputs(n.name)
+        if len(ins) != 3:
+            continue
+        cond = const_value(graph, ins[0])
+        if cond is None or cond.size == 0 or (n.op == "SelectV2" and cond.shape != ()):
+            continue
+        if cond.all():
+            rewrites += graph.replace_all_uses(n.name, ins[1], move_control=False) > 0
+        elif not cond.any():
+            rewrites += graph.replace_all_uses(n.name, ins[2], move_control=False) > 0
+    if rewrites:
+        log.info("folded %d selects with a constant condition", rewrites)
+    return rewrites
 
 
 def _propagate(graph, idx, live_routes, dead_tensors):

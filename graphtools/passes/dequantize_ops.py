@@ -1,0 +1,102 @@
+"""dequantize_ops: turn graph-transform 8-bit ops (QuantizeV2, QuantizedConv2D, ...) back into float ops."""
+import logging
+
+import numpy as np
+
+from ..graph import node_name
+from . import register
+
+log = logging.getLogger(__name__)
+
+# quantized op -> (float op, data input positions kept, {kept position: (min position, max position)}
+# for quantized-constant inputs, attrs copied)
+FLOAT_FORM = {
+    "QuantizedConv2D": ("Conv2D", (0, 1), {0: (2, 3), 1: (4, 5)}, ("strides", "padding", "dilations")),
+    "QuantizedMatMul": ("MatMul", (0, 1), {0: (2, 3), 1: (4, 5)}, ("transpose_a", "transpose_b")),
+    "QuantizedBiasAdd": ("BiasAdd", (0, 1), {0: (2, 3), 1: (4, 5)}, ()),
+    "QuantizedAdd": ("AddV2", (0, 1), {0: (2, 3), 1: (4, 5)}, ()),
+    "QuantizedMul": ("Mul", (0, 1), {0: (2, 3), 1: (4, 5)}, ()),
+    "QuantizedRelu": ("Relu", (0,), {0: (1, 2)}, ()),
+    "QuantizedRelu6": ("Relu6", (0,), {0: (1, 2)}, ()),
+    "QuantizedReshape": ("Reshape", (0, 1), {0: (2, 3)}, ("Tshape",)),
+    "QuantizedAvgPool": ("AvgPool", (0,), {0: (1, 2)}, ("ksize", "strides", "padding")),
+    "QuantizedMaxPool": ("MaxPool", (0,), {0: (1, 2)}, ("ksize", "strides", "padding")),
+    # ops that only carry a quantized value on: its float value passes through
+    "QuantizeV2": ("Identity", (0,), {}, ()),
+    "Dequantize": ("Identity", (0,), {0: (1, 2)}, ()),
+    "Requantize": ("Identity", (0,), {0: (1, 2)}, ()),
+    "QuantizeDownAndShrinkRange": ("Identity", (0,), {0: (1, 2)}, ()),
+}
+# DT_QINT8, DT_QUINT8, DT_QINT32, DT_QINT16, DT_QUINT16 -> storage, steps of the range, offset of MIN_COMBINED
+QUANTIZED_DTYPES = {11: np.int8, 12: np.uint8, 13: np.int32, 15: np.int16, 16: np.uint16}
+STEPS = {11: 255.0, 12: 255.0, 13: 4294967295.0, 15: 65535.0, 16: 65535.0}
+OFFSET = {11: 128.0, 12: 0.0, 13: 2147483648.0, 15: 32768.0, 16: 0.0}
+
+
+@register("dequantize_ops")
+def dequantize_ops(graph, ctx):
+    """Replace each 8-bit op of TensorFlow's old graph transforms by its float op, in place (same name).
+
+    Before::  x -> QuantizeV2 -> QuantizedConv2D(w_quint8, mins, maxes) -> Requantize -> Dequantize -> y
+    After::   x -> Identity -> Conv2D(w_float) -> Identity -> Identity -> y
+
+    Quantized weight constants become float constants (``min + (q + offset) * (max - min) / steps``, the
+    MIN_COMBINED rule Dequantize applies); the min/max side outputs lose their readers and are swept.
+    The activations are no longer rounded to 8 bits between ops: the result is the float model the
+    quantized graph approximated, ready for today's --quantize modes.
+    """
+    from .._tf import tf
+
+    tf = tf()
+    rewrites = 0
+    quantized_consts = {}
+    for n in list(graph.nodes_of(*FLOAT_FORM)):
+        op, keep, ranges, attrs = FLOAT_FORM[n.op]
+        ins = graph.data_inputs(n.name)
+        if len(ins) <= max(keep):
+            continue
+        new = tf.compat.v1.NodeDef(name=n.name, op=op)
+        for k in keep:
+            ref = ins[k]
+            if k in ranges and _quantized_const(graph, ref):
+                lo, hi = (graph.const(node_name(ins[p])) for p in ranges[k])
+                if lo is None or hi is None:
+                    break
+                ref = quantized_consts.setdefault((node_name(ref), float(lo), float(hi)),
+                                                  _float_const(graph, tf, node_name(ref), float(lo), float(hi)))
+            new.input.append(ref)
+        else:
+            for a in attrs:
+                if a in n.attr:
+                    new.attr[a].CopyFrom(n.attr[a])
+            if op == "Reshape" and "Tshape" not in n.attr:
+                new.attr["Tshape"].type = tf.int32.as_datatype_enum
+            new.attr["T"].type = tf.float32.as_datatype_enum
+            new.input.extend(i for i in graph.inputs(n.name) if i.startswith("^"))
+            graph.replace_node(new)
+            rewrites += 1
+    if rewrites:
+        log.info("dequantized %d ops (%d weight constants)", rewrites, len(quantized_consts))
+    return rewrites
+
+
+def _quantized_const(graph, ref):
+    node = graph.index().get(node_name(ref))
+    return node is not None and node.op == "Const" and node.attr["dtype"].type in QUANTIZED_DTYPES
+
+
+def _float_const(graph, tf, name, lo, hi):
+    """A float Const beside the quantized constant ``name``: its values dequantized with [lo, hi]."""
+    t = graph.index()[name].attr["value"].tensor
+    dt = t.dtype
+    shape = [d.size for d in t.tensor_shape.dim]
+    if t.tensor_content:
+        q = np.frombuffer(t.tensor_content, dtype=QUANTIZED_DTYPES[dt]).astype(np.float64)
+    else:
+        vals = np.asarray(list(t.int_val), dtype=np.float64)
+        q = np.full(int(np.prod(shape)), vals[-1] if len(vals) else 0.0)
+        q[: len(vals)] = vals
+    values = (lo + (q.reshape(shape) + OFFSET[dt]) * ((hi - lo) / STEPS[dt])).astype(np.float32)
+    out = graph.unique_name(name + "/dequantized")
+    graph.add_const(out, values)
+    return out
