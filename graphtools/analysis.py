@@ -55,6 +55,10 @@ LABEL_ARGS = {"SoftmaxCrossEntropyWithLogits": (1,), "SparseSoftmaxCrossEntropyW
 LABEL_PLUMBING = {"Cast", "Reshape", "Identity", "ExpandDims", "Squeeze", "StopGradient", "ToInt32", "ToInt64",
                   "ToFloat", "Snapshot", "ArgMax", "ArgMin", "StridedSlice", "Transpose"}
 PROBABILITY_PLUMBING = {"Identity", "Cast", "Enter", "Reshape", "Snapshot", "PlaceholderWithDefault", "Switch"}
+INT_TYPES = {3, 4, 5, 6, 9, 10, 17, 22, 23}  # DT_INT32, UINT8, INT16, INT8, INT64, BOOL, UINT16, UINT32, UINT64
+# Ops that turn a model's float output into pixels or class ids (scale, clip, squeeze, round, argmax).
+POST_PROCESSING = {"Cast", "StridedSlice", "Squeeze", "Reshape", "Identity", "Mul", "Round", "ClipByValue",
+                   "Minimum", "Maximum", "ArgMax", "Softmax", "Add", "AddV2"}
 GATHER_OPS = {"Gather", "GatherV2", "ResourceGather", "GatherNd"}
 # Ops whose output holds the same integer values as their first input (ids on their way to a Gather).
 ID_PRESERVING_OPS = {"Identity", "Cast", "Reshape", "ExpandDims", "Squeeze", "Transpose", "StridedSlice", "Slice",
@@ -230,14 +234,33 @@ class GraphAnalysis:
             frontier = nxt
         return False
 
+    def _float_source(self, name):
+        """For an integer result of post-processing (ArgMax, Cast to an integer, pixel scaling), the float
+        tensor it was made from (walking back through light ops); else None."""
+        node = self.index[name]
+        if not (node.op in ("ArgMax", "ArgMin") or (node.op == "Cast" and node.attr["DstT"].type in INT_TYPES)):
+            return None
+        cur = name
+        for _ in range(8):
+            ins = self.graph.data_inputs(cur)
+            if not ins:
+                return None
+            cur = node_name(ins[0])
+            op = self.index[cur].op
+            if op not in POST_PROCESSING:
+                return cur if op not in NON_OUTPUT_OPS else None
+        return None
+
     def loss_logits(self):
-        """Names of the tensors losses read as logits (through Identity), the model's own outputs."""
+        """Names of the tensors losses read as logits (through Identity and the loss's own reshapes)."""
         out = set()
         for n in self.graph_def.node:
             if n.op in LABEL_ARGS and n.op not in ("InTopK", "InTopKV2"):
                 ins = self.graph.data_inputs(n.name)
                 src = node_name(ins[0]) if ins else None
-                while src in self.index and self.index[src].op in ("Identity", "Snapshot"):
+                while src in self.index and (self.index[src].op in ("Identity", "Snapshot") or (
+                        self.index[src].op in ("Reshape", "Cast", "ExpandDims", "Squeeze")
+                        and LOSS_SCOPE.search(src))):  # (the loss's own reshape of its logits)
                     nxt = self.graph.data_inputs(src)
                     src = node_name(nxt[0]) if nxt else None
                 if src in self.index:
@@ -306,6 +329,13 @@ class GraphAnalysis:
             sinks.append(name)
         logits = self.loss_logits() & inference_set
         sinks += sorted(logits - set(sinks))
+        post = {}  # integer post-processing sink -> the float model output it was computed from
+        for name in list(sinks):
+            src = self._float_source(name)
+            if src is not None:
+                post[name] = src
+                if src not in sinks:
+                    sinks.append(src)
         scored = []
         total = max(len(inference_set), 1)
         for name in sinks:
@@ -325,6 +355,9 @@ class GraphAnalysis:
             elif node.op in ("ArgMax", "TopKV2"):
                 score += 5
                 reasons.append(node.op)
+            if name in post:
+                score -= 30
+                reasons.append(f"integer post-processing of {post[name]}")
             if name in logits:
                 score += 35
                 reasons.append("the logits a loss reads")

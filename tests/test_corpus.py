@@ -111,3 +111,88 @@ def test_strip_an_input_without_shape_verifies_with_input_shapes(tmp_path):
 
     rep = json.loads(res.out)
     assert rep["verified"] and rep["outputs"] == ["final_result"]
+
+
+# ---------------------------------------------------------------- legacy models with a reference (case.json)
+
+def _case(name):
+    import json
+
+    d = os.path.join(CORPUS, name)
+    with open(os.path.join(d, "case.json")) as f:
+        return d, json.load(f), np.load(os.path.join(d, "ref.npz"))
+
+
+def _source_args(d, case):
+    src = case["source"]
+    key = next(k for k in ("ckpt", "graph", "saved_model") if k in src)
+    return [f"--{key.replace('_', '-')}", os.path.join(d, src[key])]
+
+
+def _check_against_ref(model_path, case, ref):
+    """Run the .tflite on the reference inputs, one sample at a time; return the worst relative error."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(model_path))
+    it.allocate_tensors()
+    ins, out = it.get_input_details(), it.get_output_details()[0]
+    by_name = {d["name"]: d for d in ins}
+    worst = 0.0
+    for k in range(len(ref["y"])):
+        for j, spec in enumerate(case["inputs"]):
+            d = by_name.get(spec["name"], ins[j])
+            it.set_tensor(d["index"], ref[f"x{j}"][k].reshape(d["shape"]).astype(d["dtype"]))
+        it.invoke()
+        y = ref["y"][k]
+        worst = max(worst, float(np.abs(it.get_tensor(out["index"]).reshape(y.shape) - y).max() / np.abs(y).max()))
+    from graphtools import tflite
+
+    ops = set(tflite.summarize(str(model_path))["op_histogram"])
+    return worst, ops
+
+
+CONVERTING = ["srcnn_v1_checkpoint", "bn_text_savedmodel", "charrnn_fixed_batch"]
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", CONVERTING)
+@pytest.mark.parametrize("named", [False, True], ids=["zero-config", "names-given"])
+def test_legacy_corpus_model_converts_within_its_reference_tolerance(tmp_path, name, named):
+    d, case, ref = _case(name)
+    argv = ["pipeline", *_source_args(d, case), "--quantize", "none", "--out-dir", tmp_path / "out", "--logdir", ""]
+    if named:
+        shapes = ":".join(",".join(str(v) for v in i["shape"]) for i in case["inputs"])
+        argv += ["--output-nodes", case["output"], "--inputs", ",".join(i["name"] for i in case["inputs"]),
+                 "--input-shapes", shapes]
+    elif case.get("zero_config_input_shapes") and name != "srcnn_v1_checkpoint":  # srcnn's is in _output_shapes
+        argv += ["--input-shapes", case["zero_config_input_shapes"]]
+    before = {f: sha256(os.path.join(d, f)) for f in os.listdir(d) if os.path.isfile(os.path.join(d, f))}
+    res = run_cli(*argv)
+    assert res.code == 0, res.err
+    import json
+
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["outputs"] == [case["output"]]
+    worst, ops = _check_against_ref(tmp_path / "out" / "model.tflite", case, ref)
+    assert worst <= case["tol"], worst
+    assert not ops & {"RANDOM_UNIFORM", "RANDOM_STANDARD_NORMAL", "MULTINOMIAL", "FlexRandomUniform"}
+    assert before == {f: sha256(os.path.join(d, f)) for f in before}
+
+
+@needs_corpus
+def test_the_8bit_stylize_graph_becomes_a_float_builtin_model(tmp_path):
+    d, case, ref = _case("stylize_quantized")
+    res = run_cli("pipeline", *_source_args(d, case), "--quantize", "none", "--out-dir", tmp_path / "out", "--logdir",
+                  "", "--input-shapes", "1,64,64,3:26", "--json")
+    assert res.code == 0, res.err
+    import json
+
+    report = json.loads(res.out)
+    assert report["outputs"] == [case["output"]] and report["inputs"] == ["input", "style_num"]
+    [m] = report["compare"]["models"]
+    assert m["outputs"][case["output"]]["max_abs_diff"] < 1e-3  # the .tflite computes what the float graph does
+    worst, ops = _check_against_ref(tmp_path / "out" / "model.tflite", case, ref)
+    assert "CONV_2D" in ops and not any(o.startswith(("Flex", "CUSTOM")) for o in ops)
+    # The reference is the 8-bit graph run by TF's quantized kernels; its float form differs from it by
+    # 8-bit rounding (the 8-bit graph itself differs by 0.12-0.22 between TF's oneDNN and Eigen kernels).
+    assert worst < 0.3, worst

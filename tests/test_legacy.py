@@ -1,0 +1,285 @@
+"""Legacy model classes, each built in code: TF 1.0 shapes, V1 checkpoints, text SavedModels, labels and
+flags found by structure, embedding ids, graphs without a batch axis, Select-based batch norm,
+graph-transform 8-bit ops, integer outputs in compare."""
+import os
+
+import numpy as np
+import pytest
+
+import builders
+import graphtools
+from builders import tf, tf1
+from conftest import run_cli
+from graphtools.analysis import GraphAnalysis
+from graphtools.comparison import compare, metrics
+from graphtools.runtime import run_graph
+from graphtools.surgery import strip_report
+
+
+def _gd(g):
+    return g.as_graph_def()
+
+
+# ---------------------------------------------------------------- TF 1.0 placeholder shapes
+
+def _placeholder_graph(producer, recorded):
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, None, name="x")
+        tf.identity(x * 2.0, name="y")
+    gd = _gd(g)
+    gd.versions.producer = producer
+    for n in gd.node:
+        if n.name == "x":
+            n.attr["shape"].shape.Clear()  # `shape {}`: how TF 1.0 stored an unconstrained placeholder
+            if recorded is not None:
+                s = n.attr["_output_shapes"].list.shape.add()
+                for d in recorded:
+                    s.dim.add().size = d
+    return gd
+
+
+@pytest.mark.parametrize("producer,recorded,expected", [
+    (15, [-1, 33, 33, 1], [-1, 33, 33, 1]),  # TF 1.0: `shape {}` is unknown; _output_shapes has the real shape
+    (21, None, None),                        # unknown, nothing recorded
+    (22, [-1, 4], []),                       # from producer 22 on, `shape {}` is a scalar
+])
+def test_placeholder_shapes_follow_tensorflows_rule_for_the_graph_version(producer, recorded, expected):
+    gd = _placeholder_graph(producer, recorded)
+    [x] = GraphAnalysis(gd).discover_inputs(["y"])
+    assert x["shape"] == expected
+
+
+def _write_v1_checkpoint(d):
+    """A TF 1.0-style training checkpoint: one V1 table file, legacy `Variable` ops, `shape {}` placeholder."""
+    g = tf.Graph()
+    rng = np.random.RandomState(0)
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 6], name="images")
+        w = tf1.Variable(rng.randn(6, 3).astype(np.float32), name="w")
+        b = tf1.Variable(np.ones(3, np.float32), name="b")
+        y = tf.add(tf.matmul(x, w), b, name="pred")
+        labels = tf1.placeholder(tf.float32, [None, 3], name="labels")
+        loss = tf.reduce_mean(tf.square(y - labels))
+        tf1.train.GradientDescentOptimizer(0.1).minimize(loss)
+        saver = tf1.train.Saver(write_version=tf1.train.SaverDef.V1)
+        feeds = {"images": rng.rand(4, 6).astype(np.float32)}
+        with builders._session(g) as sess:
+            sess.run(tf1.global_variables_initializer())
+            expected = sess.run(y, {x: feeds["images"]})
+            prefix = os.path.join(d, "model.ckpt-7")
+            saver.save(sess, prefix, write_meta_graph=False)
+        mg = saver.export_meta_graph()
+    for n in mg.graph_def.node:  # what TF 1.0 wrote: legacy ops and shapes, producer 15
+        if n.op == "VariableV2":
+            n.op = "Variable"
+        if n.op == "Placeholder":
+            recorded = n.attr["shape"].shape
+            n.attr["_output_shapes"].list.shape.add().CopyFrom(recorded)
+            recorded = None
+            n.attr["shape"].shape.Clear()
+    mg.graph_def.versions.producer = 15
+    with open(prefix + ".meta", "wb") as f:
+        f.write(mg.SerializeToString())
+    return prefix, feeds, expected
+
+
+def test_a_v1_checkpoint_with_tf10_shapes_freezes_and_runs_zero_config(tmp_path):
+    prefix, feeds, expected = _write_v1_checkpoint(str(tmp_path))
+    assert os.path.isfile(prefix) and not os.path.exists(prefix + ".index")  # really V1
+    r = graphtools.freeze(ckpt=prefix)
+    assert r.outputs == ["pred"]
+    assert [(i["name"], i["shape"]) for i in r.inputs] == [("images", [-1, 6])]
+    assert not {n.op for n in r.graph_def.node} & {"Variable", "VariableV2"}
+    np.testing.assert_allclose(run_graph(r.graph_def, feeds, ["pred"])[0], expected, rtol=1e-6)
+    rep = graphtools.inspect(prefix)
+    assert rep["format"] == "checkpoint" and rep["variable_count"] == 2
+    res = run_cli("pipeline", "--ckpt", prefix, "--quantize", "none", "--out-dir", tmp_path / "out", "--logdir", "")
+    assert res.code == 0, res.err
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(tmp_path / "out" / "model.tflite"))
+    it.allocate_tensors()
+    d = it.get_input_details()[0]
+    it.set_tensor(d["index"], feeds["images"][:1])
+    it.invoke()
+    np.testing.assert_allclose(it.get_tensor(it.get_output_details()[0]["index"]), expected[:1], rtol=1e-5, atol=1e-6)
+
+
+def test_a_text_savedmodel_freezes_like_its_binary_form(tmp_path):
+    from google.protobuf import text_format
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    b = builders.saved_model_v1(str(tmp_path / "sm"))
+    pb = tmp_path / "sm" / "saved_model.pb"
+    sm = saved_model_pb2.SavedModel()
+    sm.ParseFromString(pb.read_bytes())
+    (tmp_path / "sm" / "saved_model.pbtxt").write_text(text_format.MessageToString(sm))
+    pb.unlink()
+    r = graphtools.freeze(saved_model=str(tmp_path / "sm"))
+    assert r.outputs == ["scores"]
+    np.testing.assert_allclose(run_graph(r.graph_def, b.feeds, ["scores"])[0], b.expected[0], rtol=1e-6)
+    assert graphtools.inspect(str(tmp_path / "sm"))["format"] == "saved_model"
+
+
+# ---------------------------------------------------------------- labels, metrics and flags by structure
+
+def _lenet_like():
+    """TF 1.0 LeNet-style graph: unnamed placeholders, an accuracy metric, keep_prob as Placeholder_2."""
+    g = tf.Graph()
+    rng = np.random.RandomState(1)
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 12], name="Placeholder")
+        y_ = tf1.placeholder(tf.int32, [None], name="Placeholder_1")
+        keep = tf1.placeholder(tf.float32, name="Placeholder_2")
+        h = tf.nn.relu(tf.matmul(x, tf.constant(rng.randn(12, 8).astype(np.float32))))
+        h = tf1.nn.dropout(h, keep_prob=keep)
+        logits = tf.add(tf.matmul(h, tf.constant(rng.randn(8, 5).astype(np.float32))), 0.1, name="logits")
+        tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=tf.one_hot(y_, 5), logits=logits))
+        correct = tf.equal(tf.argmax(logits, 1), tf.argmax(tf.one_hot(y_, 5), 1))
+        tf.reduce_mean(tf.cast(correct, tf.float32), name="Mean_1")
+    return _gd(g), rng.rand(3, 12).astype(np.float32)
+
+
+def test_labels_metrics_and_keep_prob_are_found_by_what_they_do():
+    gd, x = _lenet_like()
+    a = GraphAnalysis(gd)
+    assert "Placeholder_1" in a.label_placeholders()
+    ranked = [c["name"] for c in a.rank_outputs()]
+    assert ranked[0] == "logits" and "Mean_1" not in ranked  # the metric is computed from the labels
+    found = {i["name"]: i for i in a.discover_inputs(["logits"])}
+    assert set(found) == {"Placeholder", "Placeholder_2"}
+    assert found["Placeholder_2"]["role"] == "training_flag" and found["Placeholder_2"]["inference_value"] == 1.0
+    r = strip_report(gd)  # zero-config: binds keep_prob to 1.0, strips dropout, checks the numbers
+    assert r.outputs == ["logits"] and r.bound == {"Placeholder_2": 1.0}
+    assert not {n.op for n in r.graph_def.node} & {"RandomUniform", "Floor", "Placeholder_2"}
+    np.testing.assert_allclose(run_graph(r.graph_def, {"Placeholder": x}, ["logits"])[0],
+                               run_graph(gd, {"Placeholder": x, "Placeholder_2": 1.0}, ["logits"])[0], rtol=1e-6)
+
+
+def test_a_rate_placeholder_is_bound_to_zero():
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 4], name="x")
+        rate = tf1.placeholder(tf.float32, name="p")
+        tf.identity(tf.nn.dropout(x * 3.0, rate=rate), name="y")
+    found = {i["name"]: i for i in GraphAnalysis(_gd(g)).discover_inputs(["y"])}
+    assert found["p"]["role"] == "training_flag" and found["p"]["inference_value"] == 0.0
+
+
+# ---------------------------------------------------------------- value domains and batch axes
+
+def _embedding(fixed=None):
+    g = tf.Graph()
+    with g.as_default():
+        ids = tf1.placeholder(tf.int32, fixed or [None, 5], name="ids")
+        table = tf.constant(np.random.RandomState(2).randn(7, 3).astype(np.float32))
+        emb = tf.gather(table, tf.reshape(ids, [-1]))
+        tf.nn.softmax(tf.reshape(emb, [-1, 3]), name="probs")
+    return _gd(g)
+
+
+def test_integer_inputs_that_index_a_table_are_fed_ids_inside_it(tmp_path):
+    gd = _embedding()
+    [ids] = GraphAnalysis(gd).discover_inputs(["probs"])
+    assert ids["int_range"] == [0, 7]
+    r = strip_report(gd, input_shapes={"ids": [4, 5]})
+    assert r.equivalence.checked and all(o["ok"] for o in r.equivalence.outputs.values())
+    model = builders.tflite_from_graph_def(gd, str(tmp_path / "m.tflite"), ["ids"], ["probs"], {"ids": [2, 5]})
+    rep = compare(gd, [model], inputs=["ids"], outputs=["probs"], shapes={"ids": [2, 5]})
+    assert rep["models"][0]["outputs"]["probs"]["max_abs_diff"] < 1e-6
+
+
+def test_a_fixed_first_dimension_that_is_not_a_batch_gives_whole_tensor_samples(tmp_path):
+    gd = _embedding(fixed=[2, 5])  # [2, 5] ids -> [10, 3] probabilities: the 2 is not a batch
+    model = builders.tflite_from_graph_def(gd, str(tmp_path / "m.tflite"), ["ids"], ["probs"], {"ids": [2, 5]})
+    rep = compare(gd, [model], inputs=["ids"], outputs=["probs"])
+    assert rep["samples"] == 16 and rep["models"][0]["outputs"]["probs"]["max_abs_diff"] < 1e-6
+    data = {"ids": np.random.RandomState(0).randint(0, 7, (3, 2, 5)).astype(np.int32)}
+    rep = compare(gd, [model], data, inputs=["ids"], outputs=["probs"])
+    assert rep["samples"] == 3 and rep["models"][0]["outputs"]["probs"]["max_abs_diff"] < 1e-6
+
+
+def test_integer_outputs_get_exact_match_rates_not_class_agreement():
+    ref = np.array([[1, 2], [3, 4], [5, 6]])
+    got = np.array([[1, 2], [3, 0], [5, 6]])
+    m = metrics(ref, got)
+    assert m["exact_match"] == pytest.approx(5 / 6) and m["exact_match_samples"] == pytest.approx(2 / 3)
+    assert "top1_agreement" not in m
+    m = metrics(np.array([2, 1, 0]), np.array([2, 1, 1]), labels=np.array([2, 1, 0]))
+    assert m["accuracy"] == pytest.approx(2 / 3) and m["tf_accuracy"] == 1.0
+    assert "top1_agreement" not in metrics(np.zeros((2, 3, 4, 1)), np.zeros((2, 3, 4, 1)))  # images are not classes
+
+
+# ---------------------------------------------------------------- TF 1.4 batch norm through Select
+
+def test_select_based_batch_norm_behind_a_placeholder_with_default_is_switched_off_and_folded():
+    g = tf.Graph()
+    rng = np.random.RandomState(3)
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 6], name="X")
+        training = tf1.placeholder_with_default(False, [], name="training")
+        h = tf.matmul(x, tf.constant(rng.randn(6, 4).astype(np.float32)))
+        mean, var = tf.nn.moments(h, [0])
+        moving_mean = tf.constant(rng.rand(4).astype(np.float32), name="moving_mean")
+        moving_var = tf.constant(rng.rand(4).astype(np.float32) + 0.5, name="moving_variance")
+        flag = tf.reshape(training, [])
+        m = tf1.where(tf.fill([4], flag), mean, moving_mean)  # v1 Select, as TF 1.4's layers wrote it
+        v = tf1.where(tf.fill([4], flag), var, moving_var)
+        tf.identity(tf.nn.batch_normalization(h, m, v, 0.1, 1.5, 1e-3), name="out")
+    gd = _gd(g)
+    r = strip_report(gd, outputs=["out"])
+    ops = {n.op for n in r.graph_def.node}
+    assert not ops & {"Select", "Mean", "SquaredDifference", "PlaceholderWithDefault"}, ops
+    feeds = {"X": rng.rand(5, 6).astype(np.float32)}
+    np.testing.assert_allclose(run_graph(r.graph_def, feeds, ["out"])[0], run_graph(gd, feeds, ["out"])[0], rtol=1e-5)
+    again = strip_report(r.graph_def, outputs=["out"])
+    assert sorted(n.op for n in again.graph_def.node) == sorted(n.op for n in r.graph_def.node)  # idempotent
+
+
+# ---------------------------------------------------------------- graph-transform 8-bit ops
+
+def _quantized_conv():
+    """x -> QuantizeV2 -> QuantizedConv2D(quint8 weights) -> Requantize -> Dequantize -> QuantizedRelu path."""
+    g = tf.Graph()
+    rng = np.random.RandomState(4)
+    w = rng.uniform(-1, 1, (3, 3, 2, 4)).astype(np.float32)
+    wq = np.round((w + 1) / 2 * 255).astype(np.uint8)
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [1, 6, 6, 2], name="x")
+        xmin, xmax = tf.reduce_min(x), tf.reduce_max(x)
+        q = tf.raw_ops.QuantizeV2(input=x, min_range=xmin, max_range=xmax, T=tf.quint8)
+        wc = tf.constant(wq, dtype=tf.quint8, name="w_quint8_const")
+        c = tf.raw_ops.QuantizedConv2D(input=q.output, filter=wc, min_input=q.output_min, max_input=q.output_max,
+                                       min_filter=tf.constant(-1.0), max_filter=tf.constant(1.0),
+                                       strides=[1, 1, 1, 1], padding="SAME", out_type=tf.qint32)
+        rr = tf.raw_ops.RequantizationRange(input=c.output, input_min=c.min_output, input_max=c.max_output)
+        rq = tf.raw_ops.Requantize(input=c.output, input_min=c.min_output, input_max=c.max_output,
+                                   requested_output_min=rr.output_min, requested_output_max=rr.output_max,
+                                   out_type=tf.quint8)
+        relu = tf.raw_ops.QuantizedRelu(features=rq.output, min_features=rq.output_min, max_features=rq.output_max,
+                                        out_type=tf.quint8)
+        tf.raw_ops.Dequantize(input=relu.activations, min_range=relu.min_activations,
+                              max_range=relu.max_activations, name="y")
+        wf = wq.astype(np.float32) / 255 * 2 - 1
+        tf.nn.relu(tf.nn.conv2d(x, wf, [1, 1, 1, 1], "SAME"), name="float_y")
+    return _gd(g), rng.rand(1, 6, 6, 2).astype(np.float32)
+
+
+def test_graph_transform_8bit_ops_become_float_ops_that_convert(tmp_path):
+    gd, x = _quantized_conv()
+    r = strip_report(gd, outputs=["y"])
+    ops = {n.op for n in r.graph_def.node}
+    assert not ops & {"QuantizeV2", "QuantizedConv2D", "Requantize", "RequantizationRange", "Dequantize",
+                      "QuantizedRelu"}, ops
+    assert {"Conv2D", "Relu"} <= ops
+    assert not any(n.attr["dtype"].type in (11, 12, 13) for n in r.graph_def.node if n.op == "Const")
+    got = run_graph(r.graph_def, {"x": x}, ["y"])[0]
+    float_ref, quant_ref = run_graph(gd, {"x": x}, ["float_y", "y"])
+    np.testing.assert_allclose(got, float_ref, rtol=1e-5, atol=1e-5)  # the float model it approximated
+    assert np.abs(got - quant_ref).max() < 0.05 * np.abs(quant_ref).max()  # and close to the 8-bit graph
+    model = graphtools.convert(r.graph_def, ["x"], ["y"], {"x": [1, 6, 6, 2]})
+    from graphtools import tflite
+
+    assert not tflite.summarize(model)["blockers"]
+    assert graphtools.inspect_graph_def(r.graph_def, ["y"])["blockers"] == []
