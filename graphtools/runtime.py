@@ -77,6 +77,8 @@ class GraphRunner:
         except self.tf.errors.InvalidArgumentError as e:
             raise InputError(f"{self.path}: running the graph failed: {op_error_text(e)}; check input shapes and "
                              f"fed placeholders")
+        except self.tf.errors.OpError as e:  # Internal, Unimplemented, ...: the graph itself cannot run
+            raise InputError(f"{self.path}: TensorFlow cannot run the graph: {op_error_text(e)}")
         return [np.asarray(o) for o in out]
 
     def static_shapes(self, names):

@@ -5,7 +5,7 @@ import logging
 import numpy as np
 
 from .analysis import VARIABLE_OPS, GraphAnalysis, op_histogram
-from .errors import InputError, NodeNotFoundError
+from .errors import GraphtoolsError, InputError, NodeNotFoundError
 from .graph import node_name
 from .passes import PassContext, run_passes
 
@@ -195,8 +195,15 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
                 note = "dropout with a fixed rate removed by its checked structure; the rest verified numerically"
             shaped = [dict(d, shape=list(input_shapes[d["name"]])) if d["name"] in (input_shapes or {}) else d
                       for d in data]
-            equivalence = check_equivalent(baseline, out, shaped, outputs, flags, rtol=rtol, atol=atol,
-                                           before_runner=before if baseline is graph_def else None)
+            try:
+                equivalence = check_equivalent(baseline, out, shaped, outputs, flags, rtol=rtol, atol=atol,
+                                               before_runner=before if baseline is graph_def else None)
+            except GraphtoolsError as e:
+                if a.has_loops() and ("cannot run the graph" in str(e) or "different frames" in str(e)):
+                    raise InputError(f"stripping broke a v1 while loop ({str(e).split(': ', 1)[-1][:160]}); rewriting "
+                                     f"inside loop frames is not supported yet: strip with --remove training (binds "
+                                     f"the keep probabilities, leaves the loops alone) and convert with --select-tf-ops")
+                raise
         if note:
             equivalence.note = note
         elif not equivalence.checked:
