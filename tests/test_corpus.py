@@ -196,3 +196,26 @@ def test_the_8bit_stylize_graph_becomes_a_float_builtin_model(tmp_path):
     # The reference is the 8-bit graph run by TF's quantized kernels; its float form differs from it by
     # 8-bit rounding (the 8-bit graph itself differs by 0.12-0.22 between TF's oneDNN and Eigen kernels).
     assert worst < 0.3, worst
+
+
+@needs_corpus
+def test_the_bilstm_strips_inside_its_loops_and_conversion_names_the_op_and_the_fix(tmp_path):
+    d, case, ref = _case("bilstm_dropoutwrapper")
+    r = graphtools.freeze(ckpt=os.path.join(d, "model.ckpt"))
+    assert r.outputs == [case["output"]]
+    assert [i["name"] for i in r.inputs if i["role"] == "data"] == ["inputs"]  # 'output' is the label
+    from graphtools.surgery import strip_report
+
+    s = strip_report(r.graph_def, input_shapes={"inputs": [1, 33]})
+    assert s.bound == {"dropout_input": 1.0, "dropout_output": 1.0}
+    assert s.equivalence.checked and all(o["ok"] for o in s.equivalence.outputs.values())
+    assert not {n.op for n in s.graph_def.node} & {"RandomUniform", "Floor"}
+    for k in range(len(ref["y"])):
+        y = run_graph(s.graph_def, {"inputs": ref["x"][k][None]}, [case["output"]])[0]
+        assert np.abs(y - ref["y"][k]).max() <= case["tol"] * np.abs(ref["y"][k]).max()
+    res = run_cli("pipeline", "--ckpt", os.path.join(d, "model.ckpt"), "--quantize", "none", "--out-dir",
+                  tmp_path / "out", "--logdir", "")
+    from conftest import assert_clean_error
+
+    assert_clean_error(res, "TensorArrayV3", "--select-tf-ops")  # builtins for loops: issue 14
+    assert not (tmp_path / "out").exists()
