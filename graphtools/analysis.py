@@ -182,29 +182,34 @@ class GraphAnalysis:
         or divide the kept values (``x / keep``); rates are compared with the noise (``U >= rate``);
         ``1 - p`` turns one into the other. Seen through Identity/Cast/Enter (inside loops) and friends.
         """
+        for cur, node, ins in self._forward(name, PROBABILITY_PLUMBING):
+            if len(ins) == 2 and cur in ins:
+                other = ins[1] if ins[0] == cur else ins[0]
+                noisy = self._is_noise(other)
+                if node.op in ("Add", "AddV2") and noisy:
+                    return "keep"
+                if node.op in ("RealDiv", "Div") and ins[1] == cur and self._is_noise_path(node.name):
+                    return "keep"
+                if node.op in ("GreaterEqual", "Greater", "Less", "LessEqual") and noisy:
+                    return "rate"
+                if node.op == "Sub" and ins[1] == cur and self.index[ins[0]].op == "Const":
+                    inner = self.dropout_probability(node.name)  # 1 - keep is a rate, 1 - rate a keep
+                    if inner:
+                        return {"keep": "rate", "rate": "keep"}[inner]
+        return None
+
+    def _forward(self, name, through):
+        """(tensor, reader NodeDef, the reader's data input names) for each reader met walking forward
+        from ``name``, going on through readers whose op is in ``through``."""
         seen, todo = {name}, [name]
         while todo:
             cur = todo.pop()
             for r in self.data.successors(cur):
                 node = self.index[r]
-                ins = [node_name(i) for i in self.graph.data_inputs(r)]
-                if len(ins) == 2 and cur in ins:
-                    other = ins[1] if ins[0] == cur else ins[0]
-                    noisy = self._is_noise(other)
-                    if node.op in ("Add", "AddV2") and noisy:
-                        return "keep"
-                    if node.op in ("RealDiv", "Div") and ins[1] == cur and self._is_noise_path(r):
-                        return "keep"
-                    if node.op in ("GreaterEqual", "Greater", "Less", "LessEqual") and noisy:
-                        return "rate"
-                    if node.op == "Sub" and ins[1] == cur and self.index[ins[0]].op == "Const":
-                        inner = self.dropout_probability(r)  # 1 - keep is a rate, 1 - rate a keep
-                        if inner:
-                            return {"keep": "rate", "rate": "keep"}[inner]
-                if node.op in PROBABILITY_PLUMBING and r not in seen:
+                yield cur, node, [node_name(i) for i in self.graph.data_inputs(r)]
+                if node.op in through and r not in seen:
                     seen.add(r)
                     todo.append(r)
-        return None
 
     def _is_noise(self, name, hops=6):
         """True when ``name`` is (a light function of) random uniform noise."""
@@ -271,23 +276,17 @@ class GraphAnalysis:
         """True when ``name`` reaches, through label plumbing only (Cast, Reshape, OneHot, ...), a OneHot,
         the labels of a loss, the targets of in_top_k, or an Equal that compares it with an ArgMax:
         what a label does, whatever its name (``Placeholder_1``, ``output``)."""
-        seen, todo = {name}, [name]
-        while todo:
-            cur = todo.pop()
-            for r in self.data.successors(cur):
-                node = self.index[r]
-                ins = [node_name(i) for i in self.graph.data_inputs(r)]
-                if node.op == "OneHot":
+        side = {name}  # the label and its plumbing
+        for cur, node, ins in self._forward(name, LABEL_PLUMBING):
+            side.add(cur)
+            if node.op == "OneHot":
+                return True
+            if node.op in LABEL_ARGS and any(ins[k] == cur for k in LABEL_ARGS[node.op] if k < len(ins)):
+                return True
+            if node.op in ("Equal", "NotEqual") and len(ins) == 2:
+                other = ins[1] if ins[0] == cur else ins[0]
+                if self.index[other].op in ("ArgMax", "ArgMin") and self._argmax_of_model(other, side):
                     return True
-                if node.op in LABEL_ARGS and any(ins[k] == cur for k in LABEL_ARGS[node.op] if k < len(ins)):
-                    return True
-                if node.op in ("Equal", "NotEqual") and len(ins) == 2:
-                    other = ins[1] if ins[0] == cur else ins[0]
-                    if self.index[other].op in ("ArgMax", "ArgMin") and self._argmax_of_model(other, seen):
-                        return True
-                if node.op in LABEL_PLUMBING and r not in seen:
-                    seen.add(r)
-                    todo.append(r)
         return False
 
     def _argmax_of_model(self, name, label_side):
