@@ -60,7 +60,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
         source = ckpt or graph or saved_model
     stages, t0 = [], time.perf_counter()
     replaced = [run for run in ("freeze", "optimized", "tflite", "compare")
-                if tensorboard.previous_event_files(os.path.join(logdir, run))]
+                if logdir and tensorboard.previous_event_files(os.path.join(logdir, run))]
 
     say("[1/5] freeze")
     fz = freeze(ckpt=ckpt, graph=graph, saved_model=saved_model, output_nodes=output_nodes,
@@ -120,6 +120,8 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     for _, path, model in models:
         io.atomic_write(path, model)
     io.atomic_write(os.path.join(out_dir, "report.json"), json.dumps(report, indent=2, default=_plain) + "\n")
+    if not logdir:  # --logdir '': no event files (as every stage)
+        return report
     tensorboard.write_graph(os.path.join(logdir, "freeze"), fz.graph_def)
     tensorboard.write_graph(os.path.join(logdir, "optimized"), sr.graph_def)
     tensorboard.write_graph(os.path.join(logdir, "tflite"), sr.graph_def, text={"tflite/models": "\n".join(

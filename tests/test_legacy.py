@@ -84,8 +84,9 @@ def _write_v1_checkpoint(d):
     return prefix, feeds, expected
 
 
-def test_a_v1_checkpoint_with_tf10_shapes_freezes_and_runs_zero_config(tmp_path):
+def test_a_v1_checkpoint_with_tf10_shapes_freezes_and_runs_zero_config(tmp_path, monkeypatch):
     prefix, feeds, expected = _write_v1_checkpoint(str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # --logdir '' writes no event files, not even into the working directory
     assert os.path.isfile(prefix) and not os.path.exists(prefix + ".index")  # really V1
     r = graphtools.freeze(ckpt=prefix)
     assert r.outputs == ["pred"]
@@ -96,6 +97,7 @@ def test_a_v1_checkpoint_with_tf10_shapes_freezes_and_runs_zero_config(tmp_path)
     assert rep["format"] == "checkpoint" and rep["variable_count"] == 2
     res = run_cli("pipeline", "--ckpt", prefix, "--quantize", "none", "--out-dir", tmp_path / "out", "--logdir", "")
     assert res.code == 0, res.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint", "model.ckpt-7", "model.ckpt-7.meta", "out"]
     from ai_edge_litert.interpreter import Interpreter
 
     it = Interpreter(model_path=str(tmp_path / "out" / "model.tflite"))
