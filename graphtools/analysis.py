@@ -424,21 +424,9 @@ class GraphAnalysis:
 
         Random integer feeds must stay below it: a Gather with an index past the table fails in TF.
         """
-        limits, seen, todo = [], {name}, [name]
-        while todo:
-            cur = todo.pop()
-            for r in self.graph.consumers(cur):
-                node = self.index.get(r)
-                if node is None or r in seen:
-                    continue
-                ins = [node_name(i) for i in self.graph.data_inputs(r)]
-                if node.op in GATHER_OPS and len(ins) > 1 and ins[1] == cur:
-                    rows = self._rows(ins[0])
-                    if rows:
-                        limits.append(rows)
-                elif node.op in ID_PRESERVING_OPS and cur in ins:
-                    seen.add(r)
-                    todo.append(r)
+        limits = [self._rows(ins[0]) for cur, node, ins in self._forward(name, ID_PRESERVING_OPS)
+                  if node.op in GATHER_OPS and len(ins) > 1 and ins[1] == cur]
+        limits = [rows for rows in limits if rows]
         return min(limits) if limits else None
 
     def _rows(self, name):

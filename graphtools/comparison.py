@@ -239,19 +239,16 @@ def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outpu
     Returns a JSON-ready report: per model and output the metrics, latency, size, op count,
     determinism, worst disagreements, and with ``locate`` the first tensor where it departs from TF.
     """
-    from . import tflite
+    from . import safety, tflite
+    from .analysis import GraphAnalysis
     from .conversion import resolve_io
-
-    from . import safety
+    from .validate import random_feeds
 
     safety.check(graph_def, "compare", allow=allow_unsafe_ops)
     models = [m if isinstance(m, LiteModel) else LiteModel(m) for m in tflite_models]
     if not models:
         raise InputError("give at least one .tflite model to compare")
     if data is None:
-        from .analysis import GraphAnalysis
-        from .validate import random_feeds
-
         ins, outs, shapes, _ = resolve_io(graph_def, inputs, outputs, shapes)
         found = {p["name"]: p for p in GraphAnalysis(graph_def).discover_inputs(outs)}
         whole = _no_batch_axis(graph_def, ins, outs, found, shapes)
@@ -265,8 +262,6 @@ def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outpu
     else:
         ins = inputs or list(data)
         ins = ins.split(",") if isinstance(ins, str) else list(ins)
-        from .analysis import GraphAnalysis
-
         _, outs, _, _ = resolve_io(graph_def, ins, outputs, {i: [1] + list(np.shape(data[i])[1:]) for i in ins})
         found = {p["name"]: p for p in GraphAnalysis(graph_def).discover_inputs(outs)}
         # samples that are whole inputs: each has the input's full fixed shape

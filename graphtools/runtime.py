@@ -10,6 +10,15 @@ from .graph import node_name
 log = logging.getLogger(__name__)
 
 
+class RunError(InputError):
+    """TensorFlow refused to run a graph; ``internal``: not a bad feed but a graph it cannot execute
+    (Internal, Unimplemented: e.g. fetching a tensor inside a v1 while loop)."""
+
+    def __init__(self, message, internal=False):
+        super().__init__(message)
+        self.internal = internal
+
+
 def tensor_name(name):
     return name if ":" in name else name + ":0"
 
@@ -75,10 +84,10 @@ class GraphRunner:
         try:
             out = self.sess.run(fetch_t, feed_dict)
         except self.tf.errors.InvalidArgumentError as e:
-            raise InputError(f"{self.path}: running the graph failed: {op_error_text(e)}; check input shapes and "
-                             f"fed placeholders")
+            raise RunError(f"{self.path}: running the graph failed: {op_error_text(e)}; check input shapes and "
+                           f"fed placeholders")
         except self.tf.errors.OpError as e:  # Internal, Unimplemented, ...: the graph itself cannot run
-            raise InputError(f"{self.path}: TensorFlow cannot run the graph: {op_error_text(e)}")
+            raise RunError(f"{self.path}: TensorFlow cannot run the graph: {op_error_text(e)}", internal=True)
         return [np.asarray(o) for o in out]
 
     def static_shapes(self, names):

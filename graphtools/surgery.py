@@ -5,9 +5,10 @@ import logging
 import numpy as np
 
 from .analysis import VARIABLE_OPS, GraphAnalysis, op_histogram
-from .errors import GraphtoolsError, InputError, NodeNotFoundError
+from .errors import InputError, NodeNotFoundError
 from .graph import node_name
 from .passes import PassContext, run_passes
+from .runtime import RunError
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
         names = ["bind_placeholders", "fold_switches", "fold_ifs"] + names
     if splice:
         names = ["splice_nodes"] + names
-    if not names:
+    if not names and not pre_records:  # (--remove quantized alone: the pre-pass was the work)
         raise InputError("nothing to do: give --remove, --bind, --cut or --splice")
     ctx = PassContext(inputs=list(inputs), outputs=outputs, params={"bind": bind, "splice": list(splice or [])})
     ops_before = a.graph.op_counts()
@@ -198,8 +199,8 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
             try:
                 equivalence = check_equivalent(baseline, out, shaped, outputs, flags, rtol=rtol, atol=atol,
                                                before_runner=before if baseline is graph_def else None)
-            except GraphtoolsError as e:
-                if a.has_loops() and ("cannot run the graph" in str(e) or "different frames" in str(e)):
+            except RunError as e:
+                if a.has_loops() and (e.internal or "different frames" in str(e)):
                     raise InputError(f"stripping broke a v1 while loop ({str(e).split(': ', 1)[-1][:160]}); rewriting "
                                      f"inside loop frames is not supported yet: strip with --remove training (binds "
                                      f"the keep probabilities, leaves the loops alone) and convert with --select-tf-ops")

@@ -89,7 +89,7 @@ def is_random(graph_def, data_inputs, outputs, flags, seed=0, runner=None):
     over ``graph_def`` to share with later runs (importing a large graph is the expensive part).
     """
     from .analysis import STOCHASTIC_OPS, GraphAnalysis
-    from .runtime import GraphRunner
+    from .runtime import GraphRunner, RunError
 
     a = GraphAnalysis(graph_def)
     randoms = sorted(n for n in a.reachable(outputs) if a.index[n].op in STOCHASTIC_OPS
@@ -105,8 +105,8 @@ def is_random(graph_def, data_inputs, outputs, flags, seed=0, runner=None):
     try:
         try:  # all at once; one by one only when some sit in a dead v1 cond branch
             live, values = randoms, runner.run(feeds, randoms)
-        except GraphtoolsError as e:
-            if "cannot run the graph" in str(e):  # random ops inside a v1 while loop cannot be fetched
+        except RunError as e:
+            if e.internal:  # random ops inside a v1 while loop cannot be fetched
                 return True  # (then strip_dropout's structure check decides, and the rest is run numerically)
             if "does not have value" not in str(e):
                 raise

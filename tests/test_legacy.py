@@ -285,3 +285,16 @@ def test_graph_transform_8bit_ops_become_float_ops_that_convert(tmp_path):
 
     assert not tflite.summarize(model)["blockers"]
     assert graphtools.inspect_graph_def(r.graph_def, ["y"])["blockers"] == []
+
+
+def test_remove_quantized_alone_dequantizes_and_is_idempotent():
+    gd, x = _quantized_conv()
+    r = strip_report(gd, remove=["quantized"], outputs=["y"])
+    assert [p.name for p in r.passes][:1] == ["dequantize_ops"]
+    assert not {n.op for n in r.graph_def.node} & {"QuantizeV2", "QuantizedConv2D", "Dequantize"}
+    np.testing.assert_allclose(run_graph(r.graph_def, {"x": x}, ["y"])[0], run_graph(gd, {"x": x}, ["float_y"])[0],
+                               rtol=1e-5, atol=1e-5)
+    consts = [n for n in r.graph_def.node if n.op == "Const" and n.name.endswith("/dequantized")]
+    assert len(consts) == 1  # one float copy of the one weight constant
+    with pytest.raises(graphtools.InputError, match="nothing to do"):  # nothing quantized is left
+        strip_report(r.graph_def, remove=["quantized"], outputs=["y"])

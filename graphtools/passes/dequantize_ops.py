@@ -62,8 +62,10 @@ def dequantize_ops(graph, ctx):
                 lo, hi = (graph.const(node_name(ins[p])) for p in ranges[k])
                 if lo is None or hi is None:
                     break
-                ref = quantized_consts.setdefault((node_name(ref), float(lo), float(hi)),
-                                                  _float_const(graph, tf, node_name(ref), float(lo), float(hi)))
+                key = (node_name(ref), float(lo), float(hi))
+                if key not in quantized_consts:  # one float copy per constant and range
+                    quantized_consts[key] = _float_const(graph, *key)
+                ref = quantized_consts[key]
             new.input.append(ref)
         else:
             for a in attrs:
@@ -85,7 +87,7 @@ def _quantized_const(graph, ref):
     return node is not None and node.op == "Const" and node.attr["dtype"].type in QUANTIZED_DTYPES
 
 
-def _float_const(graph, tf, name, lo, hi):
+def _float_const(graph, name, lo, hi):
     """A float Const beside the quantized constant ``name``: its values dequantized with [lo, hi]."""
     t = graph.index()[name].attr["value"].tensor
     dt = t.dtype
