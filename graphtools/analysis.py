@@ -170,7 +170,7 @@ class GraphAnalysis:
                 rest = desc - training
                 if desc & training and all(self.index[d].op in LIGHT_OPS for d in rest):
                     labels.add(n.name)
-                elif self._feeds_as_label(n.name):
+                elif self.feeds_as_label(n.name):
                     labels.add(n.name)
             self._labels = labels
         return self._labels
@@ -202,11 +202,14 @@ class GraphAnalysis:
         """(tensor, reader NodeDef, the reader's data input names) for each reader met walking forward
         from ``name``, going on through readers whose op is in ``through``."""
         seen, todo = {name}, [name]
-        while todo:
+        while todo:  # (the Graph's reader index, not networkx: strip calls this on every graph)
             cur = todo.pop()
-            for r in self.data.successors(cur):
+            for r in self.graph.consumers(cur):
+                ins = [node_name(i) for i in self.graph.data_inputs(r)]
+                if cur not in ins:
+                    continue  # a control edge
                 node = self.index[r]
-                yield cur, node, [node_name(i) for i in self.graph.data_inputs(r)]
+                yield cur, node, ins
                 if node.op in through and r not in seen:
                     seen.add(r)
                     todo.append(r)
@@ -232,8 +235,9 @@ class GraphAnalysis:
         for _ in range(3):
             nxt = set()
             for f in frontier:
-                for r in self.data.successors(f):
-                    if any(self._is_noise(node_name(i)) for i in self.graph.data_inputs(r) if node_name(i) != f):
+                for r in self.graph.consumers(f):
+                    ins = [node_name(i) for i in self.graph.data_inputs(r)]
+                    if f in ins and any(self._is_noise(i) for i in ins if i != f):
                         return True
                     nxt.add(r)
             frontier = nxt
@@ -272,7 +276,7 @@ class GraphAnalysis:
                     out.add(src)
         return out
 
-    def _feeds_as_label(self, name):
+    def feeds_as_label(self, name):
         """True when ``name`` reaches, through label plumbing only (Cast, Reshape, OneHot, ...), a OneHot,
         the labels of a loss, the targets of in_top_k, or an Equal that compares it with an ArgMax:
         what a label does, whatever its name (``Placeholder_1``, ``output``)."""

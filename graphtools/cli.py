@@ -395,12 +395,39 @@ def _add_strip(sub):
     p.add_argument("--input-shapes", metavar="SHAPES",
                    help="shapes for the equivalence check where the graph has none, toco syntax: "
                         "1,224,224,3 (colon between inputs, in --inputs order)")
-    p.add_argument("--no-verify", action="store_true", help="skip the before/after equivalence check")
+    _strip_check_args(p)
     _unsafe_arg(p)
-    p.add_argument("--rtol", type=float, default=1e-4, help="relative tolerance of the check (default 1e-4)")
-    p.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance of the check (default 1e-5)")
     _common(p)
     p.set_defaults(run=run_strip)
+
+
+def _strip_check_args(p):
+    p.add_argument("--no-verify", action="store_true", help="skip the before/after equivalence check")
+    p.add_argument("--rtol", type=float, help="relative tolerance of the check (default 1e-4)")
+    p.add_argument("--atol", type=float, help="absolute tolerance of the check (default 1e-5)")
+    _leftovers_arg(p)
+
+
+def _tolerances(args):
+    """--rtol/--atol as given, strip's defaults where not (None defaults: a manifest can tell them apart)."""
+    return {k: getattr(args, k) for k in ("rtol", "atol") if getattr(args, k) is not None}
+
+
+def _parse_bind(items):
+    """['is_training=false', ...] -> {name: value text}."""
+    bind = {}
+    for b in items or []:
+        if "=" not in b:
+            raise _input_error(f"--bind {b}: expected NAME=VALUE, e.g. is_training=false")
+        k, v = b.split("=", 1)
+        bind[k.strip()] = v.strip()
+    return bind
+
+
+def _leftovers_arg(p):
+    p.add_argument("--allow-leftovers", action="store_true",
+                   help="write the stripped graph even when random ops, batch statistics (training-mode batch "
+                        "norm) or nodes computed from label placeholders remain (an error otherwise)")
 
 
 def run_strip(args):
@@ -410,12 +437,7 @@ def run_strip(args):
     if args.report:
         _refuse_overwriting_inputs(args.report, [args.input])
     gd = io.load_graph_def(args.input)
-    bind = {}
-    for b in args.bind:
-        if "=" not in b:
-            raise _input_error(f"--bind {b}: expected NAME=VALUE, e.g. is_training=false")
-        k, v = b.split("=", 1)
-        bind[k.strip()] = v.strip()
+    bind = _parse_bind(args.bind)
     shapes = None
     if args.input_shapes:
         names = args.inputs.split(",") if args.inputs else None
@@ -429,8 +451,9 @@ def run_strip(args):
     nodes_before = len(gd.node)
     result = surgery.strip_report(gd, remove=args.remove or (["all"] if not (args.bind or args.cut or args.splice) else []),
                                   inputs=args.inputs, outputs=args.outputs, bind=bind, cut=args.cut,
-                                  splice=args.splice, verify=not args.no_verify, rtol=args.rtol, atol=args.atol,
-                                  input_shapes=shapes, allow_unsafe_ops=args.allow_unsafe_ops, consume=True)
+                                  splice=args.splice, verify=not args.no_verify, **_tolerances(args),
+                                  input_shapes=shapes, allow_unsafe_ops=args.allow_unsafe_ops, consume=True,
+                                  allow_leftovers=args.allow_leftovers)
     gd = None  # handed over to strip (edited in place)
     out = result.graph_def
     data = io.graph_def_bytes(out, args.out)
@@ -553,11 +576,11 @@ def run_convert(args):
         data = load_samples(args.representative_data, inputs, shapes, args.scale, args.mean, args.std,
                             args.calibration_samples)
     skipped = []
-    if data is None and any(m in ("int8", "int16x8") for m in modes):
+    if data is None and any(m in conversion.CALIBRATED for m in modes):
         if args.quantize != "all":
             raise _input_error(f"--quantize {args.quantize} needs --representative-data (.npy, .npz, IDX or "
                                f"an image directory)")
-        skipped = [m for m in modes if m in ("int8", "int16x8")]
+        skipped = [m for m in modes if m in conversion.CALIBRATED]
         modes = [m for m in modes if m not in skipped]
     results = {}
     for mode in modes:
@@ -566,7 +589,7 @@ def run_convert(args):
                                    inference_input_type=args.inference_input_type if mode == "int8" else None,
                                    inference_output_type=args.inference_output_type if mode == "int8" else None,
                                    allow_custom_ops=args.allow_custom_ops, select_tf_ops=args.select_tf_ops,
-                                   progress=_progress("calibrating") if mode in ("int8", "int16x8") else None)
+                                   progress=_progress("calibrating") if mode in conversion.CALIBRATED else None)
         results[mode] = model
     rows = []
     for mode, model in results.items():
@@ -811,10 +834,12 @@ def _add_pipeline(sub):
     p.add_argument("--ckpt", metavar="PREFIX", help="checkpoint with its .meta (default: the bundled fixture)")
     p.add_argument("--graph", metavar="FILE", help="a GraphDef (with --ckpt when it has variables)")
     p.add_argument("--saved-model", metavar="DIR", help="a v1 SavedModel")
+    p.add_argument("--keras", metavar="FILE.h5", help="a Keras-2 HDF5 model")
+    p.add_argument("--meta", metavar="FILE.meta", help="the meta graph of --ckpt (default: PREFIX.meta)")
     p.add_argument("--manifest", metavar="MODELS.json",
                    help="many models: a JSON list of entries {\"name\": ..., \"ckpt\"|\"graph\"|\"saved_model\": ..., "
-                        "and any of output_nodes, inputs, input_shapes, remove, quantize, data, labels, scale, "
-                        "allow_unsafe_ops, timeout}; each runs in its own worker process into OUT/NAME and LOGDIR/NAME; "
+                        "and any other pipeline flag by its name (output_nodes, input_shapes, bind as a list, "
+                        "select_tf_ops: true, ...) and timeout}; each runs in its own worker process into OUT/NAME and LOGDIR/NAME; "
                         "finished entries are skipped on re-run; exit 1 when any entry failed")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="with --manifest: worker processes (default 1)")
     p.add_argument("--shard", metavar="K/N", help="with --manifest: only the entries whose name hashes to shard K of "
@@ -824,12 +849,25 @@ def _add_pipeline(sub):
     p.add_argument("--output-nodes", metavar="A,B", help="output nodes (default: discovered)")
     p.add_argument("--inputs", metavar="A,B", help="input nodes (default: discovered)")
     p.add_argument("--input-shapes", metavar="SHAPES", help="shapes for inputs without one (toco syntax)")
-    p.add_argument("--remove", action="append", metavar="WHAT", help="what strip removes (default: all)")
-    p.add_argument("--quantize", choices=["none", "dynamic", "float16", "int8", "int16x8", "all"],
-                   help="quantization modes (default: all; int8/int16x8 need --data)")
+    p.add_argument("--remove", action="append", metavar="WHAT",
+                   help="what strip removes (default: all, also when --bind/--cut/--splice are given)")
+    p.add_argument("--bind", action="append", default=[], metavar="NAME=VALUE",
+                   help="turn a placeholder into a constant before stripping (repeatable)")
+    p.add_argument("--cut", action="append", default=[], metavar="NODE:DTYPE:SHAPE",
+                   help="replace a node by a new placeholder, removing what fed it (repeatable)")
+    p.add_argument("--splice", action="append", default=[], metavar="NODE_OR_SCOPE",
+                   help="remove a node or name scope by wiring its one data input to its readers (repeatable)")
+    _strip_check_args(p)
+    p.add_argument("--quantize", metavar="MODES",
+                   help="none, dynamic, float16, int8, int16x8, a comma list (none,dynamic) or all (default: all; "
+                        "int8/int16x8 need --data and are skipped, with a note, without it)")
+    p.add_argument("--select-tf-ops", action="store_true", help="let TF ops without a builtin run as Flex ops")
+    p.add_argument("--allow-custom-ops", action="store_true", help="keep unknown ops as custom ops")
     p.add_argument("--data", metavar="PATH", help="data to calibrate and compare with (default: random)")
     p.add_argument("--labels", metavar="PATH", help="labels for accuracy")
     p.add_argument("--scale", type=float, help="multiply the data by this (0.00392157 for x/255)")
+    p.add_argument("--mean", type=float, help="subtract this from the data (after --scale)")
+    p.add_argument("--std", type=float, help="divide the data by this (after --mean)")
     p.add_argument("--out-dir", default="out", metavar="DIR", help="where the files go (default: out)")
     _unsafe_arg(p)
     p.add_argument("--logdir", default="logs", metavar="DIR", help="TensorBoard root (default: logs)")
@@ -845,10 +883,14 @@ def run_pipeline(args):
     for flag in ("shard", "only", "force"):
         if getattr(args, flag):
             raise _input_error(f"--{flag} works with --manifest only")
-    report = run(ckpt=args.ckpt, graph=args.graph, saved_model=args.saved_model, output_nodes=args.output_nodes,
-                 inputs=args.inputs, input_shapes=args.input_shapes, remove=args.remove or ["all"],
-                 quantize=args.quantize or "all", data=args.data, labels=args.labels, scale=args.scale,
-                 out_dir=args.out_dir, logdir=args.logdir, allow_unsafe_ops=args.allow_unsafe_ops,
+    report = run(ckpt=args.ckpt, graph=args.graph, saved_model=args.saved_model, keras=args.keras, meta=args.meta,
+                 output_nodes=args.output_nodes, inputs=args.inputs, input_shapes=args.input_shapes,
+                 remove=args.remove or ["all"], bind=_parse_bind(args.bind), cut=args.cut, splice=args.splice,
+                 verify=not args.no_verify, **_tolerances(args), allow_leftovers=args.allow_leftovers,
+                 quantize=args.quantize or "all", select_tf_ops=args.select_tf_ops,
+                 allow_custom_ops=args.allow_custom_ops, data=args.data, labels=args.labels, scale=args.scale,
+                 mean=args.mean, std=args.std, out_dir=args.out_dir, logdir=args.logdir,
+                 allow_unsafe_ops=args.allow_unsafe_ops,
                  progress=None if args.json else (lambda msg: print(msg, flush=True)))
     _emit(args, report, _pipeline_text(report, args))
     return 0
@@ -857,7 +899,7 @@ def run_pipeline(args):
 def _run_manifest(args):
     from .manifest import FIELDS, run_manifest
 
-    single = [flag for key, (flag, _) in FIELDS.items() if flag and getattr(args, key) not in (None, False)]
+    single = [flag for key, (flag, _) in FIELDS.items() if flag and getattr(args, key) not in (None, False, [])]
     if single:
         raise _input_error(f"{single[0]} cannot be combined with --manifest; put it in the manifest's entries")
     r = run_manifest(args.manifest, jobs=args.jobs, out_dir=args.out_dir, logdir=args.logdir, shard=args.shard,
@@ -885,11 +927,17 @@ def _pipeline_text(r, args):
                  f"{'verified equivalent' if st['verified'] else 'not verified'}")
     for a in r["audit"]:
         lines.append(f"  audit: {a}")
+    for k in r.get("skipped_modes", []):
+        lines.append(f"  skipped --quantize {k['mode']}: {k['why']}")
     lines.append("")
-    lines.append(_compare_text(r["compare"]))
+    if r["compare"] is not None:
+        lines.append(_compare_text(r["compare"]))
+    for k in r.get("not_compared", []):
+        lines.append(f"  not compared: {os.path.basename(k['model'])} {k['why']}")
     lines.append("")
     lines.append(f"  files: {', '.join(r['files'])}, {os.path.join(args.out_dir, 'report.json')}")
-    lines.append(f"  TensorBoard: tensorboard --logdir {args.logdir}")
+    if args.logdir:
+        lines.append(f"  TensorBoard: tensorboard --logdir {args.logdir}")
     if r.get("replaced_runs"):
         lines.append(f"  (replaced the previous event files of the runs {', '.join(r['replaced_runs'])} in {args.logdir})")
     return "\n".join(lines)

@@ -45,6 +45,10 @@ def run_tf_batched(graph_def, feeds, outputs, batch=512, whole=False):
 
 # ---------------------------------------------------------------- running a .tflite model
 
+class NeedsFlexError(InputError):
+    """A .tflite with Flex ops: no Python runtime on this machine can run it."""
+
+
 class LiteModel:
     """A .tflite model run with LiteRT, batched through resize_tensor_input when it allows it."""
 
@@ -56,16 +60,19 @@ class LiteModel:
         self._cls = Interpreter
         from ._tf import stderr_quiet
 
+        self.note = ""
         try:
             with stderr_quiet():  # LiteRT announces its XNNPACK delegate on stderr
                 self.it = Interpreter(model_content=self.bytes, num_threads=2)
                 self.it.allocate_tensors()
         except (ValueError, RuntimeError) as e:
+            if "Select TensorFlow op" in str(e):
+                raise NeedsFlexError(f"{self.name}: has Flex (select TF) ops, and LiteRT's interpreter here has no "
+                                     f"Flex delegate; compare it where the Flex delegate is linked")
             raise InputError(f"{self.name}: LiteRT cannot load this model ({str(e).splitlines()[0][:150]})")
         self.inputs = self.it.get_input_details()
         self.outputs = self.it.get_output_details()
         self.batch = None
-        self.note = ""
         sigs = self.it.get_signature_list()
         self.signature = next(iter(sigs)) if sigs else None
 

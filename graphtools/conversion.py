@@ -12,6 +12,7 @@ from .graph import node_name
 log = logging.getLogger(__name__)
 
 MODES = ("none", "dynamic", "float16", "int8", "int16x8")
+CALIBRATED = ("int8", "int16x8")  # the modes that need representative data
 SUFFIX = {"none": "", "dynamic": ".dynamic", "float16": ".float16", "int8": ".int8", "int16x8": ".int16x8"}
 IO_TYPES = ("float32", "int8", "uint8", "int16")
 
@@ -112,7 +113,7 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
         from .data import load_samples
 
         representative_data = load_samples(representative_data, inputs, shapes, limit=calibration_samples)
-    if quantize in ("int8", "int16x8") and representative_data is None:
+    if quantize in CALIBRATED and representative_data is None:
         raise InputError(f"--quantize {quantize} needs calibration data: give --representative-data "
                          f"(.npy, .npz, IDX or an image directory)")
     for what, value in (("--inference-input-type", inference_input_type),
@@ -138,7 +139,7 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantize == "float16":
             conv.target_spec.supported_types = [tf.float16]
-        if quantize in ("int8", "int16x8"):
+        if quantize in CALIBRATED:
             conv.representative_dataset = _representative(representative_data, inputs, shapes,
                                                           calibration_samples, progress)
             if quantize == "int8":

@@ -22,7 +22,6 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from .conversion import MODES
 from .errors import InputError
 
 #: manifest keys -> pipeline flags; value kinds: "path", "str", "list", "float", "bool", "int"
@@ -32,6 +31,11 @@ FIELDS = {
     "input_shapes": ("--input-shapes", "str"), "remove": ("--remove", "list"),
     "quantize": ("--quantize", "str"), "data": ("--data", "path"), "labels": ("--labels", "path"),
     "scale": ("--scale", "float"), "allow_unsafe_ops": ("--allow-unsafe-ops", "bool"),
+    "keras": ("--keras", "path"), "meta": ("--meta", "path"),
+    "bind": ("--bind", "repeat"), "cut": ("--cut", "repeat"), "splice": ("--splice", "repeat"),
+    "no_verify": ("--no-verify", "bool"), "rtol": ("--rtol", "float"), "atol": ("--atol", "float"),
+    "allow_leftovers": ("--allow-leftovers", "bool"), "select_tf_ops": ("--select-tf-ops", "bool"),
+    "allow_custom_ops": ("--allow-custom-ops", "bool"), "mean": ("--mean", "real"), "std": ("--std", "float"),
     "timeout": (None, "int"),
 }
 MARKER = "manifest-entry.json"
@@ -75,33 +79,41 @@ def load_manifest(path):
             near = closest(unknown[0], FIELDS)
             raise InputError(f"{where}: unknown key '{unknown[0]}'" + (f"; did you mean '{near[0]}'?" if near else
                              f"; known keys: name, {', '.join(FIELDS)}"))
-        sources = [s for s in ("ckpt", "graph", "saved_model") if e.get(s)]
+        sources = [s for s in ("ckpt", "graph", "saved_model", "keras") if e.get(s)]
         if not sources:
-            raise InputError(f"{where} names no model; give \"ckpt\", \"graph\" or \"saved_model\"")
+            raise InputError(f"{where} names no model; give \"ckpt\", \"graph\", \"saved_model\" or \"keras\"")
         entry = {"name": name}
         for key, value in e.items():
             if key == "name" or value is None:
                 continue
             kind = FIELDS[key][1]
             entry[key] = _check_value(where, key, kind, value, base)
-        modes = MODES + ("all",)
-        if entry.get("quantize", "all") not in modes:
-            raise InputError(f"{where}: quantize '{entry['quantize']}' is not one of {', '.join(modes)}")
+        from .stages import _modes
+
+        try:
+            _modes(entry.get("quantize", "all"))
+        except InputError as e:
+            raise InputError(f"{where}: {str(e).replace('--quantize', 'quantize', 1)}")
         out.append(entry)
     return out
 
 
 def _check_value(where, key, kind, value, base):
-    bad = InputError(f"{where}: '{key}' must be {'a number' if kind in ('float', 'int') else 'true or false' if kind == 'bool' else 'a string'}"
-                     f"{' or a list of strings' if kind == 'list' else ''}, got {json.dumps(value)[:40]}")
+    bad = InputError(f"{where}: '{key}' must be {'a number' if kind in ('float', 'int', 'real') else 'true or false' if kind == 'bool' else 'a string'}"
+                     f"{' or a list of strings' if kind in ('list', 'repeat') else ''}, got {json.dumps(value)[:40]}")
     if kind == "bool":
         if not isinstance(value, bool):
             raise bad
         return value
-    if kind in ("float", "int"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+    if kind in ("float", "int", "real"):  # real: any number; float and int: positive
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind != "real" and value <= 0):
             raise bad
         return value
+    if kind == "repeat":  # a flag given once per item
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not items or not all(isinstance(v, str) and v for v in items):
+            raise bad
+        return list(items)
     if kind == "list":
         if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
             return ",".join(value)
@@ -170,6 +182,9 @@ def command(entry, out_dir, logdir):
             continue
         if kind == "bool":
             argv += [flag] if value else []
+        elif kind == "repeat":
+            for v in value:
+                argv += [flag, v]
         else:
             argv += [flag, str(value)]
     return argv
@@ -248,7 +263,7 @@ def _run_one(entry, key, out_dir, logdir, env):
 
 
 def _summarize(report):
-    models = report.get("compare", {}).get("models", [])
+    models = (report.get("compare") or {}).get("models", [])
     agree = [o["top1_agreement"] for m in models for o in m.get("outputs", {}).values() if "top1_agreement" in o]
     diffs = [o.get("max_abs_diff") for m in models for o in m.get("outputs", {}).values()
              if o.get("max_abs_diff") is not None]

@@ -22,32 +22,55 @@ def fixture_dir():
 
 def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inputs=None, input_shapes=None,
                  remove=("all",), quantize="all", data=None, labels=None, scale=None, out_dir="out",
-                 logdir="logs", calibration_samples=100, progress=None, allow_unsafe_ops=False):
+                 logdir="logs", calibration_samples=100, progress=None, allow_unsafe_ops=False, keras=None,
+                 meta=None, bind=None, cut=None, splice=None, verify=True, rtol=1e-4, atol=1e-5, mean=None,
+                 std=None, select_tf_ops=False, allow_custom_ops=False, allow_leftovers=False):
     """Run every stage, write out_dir/{frozen.pb, optimized.pb, model*.tflite, report.json} and one
     TensorBoard run per stage under ``logdir``; return the report (also written as report.json).
 
+    The arguments are the single commands' own: freeze's sources (``ckpt`` with ``meta`` or ``graph``,
+    ``saved_model``, ``keras``), strip's ``remove``/``bind``/``cut``/``splice``/``verify``/``rtol``/
+    ``atol``/``allow_leftovers``, convert's ``quantize`` ('all', one mode or a comma list),
+    ``select_tf_ops``/``allow_custom_ops``, and the data's ``scale``/``mean``/``std``.
     Every stage works in memory and the files are written only once all of them succeeded, so a
     failure leaves no partial output (and the previous run's files untouched). ``out_dir`` is locked
     for the whole run: a second pipeline on the same directory refuses instead of mixing files.
     """
+    opts = dict(locals())  # (first: only the arguments)
     from . import io
 
     with io.DirLock(out_dir):
-        return _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, remove, quantize, data,
-                             labels, scale, out_dir, logdir, calibration_samples, progress, allow_unsafe_ops)
+        return _run_pipeline(**opts)
+
+
+def _modes(quantize):
+    """'all', one mode or 'none,dynamic' -> the modes in order, each checked."""
+    from .conversion import MODES
+
+    if quantize in (None, "all"):
+        return list(MODES)
+    modes = [m.strip() for m in str(quantize).split(",") if m.strip()]
+    for m in modes:
+        if m not in MODES:
+            raise InputError(f"--quantize {m}: unknown; choose from {', '.join(MODES)}, a comma list or all")
+    if not modes:
+        raise InputError(f"--quantize '{quantize}': give a mode, a comma list (none,dynamic) or all")
+    return list(dict.fromkeys(modes))
 
 
 def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, remove, quantize, data, labels,
-                  scale, out_dir, logdir, calibration_samples, progress, allow_unsafe_ops):
+                  scale, out_dir, logdir, calibration_samples, progress, allow_unsafe_ops, keras, meta, bind, cut,
+                  splice, verify, rtol, atol, mean, std, select_tf_ops, allow_custom_ops, allow_leftovers):
     from . import conversion, io, tensorboard, tflite
     from .analysis import GraphAnalysis, op_histogram
-    from .comparison import LiteModel, compare, load_labels
+    from .comparison import LiteModel, NeedsFlexError, compare, load_labels
     from .data import load_samples
     from .freezing import freeze
     from .surgery import strip_report
 
+    modes = _modes(quantize)
     say = progress or (lambda msg: None)
-    if not (ckpt or graph or saved_model):
+    if not (ckpt or graph or saved_model or keras):
         fx = fixture_dir()
         ckpt = os.path.join(fx, "digits_cnn", "model.ckpt")
         output_nodes = output_nodes or "prediction"
@@ -57,21 +80,23 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
         source = "bundled fixture (TF1 CNN on scikit-learn digits)"
     else:
         data_arrays = label_array = calibration = None
-        source = ckpt or graph or saved_model
+        source = ckpt or graph or saved_model or keras
     stages, t0 = [], time.perf_counter()
     replaced = [run for run in ("freeze", "optimized", "tflite", "compare")
                 if logdir and tensorboard.previous_event_files(os.path.join(logdir, run))]
 
     say("[1/5] freeze")
-    fz = freeze(ckpt=ckpt, graph=graph, saved_model=saved_model, output_nodes=output_nodes,
+    fz = freeze(ckpt=ckpt, meta=meta, graph=graph, saved_model=saved_model, keras=keras, output_nodes=output_nodes,
                 allow_unsafe_ops=allow_unsafe_ops)
     frozen_path = os.path.join(out_dir, "frozen.pb")
     frozen_bytes = io.graph_def_bytes(fz.graph_def)
     stages.append(_stage("freeze", frozen_path, fz.graph_def, op_histogram, len(frozen_bytes)))
 
     say("[2/5] strip")
-    sr = strip_report(fz.graph_def, remove=list(remove), inputs=inputs, outputs=fz.outputs,
-                      input_shapes=_shapes(input_shapes, inputs, fz.inputs), allow_unsafe_ops=allow_unsafe_ops)
+    sr = strip_report(fz.graph_def, remove=list(remove or []), inputs=inputs, outputs=fz.outputs, bind=bind, cut=cut,
+                      splice=splice, verify=verify, rtol=rtol, atol=atol,
+                      input_shapes=_shapes(input_shapes, inputs, fz.inputs), allow_unsafe_ops=allow_unsafe_ops,
+                      allow_leftovers=allow_leftovers)
     opt_path = os.path.join(out_dir, "optimized.pb")
     opt_bytes = io.graph_def_bytes(sr.graph_def)
     stages.append(_stage("strip", opt_path, sr.graph_def, op_histogram, len(opt_bytes)))
@@ -84,34 +109,43 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
 
     ins, outs, shapes, _ = conversion.resolve_io(sr.graph_def, in_names, sr.outputs, input_shapes)
     if data_arrays is None and data:
-        data_arrays = load_samples(data, ins, shapes, scale=scale)
+        data_arrays = load_samples(data, ins, shapes, scale=scale, mean=mean, std=std)
         calibration = {k: v[:calibration_samples] for k, v in data_arrays.items()}
     if labels:
         label_array = load_labels(labels)
     elif data and data.endswith(".npz") and label_array is None:
         z = np.load(data, allow_pickle=False)
         label_array = z["y"].reshape(-1) if "y" in z else None
-    modes = list(conversion.MODES) if quantize == "all" else [quantize]
-    if calibration is None:
-        modes = [m for m in modes if m not in ("int8", "int16x8")]
+    skipped = [{"mode": m, "why": "needs calibration data: give --data"} for m in modes
+               if calibration is None and m in conversion.CALIBRATED]
+    modes = [m for m in modes if m not in {k["mode"] for k in skipped}]
+    if not modes:
+        raise InputError(f"--quantize {quantize}: every mode needs calibration data; give --data or add none")
 
     say(f"[4/5] convert: {', '.join(modes)}")
     models = []
     base = os.path.join(out_dir, "model.tflite")
     for mode in modes:
-        model = conversion.convert(sr.graph_def, ins, outs, shapes, quantize=mode, representative_data=calibration)
+        model = conversion.convert(sr.graph_def, ins, outs, shapes, quantize=mode, representative_data=calibration,
+                                   select_tf_ops=select_tf_ops, allow_custom_ops=allow_custom_ops)
         models.append((mode, conversion.output_path(base, mode), model))
 
     say("[5/5] compare")
-    cmp = compare(sr.graph_def, [LiteModel(b, name=p) for _, p, b in models], data_arrays, label_array,
-                  inputs=ins, outputs=outs, batch=512, allow_unsafe_ops=allow_unsafe_ops, shapes=shapes)
+    runnable, not_compared = [], []
+    for _, p, b in models:
+        try:
+            runnable.append(LiteModel(b, name=p))
+        except NeedsFlexError as e:  # written, but nothing here can run it
+            not_compared.append({"model": p, "why": str(e).split(": ", 1)[1]})
+    cmp = (compare(sr.graph_def, runnable, data_arrays, label_array, inputs=ins, outputs=outs, batch=512,
+                   allow_unsafe_ops=allow_unsafe_ops, shapes=shapes) if runnable else None)
     report = {
         "source": source, "inputs": ins, "outputs": outs, "input_shapes": shapes, "stages": stages,
         "strip": {"bound": {k: (v.item() if hasattr(v, "item") else v) for k, v in sr.bound.items()},
                   "verified": bool(sr.equivalence and sr.equivalence.checked),
                   "passes": [{"pass": p.name, "rewrites": p.rewrites, "removed": len(p.removed)} for p in sr.passes]},
         "audit": audit, "compare": cmp, "seconds": round(time.perf_counter() - t0, 2),
-        "replaced_runs": replaced,
+        "replaced_runs": replaced, "skipped_modes": skipped, "not_compared": not_compared,
         "files": [frozen_path, opt_path] + [p for _, p, _ in models],
     }
     # every stage succeeded: now the files, each written atomically
@@ -126,7 +160,8 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     tensorboard.write_graph(os.path.join(logdir, "optimized"), sr.graph_def)
     tensorboard.write_graph(os.path.join(logdir, "tflite"), sr.graph_def, text={"tflite/models": "\n".join(
         f"- {m}: `{p}` {len(b)} bytes, {tflite.summarize(b)['operators']} ops" for m, p, b in models)})
-    tensorboard.write_comparison(os.path.join(logdir, "compare"), sr.graph_def, cmp, data_arrays)
+    if cmp is not None:
+        tensorboard.write_comparison(os.path.join(logdir, "compare"), sr.graph_def, cmp, data_arrays)
     return report
 
 

@@ -58,14 +58,15 @@ def passes_for(remove):
 
 
 def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=None, splice=None, verify=True,
-          rtol=1e-4, atol=1e-5, input_shapes=None, allow_unsafe_ops=False):
+          rtol=1e-4, atol=1e-5, input_shapes=None, allow_unsafe_ops=False, allow_leftovers=False):
     """Return the stripped GraphDef (see ``strip_report`` for the arguments and what it checks)."""
     return strip_report(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, atol,
-                        input_shapes, allow_unsafe_ops).graph_def
+                        input_shapes, allow_unsafe_ops, allow_leftovers=allow_leftovers).graph_def
 
 
 def strip_report(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=None, splice=None,
-                 verify=True, rtol=1e-4, atol=1e-5, input_shapes=None, allow_unsafe_ops=False, consume=False):
+                 verify=True, rtol=1e-4, atol=1e-5, input_shapes=None, allow_unsafe_ops=False, consume=False,
+                 allow_leftovers=False):
     """Return a StripResult whose graph_def computes the same outputs for inference, minus training parts.
 
     See ``_strip`` for the arguments. ``consume=True`` hands ``graph_def`` over: it is edited in
@@ -80,14 +81,14 @@ def strip_report(graph_def, remove=("all",), inputs=None, outputs=None, bind=Non
     gc.disable()
     try:
         return _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, atol, input_shapes,
-                      allow_unsafe_ops, consume)
+                      allow_unsafe_ops, consume, allow_leftovers)
     finally:
         if enabled:
             gc.enable()
 
 
 def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, atol, input_shapes=None,
-           allow_unsafe_ops=False, consume=False):
+           allow_unsafe_ops=False, consume=False, allow_leftovers=False):
     """Return a StripResult whose graph_def computes the same outputs for inference, minus training parts.
 
     ``inputs``/``outputs`` default to discovery (as in inspect). ``bind`` maps placeholder names to
@@ -97,6 +98,8 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
     input to their readers. The result is checked against the graph as cut (the cut changes what
     feeds the graph by design). ``input_shapes`` ({input: shape}) sizes the random inputs of the
     check where the graph does not say. The caller's GraphDef is never modified.
+    Whatever the passes asked for could not remove -- random ops, batch statistics, nodes computed from
+    label placeholders -- is an error listing the nodes, unless ``allow_leftovers``.
     """
     from .passes.cut_nodes import parse_cut
     from .validate import check_equivalent, inference_flag_value, is_random
@@ -172,8 +175,12 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
         raise InputError("nothing to do: give --remove, --bind, --cut or --splice")
     ctx = PassContext(inputs=list(inputs), outputs=outputs, params={"bind": bind, "splice": list(splice or [])})
     ops_before = a.graph.op_counts()
+    labels = ([p for p in a.graph.names_of("Placeholder", "PlaceholderV2") if p in needed and a.feeds_as_label(p)]
+              if "remove_training" in names else [])
     out, records = run_passes(work, names, ctx, graph=a.graph, needed=needed)
     records = pre_records + records
+    if not allow_leftovers:
+        _refuse_leftovers(a.graph, names, labels)
     equivalence = None
     if verify:
         from . import safety
@@ -209,8 +216,50 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
             equivalence.note = note
         elif not equivalence.checked:
             equivalence.note += "; give the input shapes (--input-shapes) to verify"
-    return StripResult(out, data, outputs, bind, records, equivalence, ops_before,
+    bound = {**bind, **_typed(bind, found)}  # as the placeholders' own types where known ('false' -> False)
+    return StripResult(out, data, outputs, bound, records, equivalence, ops_before,
                        ctx.params.get("ops_after") or op_histogram(out))
+
+
+def _refuse_leftovers(graph, names, labels):
+    """Raise when the stripped ``graph`` still holds what the passes in ``names`` exist to remove."""
+    from .analysis import STOCHASTIC_OPS
+    from .passes import const_value
+
+    found = []
+    if "strip_dropout" in names:
+        random = graph.names_of(*STOCHASTIC_OPS)
+        if random:
+            found.append(("random ops", random, "a dropout form no pass recognises: --splice its scope"))
+    if "fold_batch_norms" in names:
+        batch_stats = [n.name for n in graph.nodes_of("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
+                       if n.attr["is_training"].b]
+        for n in graph.nodes_of("SquaredDifference"):  # tf.nn.moments: mean((x - mean(x, batch axis))^2)
+            ins = [node_name(i) for i in graph.data_inputs(n.name)]
+            for m in ins:
+                mean = graph.node(m) if m in graph else None
+                if mean is not None and mean.op == "StopGradient":
+                    m = node_name(graph.data_inputs(m)[0])
+                    mean = graph.node(m)
+                if mean is None or mean.op != "Mean":
+                    continue
+                axes = const_value(graph, graph.data_inputs(m)[1])
+                if axes is not None and 0 in np.atleast_1d(axes) and node_name(graph.data_inputs(m)[0]) in ins:
+                    batch_stats.append(m)
+        if batch_stats:
+            found.append(("batch statistics (batch norm in training mode)", sorted(set(batch_stats)),
+                          "bind its training flag with --bind NAME=false"))
+    live = set(graph.index())
+    left_labels = [p for p in labels if p in live]
+    if left_labels:
+        found.append(("outputs computed from label placeholders", left_labels,
+                      "choose the model's own outputs with --outputs"))
+    if found:
+        what, nodes, fix = found[0]
+        more = f" (+{len(nodes) - 3} more)" if len(nodes) > 3 else ""
+        also = "; also " + ", ".join(w for w, _, _ in found[1:]) if len(found) > 1 else ""
+        raise InputError(f"after strip the graph still has {what}: {', '.join(nodes[:3])}{more}{also}; {fix}, or "
+                         f"write it anyway with --allow-leftovers")
 
 
 def _use_moving_statistics(graph_def, outputs, analysis):

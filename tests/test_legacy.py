@@ -298,3 +298,48 @@ def test_remove_quantized_alone_dequantizes_and_is_idempotent():
     assert len(consts) == 1  # one float copy of the one weight constant
     with pytest.raises(graphtools.InputError, match="nothing to do"):  # nothing quantized is left
         strip_report(r.graph_def, remove=["quantized"], outputs=["y"])
+
+
+# ---------------------------------------------------------------- nothing wrong is written quietly
+
+def _unscaled_noise():
+    """A 'dropout' no pass can prove removable: a random mask without the 1/keep scale."""
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 4], name="x")
+        mask = tf.cast(tf1.random_uniform(tf.shape(x)) > 0.5, tf.float32)
+        tf.identity(x * mask * 3.0, name="y")
+    return _gd(g)
+
+
+def test_strip_refuses_to_write_random_ops_it_could_not_remove(tmp_path):
+    gd = _unscaled_noise()
+    with pytest.raises(graphtools.InputError, match=r"after strip the graph still has random ops: .*RandomUniform.*"
+                                                    r"--allow-leftovers"):
+        strip_report(gd, outputs=["y"], verify=False)
+    r = strip_report(gd, outputs=["y"], verify=False, allow_leftovers=True)
+    assert "RandomUniform" in {n.op for n in r.graph_def.node}
+    pb = tmp_path / "noise.pb"
+    pb.write_bytes(gd.SerializeToString())
+    res = run_cli("strip", "--in", pb, "--out", tmp_path / "o.pb", "--logdir", "", "--no-verify")
+    from conftest import assert_clean_error
+
+    assert_clean_error(res, "still has random ops", "--allow-leftovers")
+    assert not (tmp_path / "o.pb").exists()
+    res = run_cli("strip", "--in", pb, "--out", tmp_path / "o.pb", "--logdir", "", "--no-verify", "--allow-leftovers")
+    assert res.code == 0, res.err
+    # only what was asked for is checked: --remove identity leaves dropout alone by request
+    assert strip_report(gd, remove=["identity"], outputs=["y"], verify=False).graph_def is not None
+
+
+def test_strip_refuses_batch_statistics_and_outputs_computed_from_labels():
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 3], name="x")
+        mean, var = tf.nn.moments(x, [0])  # batch statistics with no moving averages to switch to
+        tf.identity(tf.nn.batch_normalization(x, mean, var, None, None, 1e-3), name="bn")
+    with pytest.raises(graphtools.InputError, match="batch statistics"):
+        strip_report(_gd(g), outputs=["bn"], verify=False)
+    gd, _ = _lenet_like()
+    with pytest.raises(graphtools.InputError, match="outputs computed from label placeholders: Placeholder_1"):
+        strip_report(gd, outputs=["Mean_1"], verify=False)

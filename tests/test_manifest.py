@@ -86,7 +86,7 @@ def test_shards_split_a_manifest_into_disjoint_parts_that_cover_it():
     ('[{"name": "a", "graph": "m.pb", "quantise": "none"}]', ["unknown key 'quantise'", "did you mean 'quantize'"]),
     ('[{"name": "a"}]', ["names no model"]),
     ('[{"name": "a", "graph": "missing.pb"}]', ["graph 'missing.pb' does not exist"]),
-    ('[{"name": "a", "graph": "m.pb", "quantize": "int4"}]', ["quantize 'int4' is not one of"]),
+    ('[{"name": "a", "graph": "m.pb", "quantize": "int4"}]', ["quantize int4: unknown; choose from none, dynamic"]),
     ('[{"name": "a", "graph": "m.pb", "scale": "x"}]', ["'scale' must be a number"]),
 ])
 def test_bad_manifests_are_refused_before_anything_runs(tmp_path, content, needles):
@@ -115,3 +115,19 @@ def test_bad_manifest_flags(tmp_path, argv, needle):
 
 def test_manifest_flags_need_a_manifest():
     assert_clean_error(run_cli("pipeline", "--shard", "1/2"), "--shard works with --manifest only")
+
+
+def test_every_pipeline_flag_is_a_manifest_key(tmp_path):
+    from graphtools.manifest import command, load_manifest
+
+    (tmp_path / "m.pb").write_bytes(b"")
+    path = _manifest(tmp_path, [{"name": "a", "graph": "m.pb", "bind": ["is_training=false", "keep_prob=1.0"],
+                                 "select_tf_ops": True, "quantize": "none,dynamic", "mean": -1.5, "rtol": 0.001}])
+    [entry] = load_manifest(path)
+    argv = command(entry, "out", "logs")
+    i = argv.index("--bind")
+    assert argv[i:i + 4] == ["--bind", "is_training=false", "--bind", "keep_prob=1.0"]
+    assert "--select-tf-ops" in argv and argv[argv.index("--quantize") + 1] == "none,dynamic"
+    assert argv[argv.index("--mean") + 1] == "-1.5" and argv[argv.index("--rtol") + 1] == "0.001"
+    res = run_cli("pipeline", "--manifest", path, "--bind", "x=1", "--out-dir", tmp_path / "out")
+    assert_clean_error(res, "--bind cannot be combined with --manifest")

@@ -121,3 +121,44 @@ def test_inspect_dot_for_graphs_and_tflite(ran, tmp_path):
         assert "apt-get install graphviz" in res.out
     else:
         assert (tmp_path / "small.svg").exists()
+
+
+def test_pipeline_takes_the_single_commands_flags(tmp_path):
+    res = run_cli("pipeline", "--quantize", "none,dynamic", "--bind", "is_training=false", "--rtol", "1e-3",
+                  "--out-dir", tmp_path / "out", "--logdir", "", "--json")
+    assert res.code == 0, res.err
+    r = json.loads(res.out)
+    assert [os.path.basename(m["model"]) for m in r["compare"]["models"]] == ["model.tflite", "model.dynamic.tflite"]
+    assert r["strip"]["bound"]["is_training"] is False and r["strip"]["verified"]
+    assert r["skipped_modes"] == [] and not (tmp_path / "logs").exists()
+    # bind/cut/splice do not switch off the default --remove all: dropout is gone too
+    assert r["strip"]["bound"]["keep_prob"] == 1.0
+    res = run_cli("pipeline", "--quantize", "none,int4", "--out-dir", tmp_path / "o2", "--logdir", "")
+    assert res.code == 2 and "--quantize int4: unknown" in res.err and not (tmp_path / "o2").exists()
+
+
+def test_pipeline_says_which_modes_it_skipped_and_why(tmp_path):
+    from conftest import FIXTURE_CKPT
+
+    res = run_cli("pipeline", "--ckpt", FIXTURE_CKPT, "--output-nodes", "prediction", "--quantize", "none,int8",
+                  "--input-shapes", "1,8,8,1", "--out-dir", tmp_path / "out", "--logdir", "")
+    assert res.code == 0, res.err
+    assert "skipped --quantize int8: needs calibration data: give --data" in res.out
+    assert sorted(f for f in os.listdir(tmp_path / "out") if f.endswith(".tflite")) == ["model.tflite"]
+
+
+def test_pipeline_with_keras_and_normalised_data(tmp_path):
+    import numpy as np
+
+    import builders
+
+    b = builders.keras_h5(str(tmp_path / "m.h5"))
+    x = np.random.RandomState(0).uniform(0, 255, [20] + list(b.feeds[next(iter(b.feeds))].shape[1:]))
+    np.save(tmp_path / "x.npy", x.astype(np.float32))
+    res = run_cli("pipeline", "--keras", tmp_path / "m.h5", "--data", tmp_path / "x.npy", "--scale", "0.00392157",
+                  "--mean", "0.5", "--std", "0.25", "--quantize", "none", "--out-dir", tmp_path / "out", "--logdir", "",
+                  "--json")
+    assert res.code == 0, res.err
+    r = json.loads(res.out)
+    assert r["compare"]["samples"] == 20 and r["compare"]["data"] == "given data"
+    assert r["compare"]["models"][0]["outputs"][r["outputs"][0]]["max_abs_diff"] < 1e-4
