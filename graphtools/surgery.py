@@ -175,12 +175,13 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
         raise InputError("nothing to do: give --remove, --bind, --cut or --splice")
     ctx = PassContext(inputs=list(inputs), outputs=outputs, params={"bind": bind, "splice": list(splice or [])})
     ops_before = a.graph.op_counts()
-    labels = ([p for p in a.graph.names_of("Placeholder", "PlaceholderV2") if p in needed and a.feeds_as_label(p)]
-              if "remove_training" in names else [])
+    labels = ([f["name"] for f in found if f["role"] != "training_flag" and a.feeds_as_label(f["name"])]
+              if "remove_training" in names else [])  # (found: the placeholders the outputs read)
     out, records = run_passes(work, names, ctx, graph=a.graph, needed=needed)
     records = pre_records + records
+    ops_after = ctx.params.get("ops_after") or op_histogram(out)
     if not allow_leftovers:
-        _refuse_leftovers(a.graph, names, labels)
+        _refuse_leftovers(a.graph, names, labels, ops_after)
     equivalence = None
     if verify:
         from . import safety
@@ -218,20 +219,24 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
             equivalence.note += "; give the input shapes (--input-shapes) to verify"
     bound = {**bind, **_typed(bind, found)}  # as the placeholders' own types where known ('false' -> False)
     return StripResult(out, data, outputs, bound, records, equivalence, ops_before,
-                       ctx.params.get("ops_after") or op_histogram(out))
+                       ops_after)
 
 
-def _refuse_leftovers(graph, names, labels):
-    """Raise when the stripped ``graph`` still holds what the passes in ``names`` exist to remove."""
+def _refuse_leftovers(graph, names, labels, ops):
+    """Raise when the stripped ``graph`` still holds what the passes in ``names`` exist to remove.
+
+    ``ops``: its op histogram, so a clean graph costs no look-up (the Graph's indexes are rebuilt on
+    first use after the runner's compact).
+    """
     from .analysis import STOCHASTIC_OPS
     from .passes import const_value
 
     found = []
-    if "strip_dropout" in names:
-        random = graph.names_of(*STOCHASTIC_OPS)
-        if random:
-            found.append(("random ops", random, "a dropout form no pass recognises: --splice its scope"))
-    if "fold_batch_norms" in names:
+    random = [op for op in STOCHASTIC_OPS if op in ops] if "strip_dropout" in names else []
+    if random:
+        found.append(("random ops", graph.names_of(*random), "a dropout form no pass recognises: --splice its scope"))
+    suspects = {"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "SquaredDifference"}
+    if "fold_batch_norms" in names and not suspects.isdisjoint(ops):
         batch_stats = [n.name for n in graph.nodes_of("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
                        if n.attr["is_training"].b]
         for n in graph.nodes_of("SquaredDifference"):  # tf.nn.moments: mean((x - mean(x, batch axis))^2)
@@ -249,8 +254,7 @@ def _refuse_leftovers(graph, names, labels):
         if batch_stats:
             found.append(("batch statistics (batch norm in training mode)", sorted(set(batch_stats)),
                           "bind its training flag with --bind NAME=false"))
-    live = set(graph.index())
-    left_labels = [p for p in labels if p in live]
+    left_labels = [p for p in labels if p in graph]
     if left_labels:
         found.append(("outputs computed from label placeholders", left_labels,
                       "choose the model's own outputs with --outputs"))

@@ -68,17 +68,18 @@ def _fold_selects(graph):
     SelectV2 broadcasts, so only a scalar condition is folded there (the equivalence check runs after).
     """
     rewrites = 0
-    for n in graph.nodes_of(*SELECT):
-        ins = graph.data_inputs(n.name)
-        if len(ins) != 3:
-            continue
+    op_of = graph.ops()
+    for name in graph.names_of(*SELECT):
+        ins = graph.data_inputs(name)
+        if len(ins) != 3 or op_of.get(node_name(ins[0])) not in ("Const", "Identity", "Snapshot"):
+            continue  # (the usual case, a computed mask: no constant to look for)
         cond = const_value(graph, ins[0])
-        if cond is None or cond.size == 0 or (n.op == "SelectV2" and cond.shape != ()):
+        if cond is None or cond.size == 0 or (op_of[name] == "SelectV2" and cond.shape != ()):
             continue
         if cond.all():
-            rewrites += graph.replace_all_uses(n.name, ins[1], move_control=False) > 0
+            rewrites += graph.replace_all_uses(name, ins[1], move_control=False) > 0
         elif not cond.any():
-            rewrites += graph.replace_all_uses(n.name, ins[2], move_control=False) > 0
+            rewrites += graph.replace_all_uses(name, ins[2], move_control=False) > 0
     if rewrites:
         log.info("folded %d selects with a constant condition", rewrites)
     return rewrites
