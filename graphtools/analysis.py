@@ -59,6 +59,12 @@ INT_TYPES = {3, 4, 5, 6, 9, 10, 17, 22, 23}  # DT_INT32, UINT8, INT16, INT8, INT
 # Ops that turn a model's float output into pixels or class ids (scale, clip, squeeze, round, argmax).
 POST_PROCESSING = {"Cast", "StridedSlice", "Squeeze", "Reshape", "Identity", "Mul", "Round", "ClipByValue",
                    "Minimum", "Maximum", "ArgMax", "Softmax", "Add", "AddV2"}
+# Ops whose data input must have this rank, and elementwise ops an input reaches them through.
+OP_RANK = {"Conv2D": 4, "DepthwiseConv2dNative": 4, "MaxPool": 4, "AvgPool": 4, "FusedBatchNorm": 4,
+           "FusedBatchNormV2": 4, "FusedBatchNormV3": 4, "ResizeBilinear": 4, "ResizeNearestNeighbor": 4,
+           "SpaceToDepth": 4, "DepthToSpace": 4, "Conv3D": 5, "MaxPool3D": 5, "AvgPool3D": 5, "MatMul": 2}
+RANK_PRESERVING_OPS = {"Identity", "Cast", "Mul", "Sub", "Add", "AddV2", "RealDiv", "Maximum", "Minimum", "Relu",
+                       "Relu6", "Snapshot", "StopGradient"}
 GATHER_OPS = {"Gather", "GatherV2", "ResourceGather", "GatherNd"}
 # Ops whose output holds the same integer values as their first input (ids on their way to a Gather).
 ID_PRESERVING_OPS = {"Identity", "Cast", "Reshape", "ExpandDims", "Squeeze", "Transpose", "StridedSlice", "Slice",
@@ -258,6 +264,15 @@ class GraphAnalysis:
             op = self.index[cur].op
             if op not in POST_PROCESSING:
                 return cur if op not in NON_OUTPUT_OPS else None
+        return None
+
+    def rank_clash(self, name, rank):
+        """(node (op), rank it needs) for the first rank-bound op ``name`` reaches through elementwise ops
+        whose rank is not ``rank``; else None."""
+        for cur, node, ins in self._forward(name, RANK_PRESERVING_OPS):
+            want = OP_RANK.get(node.op)
+            if want is not None and ins and ins[0] == cur and want != rank:
+                return f"{node.name} ({node.op})", want
         return None
 
     def loss_logits(self):
@@ -505,6 +520,15 @@ class GraphAnalysis:
                                 and self.index[n].op not in VARIABLE_OPS | DEBUG_OPS | QUANTIZE_LEFTOVER_OPS],
             "ops TFLite has no builtin for; convert with --select-tf-ops (Flex) or --allow-custom-ops, or "
             "--cut the part that needs them")
+        for i in inputs:
+            if i["role"] == "data" and i["shape"] is not None:
+                clash = self.rank_clash(i["name"], len(i["shape"]))
+                if clash:
+                    op_node, want = clash
+                    problems.append({"kind": "input_rank", "nodes": [i["name"]], "message":
+                                     f"input {i['name']} has rank {len(i['shape'])} ({format_shape(i['shape'])}) but "
+                                     f"feeds {op_node}, which needs rank {want}: the converter will fail (\"requires "
+                                     f"operands to be {want}D\"); give its real shape with --input-shapes"})
         add("unknown_shape", [i["name"] for i in inputs if not i["optional"] and i["role"] == "data"
                               and (i["shape"] is None or -1 in i["shape"][1:])],
             "inputs with unknown shape need --input-shapes when converting")

@@ -686,6 +686,12 @@ def run_audit(args):
                                         f"to --input-arrays, bind them (graphtools strip --bind NAME=VALUE) or "
                                         f"strip dropout/training"})
         found = [p for p in found if p["name"] in listed]
+    if args.input_shapes:  # check the shapes the conversion will use
+        from .conversion import parse_shapes
+
+        data_names = [p["name"] for p in found if p["role"] == "data" and not p["optional"]]
+        given = parse_shapes(args.input_shapes, data_names)
+        found = [dict(p, shape=given[p["name"]]) if p["name"] in given else p for p in found]
     blockers = a.conversion_blockers(found, outputs) if outputs else []
     shaped = set(args.input_shapes.split(":")) if args.input_shapes else set()
     for b in blockers:

@@ -206,6 +206,9 @@ NOT_SUPPORTED = re.compile(r"loc\((?:fused\[)?\"([^\"]*)\"(?:, \"([^\"]*)\")?\]?
                            r"nor a flex op")
 
 
+RANK_ERROR = re.compile(r"Shape must be rank (\d+) but is rank (\d+) for '\{\{node ([^}]+)\}\} = (\w+)")
+
+
 def explain_converter_error(e):
     """One line from the converter's wall of text: the op, the node, and what to do."""
     text = str(e)
@@ -223,6 +226,14 @@ def explain_converter_error(e):
         elif op in ("tf.Dequantize", "tf.QuantizeV2"):
             hint = "graph-transform quantization leftovers: convert the float graph and use --quantize"
         return f"TFLite has no kernel for {op}{node}: {hint}"
+    rank = RANK_ERROR.search(text)
+    if rank:
+        want, got, node, op = rank.groups()
+        return (f"node {node} ({op}) needs a rank-{want} input but gets rank {got}: give the input's real shape "
+                f"with --input-shapes (e.g. 1,224,224,3 for an image)")
+    if re.search(r"requires operands? to be \d-?D|must be rank \d", text):
+        return (f"an input's rank does not fit the op it feeds ({_first_line(e)[:120]}): give the input's real "
+                f"shape with --input-shapes")
     if "Function" in text and "is not defined" in text:
         return ("a function the graph calls is missing from its library (TensorFlow's optimize_for_inference "
                 "drops it): freeze and strip with graphtools instead")

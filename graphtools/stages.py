@@ -103,11 +103,11 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     in_names = [i["name"] for i in sr.inputs]
 
     say("[3/5] audit")
-    a = GraphAnalysis(sr.graph_def)
-    audit = [b["message"] for b in a.conversion_blockers(a.discover_inputs(sr.outputs), sr.outputs)
-             if not (b["kind"] == "unknown_shape" and input_shapes)]
-
     ins, outs, shapes, _ = conversion.resolve_io(sr.graph_def, in_names, sr.outputs, input_shapes)
+    a = GraphAnalysis(sr.graph_def)
+    audit = [b["message"] for b in a.conversion_blockers(  # with the shapes the conversion will use
+        [dict(p, shape=shapes.get(p["name"], p["shape"])) for p in a.discover_inputs(sr.outputs)], sr.outputs)
+        if not (b["kind"] == "unknown_shape" and input_shapes)]
     if data_arrays is None and data:
         data_arrays = load_samples(data, ins, shapes, scale=scale, mean=mean, std=std)
         calibration = {k: v[:calibration_samples] for k, v in data_arrays.items()}

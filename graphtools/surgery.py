@@ -204,6 +204,11 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
                 note = "dropout with a fixed rate removed by its checked structure; the rest verified numerically"
             shaped = [dict(d, shape=list(input_shapes[d["name"]])) if d["name"] in (input_shapes or {}) else d
                       for d in data]
+            for d in shaped:  # a wrong rank would make a TensorFlow kernel abort: say so first
+                clash = d["shape"] is not None and a.rank_clash(d["name"], len(d["shape"]))
+                if clash:
+                    raise InputError(f"input {d['name']} has shape {d['shape']} but feeds {clash[0]}, which needs "
+                                     f"rank {clash[1]}: give its real shape with --input-shapes")
             try:
                 equivalence = check_equivalent(baseline, out, shaped, outputs, flags, rtol=rtol, atol=atol,
                                                before_runner=before if baseline is graph_def else None)

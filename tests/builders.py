@@ -362,13 +362,16 @@ def slim_net(out_dir, arch, seed=0):
     return prefix, reference, {"input": rng.rand(2, size, size, 3).astype(np.float32)}, "output"
 
 
-def conv_of_unknown_rank(path):
-    """x (unknown rank) -> Conv2D: fed a rank-2 tensor, TensorFlow's kernel aborts the process."""
+def conv_of_unknown_rank(path, hidden=False):
+    """x (unknown rank) -> Conv2D: fed a rank-2 tensor, TensorFlow's kernel aborts the process.
+
+    ``hidden``: through a Sin, which graphtools' rank check does not see through (so the abort happens).
+    """
     g = tf.Graph()
     with g.as_default():
         x = tf1.placeholder(tf.float32, None, name="x")
         w = tf.constant(np.ones((3, 3, 1, 2), np.float32))
-        tf.nn.conv2d(x, w, [1, 1, 1, 1], "SAME", name="y")
+        tf.nn.conv2d(tf.sin(x) if hidden else x, w, [1, 1, 1, 1], "SAME", name="y")
     with open(path, "wb") as f:
         f.write(g.as_graph_def().SerializeToString())
     return path

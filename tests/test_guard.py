@@ -5,7 +5,7 @@ from graphtools import guard
 
 
 def test_an_abort_in_strips_check_is_one_line_and_exit_2(tmp_path):
-    pb = builders.conv_of_unknown_rank(str(tmp_path / "conv.pb"))
+    pb = builders.conv_of_unknown_rank(str(tmp_path / "conv.pb"), hidden=True)
     res = run_script("strip_ops", "--in", pb, "--out", tmp_path / "out.pb", "--input-shapes", "4,4", "--logdir", "")
     assert_clean_error(res, "TensorFlow aborted the process (SIGABRT)", "Check failed", "--input-shapes",
                        "fed x float32[4, 4]")
@@ -13,7 +13,7 @@ def test_an_abort_in_strips_check_is_one_line_and_exit_2(tmp_path):
 
 
 def test_an_abort_in_pipeline_leaves_no_out_dir_and_no_lock(tmp_path):
-    pb = builders.conv_of_unknown_rank(str(tmp_path / "conv.pb"))
+    pb = builders.conv_of_unknown_rank(str(tmp_path / "conv.pb"), hidden=True)
     out, logs = tmp_path / "out", tmp_path / "logs"
     res = run_script("pipeline", "--graph", pb, "--inputs", "x", "--input-shapes", "4,4", "--output-nodes", "y",
                      "--out-dir", out, "--logdir", logs)
@@ -35,3 +35,17 @@ def test_abort_message_names_kernel_stage_and_check():
     assert "Check failed: index >= 0 Invalid index 3, 0, C (tensor_format.h)" in msg
     assert "\n" not in msg
     assert guard.abort_message(11, "", "").startswith("TensorFlow aborted the process (SIGSEGV);")
+
+
+def test_a_rank_that_cannot_feed_the_first_op_is_refused_before_tensorflow_runs(tmp_path):
+    pb = builders.conv_of_unknown_rank(str(tmp_path / "conv.pb"))
+    res = run_script("strip_ops", "--in", pb, "--out", tmp_path / "out.pb", "--input-shapes", "4,4", "--logdir", "")
+    assert_clean_error(res, "input x has shape [4, 4] but feeds y (Conv2D), which needs rank 4", "--input-shapes")
+    assert "aborted" not in res.err
+    from conftest import run_cli
+
+    res = run_cli("audit", pb, "--input-shapes", "1,64")
+    assert res.code == 1 and "input x has rank 2 ([1,64]) but feeds y (Conv2D), which needs rank 4" in res.out
+    res = run_cli("convert", "--in", pb, "--out", tmp_path / "m.tflite", "--input-shapes", "1,64")
+    assert_clean_error(res, "node y (Conv2D) needs a rank-4 input but gets rank 2", "--input-shapes")
+    assert run_cli("audit", pb, "--input-shapes", "1,8,8,1").code == 0
