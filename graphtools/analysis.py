@@ -59,6 +59,14 @@ INT_TYPES = {3, 4, 5, 6, 9, 10, 17, 22, 23}  # DT_INT32, UINT8, INT16, INT8, INT
 # Ops that turn a model's float output into pixels or class ids (scale, clip, squeeze, round, argmax).
 POST_PROCESSING = {"Cast", "StridedSlice", "Squeeze", "Reshape", "Identity", "Mul", "Round", "ClipByValue",
                    "Minimum", "Maximum", "ArgMax", "Softmax", "Add", "AddV2"}
+# Ops that bring data into a training graph: the model starts where their outputs are read.
+INPUT_PIPELINE_OPS = {
+    "IteratorGetNext", "IteratorGetNextSync", "QueueDequeue", "QueueDequeueV2", "QueueDequeueMany",
+    "QueueDequeueManyV2", "QueueDequeueUpTo", "QueueDequeueUpToV2", "ReaderRead", "ReaderReadV2", "ReaderReadUpTo",
+    "ReaderReadUpToV2", "DecodeJpeg", "DecodePng", "DecodeBmp", "DecodeGif", "DecodeImage", "DecodeAndCropJpeg",
+    "DecodeRaw", "DecodeWav", "DecodeCSV", "ParseExample", "ParseExampleV2", "ParseSingleExample",
+    "ParseSequenceExample", "ParseSequenceExampleV2", "ParseSingleSequenceExample", "DecodeBase64",
+}
 # Ops whose data input must have this rank, and elementwise ops an input reaches them through.
 OP_RANK = {"Conv2D": 4, "DepthwiseConv2dNative": 4, "MaxPool": 4, "AvgPool": 4, "FusedBatchNorm": 4,
            "FusedBatchNormV2": 4, "FusedBatchNormV3": 4, "ResizeBilinear": 4, "ResizeNearestNeighbor": 4,
@@ -265,6 +273,37 @@ class GraphAnalysis:
             if op not in POST_PROCESSING:
                 return cur if op not in NON_OUTPUT_OPS else None
         return None
+
+    def input_pipeline_cuts(self, outputs):
+        """Tensors ('IteratorGetNext:0', 'DecodeJpeg:0') an input pipeline hands to the model the outputs
+        need: where placeholders go so that the pipeline (queues, iterators, readers, decoders) can go."""
+        needed = self.reachable(outputs)
+        if not any(self.index[n].op in INPUT_PIPELINE_OPS for n in needed):
+            return []
+        cuts = []
+        for name in self.index:  # graph order
+            if name not in needed or self.index[name].op in INPUT_PIPELINE_OPS:
+                continue
+            for i in self.graph.data_inputs(name):
+                src = self.index.get(node_name(i))
+                if src is not None and src.op in INPUT_PIPELINE_OPS:
+                    t = i if ":" in i else i + ":0"
+                    if t not in cuts:
+                        cuts.append(t)
+        return cuts
+
+    def needed_without(self, outputs, cuts):
+        """What the outputs need once the ``cuts`` tensors' nodes are placeholders (nothing behind them)."""
+        stop = {node_name(c) for c in cuts}
+        seen, todo = set(), [node_name(o) for o in outputs]
+        while todo:
+            n = todo.pop()
+            if n in seen or n not in self.index:
+                continue
+            seen.add(n)
+            if n not in stop:
+                todo.extend(node_name(i) for i in self.graph.inputs(n))
+        return seen
 
     def rank_clash(self, name, rank):
         """(node (op), rank it needs) for the first rank-bound op ``name`` reaches through elementwise ops

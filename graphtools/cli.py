@@ -195,7 +195,7 @@ def run_freeze(args):
         "functions": len(gd.library.function), "variables_frozen": result.variables,
         "outputs": result.outputs, "outputs_discovered": result.discovered,
         "output_candidates": result.candidates, "inputs": result.inputs,
-        "op_histogram": op_histogram(gd), "logdir": args.logdir or None,
+        "op_histogram": op_histogram(gd), "logdir": args.logdir or None, "input_pipeline_cuts": result.cuts,
     }
     lines = [f"froze {result.source} ({result.variables} variables) -> {args.out} "
              f"({len(gd.node)} nodes, {_fmt_bytes(len(data))})"]
@@ -209,12 +209,18 @@ def run_freeze(args):
         lines.append(f"  outputs: {', '.join(result.outputs)}")
     for i in result.inputs:
         lines.append(f"  input:   {_fmt_input(i)}")
+    lines += _cut_lines(result.cuts)
     lines.append(f"  ops:     {_fmt_hist(op_histogram(gd))}")
     if args.logdir:
         note = " (replaced the previous run's event file)" if replaced else ""
         lines.append(f"  TensorBoard: tensorboard --logdir {args.logdir}{note}")
     _emit(args, report, "\n".join(lines))
     return 0
+
+
+def _cut_lines(cuts):
+    return [f"  input pipeline: {t} is now fed by placeholder {p} (the queue/iterator/decoder behind it is gone)"
+            for t, p in (cuts or {}).items()]
 
 
 def _checkpoint_files(ckpt):
@@ -928,6 +934,7 @@ def _pipeline_text(r, args):
              f"({r['seconds']:.1f} s)", f"  {'stage':<8} {'nodes':>6} {'op types':>9} {'size':>10}  file"]
     for s in r["stages"]:
         lines.append(f"  {s['stage']:<8} {s['nodes']:>6} {s['op_types']:>9} {_fmt_bytes(s['size_bytes']):>10}  {s['file']}")
+    lines += _cut_lines(r.get("input_pipeline_cuts"))
     st = r["strip"]
     lines.append(f"  strip: bound {', '.join(f'{k}={v}' for k, v in st['bound'].items()) or 'nothing'}; "
                  f"{'verified equivalent' if st['verified'] else 'not verified'}")

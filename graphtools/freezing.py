@@ -9,7 +9,7 @@ import logging
 import os
 import re
 
-from . import io
+from . import io, safety
 from .analysis import VARIABLE_OPS, VARIABLE_READ_OPS, GraphAnalysis
 from .errors import FreezeError, InputError, NodeNotFoundError
 from .graph import node_name
@@ -37,6 +37,7 @@ class FreezeResult:
     candidates: list = dataclasses.field(default_factory=list)  # ranked output candidates when discovered
     discovered: bool = False
     variables: int = 0
+    cuts: dict = dataclasses.field(default_factory=dict)  # input-pipeline tensor -> the placeholder now feeding it
 
 
 # ---------------------------------------------------------------- core
@@ -285,8 +286,12 @@ def freeze_checkpoint(ckpt, meta=None, graph=None, output_nodes=None, allow_unsa
     if not os.path.exists(meta):
         raise InputError(f"{meta}: no meta graph beside the checkpoint; pass --meta FILE or the graph with --graph FILE.pb")
     mg = io.load_meta_graph(meta)
-    _check_safe(mg.graph_def, meta, allow_unsafe_ops)
     outputs, candidates, discovered = _pick_outputs(mg.graph_def, output_nodes, meta)
+    a = GraphAnalysis(mg.graph_def)
+    cuts = a.input_pipeline_cuts(outputs)
+    # what can run: the outputs' ancestors short of the input pipeline (and the saver's restore)
+    safety.check(mg.graph_def, meta, needed=a.needed_without(outputs, cuts), allow=allow_unsafe_ops,
+                 allow_saver=True)
     g = tf.Graph()
     with g.as_default():
         try:
@@ -299,7 +304,31 @@ def freeze_checkpoint(ckpt, meta=None, graph=None, output_nodes=None, allow_unsa
         _check_frozen_size(g.as_graph_def(), outputs, ckpt)  # before restoring gigabytes of weights
         with _session(tf, g) as sess:
             _restore(tf, saver, sess, prefix, meta)
-            return _freeze_in_session(sess, g, outputs, ckpt, candidates, discovered, size_checked=True)
+            result = _freeze_in_session(sess, g, outputs, ckpt, candidates, discovered, size_checked=True)
+        return _cut_input_pipeline(result, cuts, g)
+
+
+def _cut_input_pipeline(result, cuts, graph=None):
+    """Feed the model from placeholders where its input pipeline (queue, iterator, reader, decoder) handed
+    it tensors: the dtype and shape TensorFlow infers for each (``graph``, else an import of the frozen
+    graph), the pipeline pruned. The freeze result says which tensor became which placeholder."""
+    if not cuts:
+        return result
+    from .passes.cut_nodes import cut_tensors
+
+    if graph is None:
+        from .runtime import import_graph
+
+        graph = import_graph(result.graph_def, result.source)
+    specs = []
+    for t in cuts:
+        tensor = graph.get_tensor_by_name(t)
+        shape = None if tensor.shape.rank is None else [-1 if d is None else int(d) for d in tensor.shape.as_list()]
+        specs.append((t, tensor.dtype.name, shape))
+    gd, names = cut_tensors(result.graph_def, specs, result.outputs)
+    log.info("input pipeline cut: %s", ", ".join(f"{t} -> {p}" for t, p in names.items()))
+    return dataclasses.replace(result, graph_def=gd, inputs=GraphAnalysis(gd).discover_inputs(result.outputs),
+                               cuts=names)
 
 
 def _restore(tf, saver, sess, prefix, what):
@@ -543,7 +572,8 @@ def freeze(ckpt=None, meta=None, graph=None, saved_model=None, tags=("serve",), 
             raise InputError(f"{graph}: has variables; give the checkpoint that holds their values with --ckpt")
         outputs, candidates, discovered = _pick_outputs(gd, output_nodes, graph)
         sub = _extract(gd, outputs)
-        return FreezeResult(sub, outputs, GraphAnalysis(sub).discover_inputs(outputs), graph, candidates, discovered)
+        result = FreezeResult(sub, outputs, GraphAnalysis(sub).discover_inputs(outputs), graph, candidates, discovered)
+        return _cut_input_pipeline(result, GraphAnalysis(sub).input_pipeline_cuts(outputs))
     return freeze_checkpoint(ckpt, meta=meta, graph=graph, output_nodes=output_nodes,
                              allow_unsafe_ops=allow_unsafe_ops)
 

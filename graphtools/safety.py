@@ -21,14 +21,43 @@ SAVER_OPS = {"Save", "SaveV2", "SaveSlices", "Restore", "RestoreV2", "RestoreSli
 
 
 def find_unsafe(graph_def, needed=None, allow_saver=False):
-    """[(node or function/node, op)] of unsafe ops in ``graph_def`` (only among ``needed`` names when
-    given; function bodies are always searched)."""
+    """[(node or function/node, op)] of unsafe ops in ``graph_def``; with ``needed``, only among those
+    names and the functions they call (what would actually run)."""
     skip = SAVER_OPS if allow_saver else set()
     found = [(n.name, n.op) for n in graph_def.node
              if n.op in UNSAFE_OPS and n.op not in skip and (needed is None or n.name in needed)]
+    used = None if needed is None else _functions_used(graph_def, needed)
     for f in graph_def.library.function:
-        found += [(f"{f.signature.name}/{n.name}", n.op) for n in f.node_def if n.op in UNSAFE_OPS]
+        if used is None or f.signature.name in used:
+            found += [(f"{f.signature.name}/{n.name}", n.op) for n in f.node_def if n.op in UNSAFE_OPS]
     return found
+
+
+def _functions_used(graph_def, needed):
+    """Names of the library functions the ``needed`` nodes call (as their op or through a func attr),
+    and those these call in turn."""
+    lib = {f.signature.name: f for f in graph_def.library.function}
+    if not lib:
+        return set()
+
+    def calls(nodes):
+        out = set()
+        for n in nodes:
+            if n.op in lib:
+                out.add(n.op)
+            for v in n.attr.values():
+                if v.HasField("func"):
+                    out.add(v.func.name)
+                out.update(fn.name for fn in v.list.func)
+        return out & set(lib)
+
+    todo = calls(n for n in graph_def.node if n.name in needed)
+    used = set()
+    while todo:
+        name = todo.pop()
+        used.add(name)
+        todo |= calls(lib[name].node_def) - used
+    return used
 
 
 def check(graph_def, what, needed=None, allow=False, allow_saver=False):

@@ -343,3 +343,74 @@ def test_strip_refuses_batch_statistics_and_outputs_computed_from_labels():
     gd, _ = _lenet_like()
     with pytest.raises(graphtools.InputError, match="outputs computed from label placeholders: Placeholder_1"):
         strip_report(gd, outputs=["Mean_1"], verify=False)
+
+
+# ---------------------------------------------------------------- input pipelines
+
+def _pipeline_checkpoint(d, kind):
+    """A training checkpoint whose model reads a tf.data iterator over TFRecords, a queue, or decoded JPEGs."""
+    g = tf.Graph()
+    rng = np.random.RandomState(5)
+    with g.as_default():
+        if kind == "iterator":
+            def parse(rec):
+                f = tf1.parse_single_example(rec, {"x": tf1.FixedLenFeature([6], tf.float32),
+                                                   "y": tf1.FixedLenFeature([], tf.int64)})
+                return f["x"], f["y"]
+            ds = tf1.data.TFRecordDataset(os.path.join(d, "never-read.tfrecord")).map(parse).batch(4)
+            x, y = tf1.data.make_one_shot_iterator(ds).get_next()
+        elif kind == "queue":
+            q = tf1.FIFOQueue(32, [tf.float32, tf.int64], shapes=[[6], []])
+            q.enqueue_many([tf.constant(rng.rand(8, 6).astype(np.float32)), tf.constant(np.arange(8) % 3)])
+            x, y = q.dequeue_many(4)
+        else:  # decode
+            jpeg = tf1.placeholder(tf.string, [], name="jpeg_bytes")
+            img = tf.cast(tf.io.decode_jpeg(jpeg, channels=1), tf.float32) / 255.0
+            x = tf.reshape(tf1.image.resize_images(img, [2, 3]), [1, 6])
+            y = tf1.placeholder(tf.int64, [None], name="labels")
+        w = tf1.get_variable("w", [6, 3], initializer=tf1.random_normal_initializer(seed=5))
+        logits = tf.matmul(x, w, name="logits")
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+        tf1.train.GradientDescentOptimizer(0.1).minimize(loss)
+        with builders._session(g) as sess:
+            sess.run(tf1.global_variables_initializer())
+            prefix = tf1.train.Saver().save(sess, os.path.join(d, "model.ckpt"))
+            wv = sess.run(w)
+    return prefix, wv
+
+
+@pytest.mark.parametrize("kind,tensor,dtype,shape", [
+    ("iterator", "IteratorGetNext:0", "float32", [-1, 6]),
+    ("queue", "fifo_queue_DequeueMany:0", "float32", [4, 6]),
+    ("decode", "DecodeJpeg:0", "uint8", [-1, -1, 1]),
+])
+def test_input_pipelines_become_placeholders_and_are_gone_before_anything_runs(tmp_path, kind, tensor, dtype, shape):
+    prefix, w = _pipeline_checkpoint(str(tmp_path), kind)
+    r = graphtools.freeze(ckpt=prefix)  # zero-config: the TFRecord reader is never run, so it does not block
+    assert r.outputs == ["logits"]
+    [(cut, ph)] = r.cuts.items()
+    assert cut == tensor
+    [inp] = [i for i in r.inputs if i["role"] == "data"]
+    assert (inp["name"], inp["dtype"], inp["shape"]) == (ph, dtype, shape)
+    ops = {n.op for n in r.graph_def.node}
+    assert not ops & {"IteratorGetNext", "OneShotIterator", "TFRecordDataset", "FIFOQueueV2",
+                      "QueueDequeueManyV2", "DecodeJpeg", "ParseExampleV2"}, ops
+    if kind != "decode":
+        x = np.random.RandomState(0).rand(4, 6).astype(np.float32)
+        np.testing.assert_allclose(run_graph(r.graph_def, {ph: x}, ["logits"])[0], x @ w, rtol=1e-5)
+    res = run_cli("freeze", "--ckpt", prefix, "--out", tmp_path / "f.pb", "--logdir", "")
+    assert res.code == 0 and f"input pipeline: {tensor} is now fed by placeholder {ph}" in res.out
+
+
+def test_an_unsafe_op_on_the_outputs_path_still_blocks_freezing(tmp_path):
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 2], name="x")
+        w = tf1.get_variable("w", [2, 2])
+        n = tf.cast(tf.strings.length(tf.io.read_file(str(tmp_path / "secret"))), tf.float32)
+        tf.identity(tf.matmul(x, w) + n, name="out")
+        with builders._session(g) as sess:
+            sess.run(tf1.global_variables_initializer())
+            prefix = tf1.train.Saver().save(sess, str(tmp_path / "model.ckpt"))
+    with pytest.raises(graphtools.InputError, match="ReadFile"):
+        graphtools.freeze(ckpt=prefix, output_nodes="out")

@@ -69,3 +69,30 @@ def _needed(graph, ctx):
     for o in ctx.outputs:
         needed |= nx.ancestors(g, o) | {o}
     return needed
+
+
+def cut_tensors(graph_def, cuts, outputs):
+    """Feed each tensor in ``cuts`` ([(tensor, dtype, shape)], e.g. ('IteratorGetNext:0', 'float32', [-1, 784]))
+    from a new placeholder named after it (``IteratorGetNext_0``) and prune what fed it; return
+    (GraphDef, {tensor: placeholder name}). Unlike --cut, any output port can be cut.
+    """
+    from .._tf import tf
+    from ..graph import Graph
+
+    tf = tf()
+    gd = type(graph_def)()
+    gd.CopyFrom(graph_def)
+    graph = Graph(gd)
+    names = {}
+    for tensor, dtype, shape in cuts:
+        src, _, port = tensor.partition(":")
+        ph = tf.compat.v1.NodeDef(name=graph.unique_name(f"{src}_{port or 0}"), op="Placeholder")
+        ph.attr["dtype"].type = tf.as_dtype(dtype).as_datatype_enum
+        ph.attr["shape"].shape.CopyFrom(tf.TensorShape(None if shape is None else
+                                                       [None if d < 0 else d for d in shape]).as_proto())
+        graph.add_node(ph)
+        graph.replace_all_uses(tensor, ph.name, move_control=False)
+        names[tensor] = ph.name
+    graph.prune(outputs)
+    graph.compact()
+    return graph.graph_def, names
