@@ -80,6 +80,7 @@ def _freeze_in_session(sess, graph, outputs, source, candidates=(), discovered=F
         raise FreezeError(f"{source}: a variable{what} has no value: the checkpoint does not cover every "
                           f"variable the outputs need; check --ckpt matches the graph")
     _clean(frozen)
+    _annotate_statistics(frozen, statistics_by_update(gd))
     _placeholder_shapes(frozen, graph)
     _dereference(frozen)
     _repair_function_outputs(frozen)
@@ -111,7 +112,7 @@ def _moving_statistics(gd, outputs):
     needed = set()
     for o in outputs:
         needed |= nx.ancestors(g, o) | {o}
-    keep = []
+    keep = sorted(set(statistics_by_update(gd, needed).values()))
     for name in needed:
         n = names[name]
         scope = None
@@ -158,6 +159,86 @@ def _placeholder_shapes(frozen, graph):
         else:
             for d in dims:
                 attr.dim.add().size = d
+
+
+ASSIGN_TARGET_OPS = {"Assign", "AssignSub", "AssignAdd", "AssignVariableOp", "AssignSubVariableOp",
+                     "AssignAddVariableOp"}
+
+
+def statistics_by_update(gd, needed=None):
+    """{batch statistic tensor: the variable its moving average is kept in}, found by the update itself.
+
+    ``assign_moving_average`` (tf.layers, tf-slim, Keras-2, ExponentialMovingAverage) writes
+    ``V -= (read(V) - T) * (1 - decay)``; fused batch norms in TF 2 may assign their running output
+    (``FusedBatchNormV3:1``) directly. Either way ``T`` is the batch statistic and ``V`` its moving
+    average, whatever the two are named (a tower's op scope is not its variables' scope).
+    ``needed``: only statistics the outputs compute with.
+    """
+    from .graph import Graph
+
+    graph = Graph(gd)
+    idx = graph.index()
+    through = ("Identity", "ReadVariableOp", "Cast", "Enter", "RefIdentity")
+
+    def source(ref):  # the tensor behind Identity/reads
+        for _ in range(6):
+            name = node_name(ref)
+            node = idx.get(name)
+            if node is None or node.op not in through or not graph.data_inputs(name):
+                return ref if ":" in ref else ref + ":0"
+            ref = graph.data_inputs(name)[0]
+        return ref
+
+    def var_of(ref):
+        name = node_name(source(ref))
+        return name if name in idx and idx[name].op in VARIABLE_OPS else None
+
+    found = {}
+    for a in graph.nodes_of(*ASSIGN_TARGET_OPS):
+        ins = graph.data_inputs(a.name)
+        if len(ins) < 2:
+            continue
+        target = var_of(ins[0])
+        if target is None:
+            continue
+        value = source(ins[1])
+        stat = None
+        v = idx.get(node_name(value))
+        if v is not None and v.op.startswith("FusedBatchNorm") and value[-2:] in (":1", ":2"):
+            stat = value
+        else:
+            for _ in range(3):  # Mul(Sub(read(V), T), 1 - decay)
+                if v is None:
+                    break
+                vin = graph.data_inputs(v.name)
+                if v.op == "Sub" and len(vin) == 2 and var_of(vin[0]) == target:
+                    stat = source(vin[1])
+                    break
+                if v.op not in ("Mul", "Sub") or not vin:
+                    break
+                v = idx.get(node_name(source(vin[0])))
+        if stat is not None and (needed is None or node_name(stat) in needed):
+            found[stat] = target
+    return found
+
+
+def _annotate_statistics(frozen, stats):
+    """Write what the update told us into the frozen graph for strip: on a fused batch norm
+    ``_moving_statistics = [mean, variance]``, on a moments tensor ``_moving_average = V``."""
+    idx = {n.name: n for n in frozen.node}
+    for stat, var in stats.items():
+        name, _, port = stat.partition(":")
+        node = idx.get(name)
+        if node is None or var not in idx:
+            continue
+        if node.op.startswith("FusedBatchNorm") and port in ("1", "2"):
+            lst = node.attr["_moving_statistics"].list
+            pair = list(lst.s) or [b"", b""]
+            pair[int(port) - 1] = var.encode()
+            del lst.s[:]
+            lst.s.extend(pair)
+        elif port == "0":
+            node.attr["_moving_average"].s = var.encode()
 
 
 def _clean(gd):

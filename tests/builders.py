@@ -218,7 +218,8 @@ def dense_with_dropout(form="select", keep="placeholder", seed=0, dropout_is_out
     return g.as_graph_def(), {"x": rng.rand(4, 6).astype(np.float32)}, out
 
 
-def layers_cnn(out_dir, cond=1, fused=True, training_flag=True, seed=0, depthwise=False):
+def layers_cnn(out_dir, cond=1, fused=True, training_flag=True, seed=0, depthwise=False, center=True, scale=True,
+               resource=False, op_scope=None):
     """A tf.compat.v1.layers CNN trained two steps and saved, plus its hand-written inference twin.
 
     x[?,8,8,3] -> conv2d(8) -> batch_normalization -> relu [-> depthwise conv + batch norm]
@@ -226,7 +227,9 @@ def layers_cnn(out_dir, cond=1, fused=True, training_flag=True, seed=0, depthwis
     ``training_flag``: batch norm and dropout follow an ``is_training`` placeholder through tf.cond
     (``cond`` 1: Switch/Merge, 2: If); False builds them always in training mode (the tf-slim
     ``is_training=True`` style). Returns (checkpoint prefix, inference GraphDef frozen from the
-    same checkpoint by code that says training=False, feeds).
+    same checkpoint by code that says training=False, feeds). ``center``/``scale`` False: batch norms
+    without beta/gamma (tf-slim's arg scopes); ``resource``: resource variables throughout; ``op_scope``:
+    the network's ops under this name scope while its variables are not (a tower, a reused model).
     """
     os.makedirs(out_dir, exist_ok=True)
     rng = np.random.RandomState(seed)
@@ -234,24 +237,31 @@ def layers_cnn(out_dir, cond=1, fused=True, training_flag=True, seed=0, depthwis
     y_val = rng.randint(0, 4, 16)
 
     def net(x, training):
+        with tf1.variable_scope(tf1.get_variable_scope(), use_resource=True if resource else None):
+            if op_scope:
+                with tf.name_scope(op_scope):
+                    out = _net(x, training)
+            else:
+                out = _net(x, training)
+        return tf.identity(out, name="logits")
+
+    def _net(x, training):
         h = tf1.layers.conv2d(x, 8, 3, padding="same", use_bias=False, name="conv1",
                               kernel_initializer=tf1.glorot_uniform_initializer(seed=seed))
-        h = tf1.layers.batch_normalization(h, training=training, fused=fused, name="bn1")
+        h = tf1.layers.batch_normalization(h, training=training, fused=fused, name="bn1", center=center, scale=scale)
         h = tf.nn.relu(h)
         if depthwise:
             w = tf1.get_variable("dw/depthwise_kernel", [3, 3, 8, 2],
                                  initializer=tf1.glorot_uniform_initializer(seed=seed + 1))
             h = tf.nn.depthwise_conv2d(h, w, [1, 1, 1, 1], "SAME")
-            h = tf1.layers.batch_normalization(h, training=training, fused=fused, name="bn2")
+            h = tf1.layers.batch_normalization(h, training=training, fused=fused, name="bn2", center=center,
+                                               scale=scale)
             h = tf.nn.relu6(h)
         h = tf1.layers.flatten(h)
         h = tf1.layers.dense(h, 16, activation=tf.nn.relu, name="fc1",
                              kernel_initializer=tf1.glorot_uniform_initializer(seed=seed + 2))
         h = tf1.layers.dropout(h, rate=0.4, training=training, name="dropout")
-        logits = tf.identity(tf1.layers.dense(h, 4, name="fc2",
-                                              kernel_initializer=tf1.glorot_uniform_initializer(seed=seed + 3)),
-                             name="logits")
-        return logits
+        return tf1.layers.dense(h, 4, name="fc2", kernel_initializer=tf1.glorot_uniform_initializer(seed=seed + 3))
 
     g = tf.Graph()
     with g.as_default(), control_flow(cond):

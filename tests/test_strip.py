@@ -142,6 +142,14 @@ LAYERS_CASES = {
     "always_training_fused": dict(training_flag=False),
     "always_training_moments": dict(training_flag=False, fused=False),
     "depthwise": dict(cond=1, depthwise=True),
+    # issue 13's forms: no gamma / no beta (tf-slim arg scopes), resource variables, both kinds of cond
+    "always_training_fused_no_scale": dict(training_flag=False, scale=False),
+    "always_training_moments_no_center": dict(training_flag=False, fused=False, center=False),
+    "cond_v2_fused_no_center_no_scale_resource": dict(cond=2, center=False, scale=False, resource=True),
+    "cond_v1_moments_resource": dict(cond=1, fused=False, resource=True),
+    "cond_v2_moments_resource": dict(cond=2, fused=False, resource=True),
+    "always_training_fused_other_scope": dict(training_flag=False, op_scope="tower_0"),
+    "always_training_moments_other_scope": dict(training_flag=False, fused=False, op_scope="tower_0"),
 }
 
 

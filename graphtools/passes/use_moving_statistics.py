@@ -23,7 +23,7 @@ def _suspects(graph):
     idx = graph.index()
     out = [n for n in graph.nodes_of(*FUSED) if n.attr["is_training"].b]
     for name in idx:
-        if "/moments/" in name:
+        if "/moments/" in name or "_moving_average" in idx[name].attr:
             out.append(idx[name])
         elif name.endswith("/ExponentialMovingAverage"):
             base = name[: -len("/ExponentialMovingAverage")]
@@ -33,11 +33,19 @@ def _suspects(graph):
 
 
 def _candidates(graph, n):
+    """The moving statistics of ``n``: [mean, variance] for a fused batch norm, [average] for a moments
+    tensor. What freeze learned from the moving-average updates (``_moving_statistics`` /
+    ``_moving_average`` attrs) comes first; TF's naming (``<scope>/moving_mean``) otherwise."""
     idx = graph.index()
     out = []
-    if n.op in FUSED and n.attr["is_training"].b:
+    recorded = [s.decode() for s in n.attr["_moving_statistics"].list.s] if "_moving_statistics" in n.attr else []
+    if n.op in FUSED and n.attr["is_training"].b and len(recorded) == 2 and all(recorded):
+        out = recorded
+    elif n.op in FUSED and n.attr["is_training"].b:
         scope = n.name.rsplit("/", 1)[0]
         out = [f"{scope}/moving_mean", f"{scope}/moving_variance"]
+    elif "_moving_average" in n.attr:
+        out = [n.attr["_moving_average"].s.decode()]
     elif "/moments/" in n.name:
         scope, leaf = n.name.split("/moments/", 1)
         if leaf in MOMENT_NAMES:
@@ -68,9 +76,8 @@ def use_moving_statistics(graph, ctx):
             if graph.used_ports(n.name) - {0}:
                 log.info("kept %s: its batch statistics outputs are read", n.name)
                 continue
-            stats = _candidates(graph, n)
-            stats = [s for s in stats if s.endswith(("moving_mean", "moving_variance"))]
-            if len(stats) != 2:
+            stats = _candidates(graph, n)[:2]  # (mean, variance; not an EMA shadow of the output)
+            if len(stats) != 2 or stats[1].endswith("/ExponentialMovingAverage"):
                 log.info("kept %s: training-mode batch norm without moving statistics in the graph", n.name)
                 continue
             mean, var = const_value(graph, stats[0]), const_value(graph, stats[1])
@@ -86,7 +93,8 @@ def use_moving_statistics(graph, ctx):
             graph.replace_node(new)
             log.info("%s: normalises with %s and %s", n.name, *stats)
             rewrites += 1
-        elif "/moments/" in n.name or any(c.endswith("/ExponentialMovingAverage") for c in _candidates(graph, n)):
+        elif ("/moments/" in n.name or "_moving_average" in n.attr
+              or any(c.endswith("/ExponentialMovingAverage") for c in _candidates(graph, n))):
             stats = _candidates(graph, n)
             if not stats or not _readers_outside_stats(graph, n):
                 continue
