@@ -219,3 +219,23 @@ def test_the_bilstm_strips_inside_its_loops_and_conversion_names_the_op_and_the_
 
     assert_clean_error(res, "TensorArrayV3", "--select-tf-ops")  # builtins for loops: issue 14
     assert not (tmp_path / "out").exists()
+
+
+@needs_corpus
+def test_the_graph_transform_quantized_mobilenet_converts_and_computes_what_its_8bit_weights_do(tmp_path):
+    src = os.path.join(CORPUS, "mobilenet_v1_025_128", "quantized_graph.pb")
+    out = "MobilenetV1/Predictions/Reshape_1"
+    res = run_cli("pipeline", "--graph", src, "--quantize", "none", "--out-dir", tmp_path / "out", "--logdir", "",
+                  "--json")
+    assert res.code == 0, res.err
+    import json
+
+    report = json.loads(res.out)
+    assert report["outputs"] == [out] and report["strip"]["verified"]
+    q = graphtools.load_graph_def(src)
+    d = graphtools.load_graph_def(str(tmp_path / "out" / "optimized.pb"))
+    assert not {n.op for n in d.node} & {"Dequantize", "QuantizeV2"}
+    x = np.random.RandomState(0).uniform(-1, 1, (1, 128, 128, 3)).astype(np.float32)
+    want = run_graph(q, {"input": x}, [out])[0]  # TF's own Dequantize of the quint8 weights
+    np.testing.assert_allclose(run_graph(d, {"input": x}, [out])[0], want, atol=1e-4 * np.abs(want).max())
+    assert report["compare"]["models"][0]["outputs"][out]["max_abs_diff"] < 1e-4

@@ -246,11 +246,12 @@ def _quantized_conv():
     g = tf.Graph()
     rng = np.random.RandomState(4)
     w = rng.uniform(-1, 1, (3, 3, 2, 4)).astype(np.float32)
-    wq = np.round((w + 1) / 2 * 255).astype(np.uint8)
+    scale = 2.0 / 255  # quantize_nodes' FloatToQuantized over [-1, 1]: zero point 128 (-127.5 rounded away)
+    wq = np.clip(np.round(w / scale) + 128, 0, 255).astype(np.uint8)
     with g.as_default():
         x = tf1.placeholder(tf.float32, [1, 6, 6, 2], name="x")
         xmin, xmax = tf.reduce_min(x), tf.reduce_max(x)
-        q = tf.raw_ops.QuantizeV2(input=x, min_range=xmin, max_range=xmax, T=tf.quint8)
+        q = tf.raw_ops.QuantizeV2(input=x, min_range=xmin, max_range=xmax, T=tf.quint8, mode="MIN_FIRST")
         wc = tf.constant(wq, dtype=tf.quint8, name="w_quint8_const")
         c = tf.raw_ops.QuantizedConv2D(input=q.output, filter=wc, min_input=q.output_min, max_input=q.output_max,
                                        min_filter=tf.constant(-1.0), max_filter=tf.constant(1.0),
@@ -262,8 +263,8 @@ def _quantized_conv():
         relu = tf.raw_ops.QuantizedRelu(features=rq.output, min_features=rq.output_min, max_features=rq.output_max,
                                         out_type=tf.quint8)
         tf.raw_ops.Dequantize(input=relu.activations, min_range=relu.min_activations,
-                              max_range=relu.max_activations, name="y")
-        wf = wq.astype(np.float32) / 255 * 2 - 1
+                              max_range=relu.max_activations, mode="MIN_FIRST", name="y")  # as quantize_nodes
+        wf = ((wq.astype(np.float64) - 128) * scale).astype(np.float32)
         tf.nn.relu(tf.nn.conv2d(x, wf, [1, 1, 1, 1], "SAME"), name="float_y")
     return _gd(g), rng.rand(1, 6, 6, 2).astype(np.float32)
 
@@ -279,7 +280,7 @@ def test_graph_transform_8bit_ops_become_float_ops_that_convert(tmp_path):
     got = run_graph(r.graph_def, {"x": x}, ["y"])[0]
     float_ref, quant_ref = run_graph(gd, {"x": x}, ["float_y", "y"])
     np.testing.assert_allclose(got, float_ref, rtol=1e-5, atol=1e-5)  # the float model it approximated
-    assert np.abs(got - quant_ref).max() < 0.05 * np.abs(quant_ref).max()  # and close to the 8-bit graph
+    assert np.abs(got - quant_ref).max() < 0.01 * np.abs(quant_ref).max()  # and the 8-bit graph, but for rounding
     model = graphtools.convert(r.graph_def, ["x"], ["y"], {"x": [1, 6, 6, 2]})
     from graphtools import tflite
 
@@ -414,3 +415,22 @@ def test_an_unsafe_op_on_the_outputs_path_still_blocks_freezing(tmp_path):
             prefix = tf1.train.Saver().save(sess, str(tmp_path / "model.ckpt"))
     with pytest.raises(graphtools.InputError, match="ReadFile"):
         graphtools.freeze(ckpt=prefix, output_nodes="out")
+
+
+@pytest.mark.parametrize("mode", ["MIN_COMBINED", "MIN_FIRST", "SCALED"])
+@pytest.mark.parametrize("dtype", ["quint8", "qint8"])
+def test_weight_dequantization_matches_tensorflows_dequantize_kernel(mode, dtype):
+    from graphtools.passes.dequantize_ops import dequantized
+
+    np_dtype = np.uint8 if dtype == "quint8" else np.int8
+    info = np.iinfo(np_dtype)
+    q = np.random.RandomState(6).randint(info.min, info.max + 1, (64,)).astype(np_dtype)
+    lo, hi = (-0.37, 1.91) if mode != "SCALED" else (-1.91, 1.91)
+    if mode == "SCALED" and dtype == "quint8":
+        lo = 0.0
+    g = tf.Graph()
+    with g.as_default():
+        t = tf.raw_ops.Dequantize(input=tf.constant(q, dtype=getattr(tf, dtype)), min_range=lo, max_range=hi, mode=mode)
+        with builders._session(g) as sess:
+            want = sess.run(t)
+    np.testing.assert_allclose(dequantized(q, np_dtype, lo, hi, mode), want, rtol=1e-6, atol=1e-6)

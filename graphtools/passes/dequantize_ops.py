@@ -27,10 +27,8 @@ FLOAT_FORM = {
     "Requantize": ("Identity", (0,), {0: (1, 2)}, ()),
     "QuantizeDownAndShrinkRange": ("Identity", (0,), {0: (1, 2)}, ()),
 }
-# DT_QINT8, DT_QUINT8, DT_QINT32, DT_QINT16, DT_QUINT16 -> storage, steps of the range, offset of MIN_COMBINED
+# DT_QINT8, DT_QUINT8, DT_QINT32, DT_QINT16, DT_QUINT16 -> storage
 QUANTIZED_DTYPES = {11: np.int8, 12: np.uint8, 13: np.int32, 15: np.int16, 16: np.uint16}
-STEPS = {11: 255.0, 12: 255.0, 13: 4294967295.0, 15: 65535.0, 16: 65535.0}
-OFFSET = {11: 128.0, 12: 0.0, 13: 2147483648.0, 15: 32768.0, 16: 0.0}
 
 
 @register("dequantize_ops")
@@ -40,8 +38,8 @@ def dequantize_ops(graph, ctx):
     Before::  x -> QuantizeV2 -> QuantizedConv2D(w_quint8, mins, maxes) -> Requantize -> Dequantize -> y
     After::   x -> Identity -> Conv2D(w_float) -> Identity -> Identity -> y
 
-    Quantized weight constants become float constants (``min + (q + offset) * (max - min) / steps``, the
-    MIN_COMBINED rule Dequantize applies); the min/max side outputs lose their readers and are swept.
+    Quantized weight constants become float constants, dequantized by the rule the op that read them
+    applied (``dequantized``); the min/max side outputs lose their readers and are swept.
     The activations are no longer rounded to 8 bits between ops: the result is the float model the
     quantized graph approximated, ready for today's --quantize modes.
     """
@@ -62,7 +60,9 @@ def dequantize_ops(graph, ctx):
                 lo, hi = (graph.const(node_name(ins[p])) for p in ranges[k])
                 if lo is None or hi is None:
                     break
-                key = (node_name(ref), float(lo), float(hi))
+                # Dequantize says how its input was quantized; the quantized ops read theirs as MIN_FIRST
+                mode = (n.attr["mode"].s.decode() or "MIN_COMBINED") if n.op == "Dequantize" else "QUANTIZED_OP"
+                key = (node_name(ref), float(lo), float(hi), mode)
                 if key not in quantized_consts:  # one float copy per constant and range
                     quantized_consts[key] = _float_const(graph, *key)
                 ref = quantized_consts[key]
@@ -87,7 +87,34 @@ def _quantized_const(graph, ref):
     return node is not None and node.op == "Const" and node.attr["dtype"].type in QUANTIZED_DTYPES
 
 
-def _float_const(graph, name, lo, hi):
+def dequantized(q, dtype, lo, hi, mode):
+    """Float values of the quantized integers ``q`` (numpy ``dtype``) in [lo, hi], as TensorFlow's kernels
+    compute them: Dequantize's MIN_COMBINED ``lo + (q - lowest) * (hi - lo) / (2^bits - 1)``, its MIN_FIRST
+    the same step with ``lo`` rounded to a whole step (in float32, QuantizedToFloat), its SCALED
+    ``q * max(|lo|, |hi|) / max_q``; QUANTIZED_OP how QuantizedConv2D and the other 8-bit ops read an
+    input: ``(q - zero) * step`` with the zero point ``lowest - round(lo / step)`` in double precision
+    (FloatToQuantized), which differs from MIN_FIRST when ``lo`` falls on half a step."""
+    import math
+
+    info = np.iinfo(dtype)
+    steps = float(2 ** info.bits - 1)
+    q = np.asarray(q, np.float64)
+    if mode == "SCALED":
+        return (q * (max(abs(lo), abs(hi)) / float(info.max))).astype(np.float32)
+    scale = (hi - lo) / steps
+    if hi == lo:
+        return np.full(q.shape, lo, np.float32)
+    if mode == "QUANTIZED_OP":
+        x = lo * ((steps + 1) / ((hi - lo) * ((steps + 1) / steps)))  # lo in steps, as FloatToQuantized does
+        zero = info.min - math.copysign(math.floor(abs(x) + 0.5), x)  # C's round: half away from zero
+        return ((q - zero) * scale).astype(np.float32)
+    if mode == "MIN_FIRST":
+        fscale = float(np.float32(scale))
+        lo = round(lo / fscale) * fscale
+    return (lo + (q - info.min) * scale).astype(np.float32)
+
+
+def _float_const(graph, name, lo, hi, mode):
     """A float Const beside the quantized constant ``name``: its values dequantized with [lo, hi]."""
     t = graph.index()[name].attr["value"].tensor
     dt = t.dtype
@@ -98,7 +125,7 @@ def _float_const(graph, name, lo, hi):
         vals = np.asarray(list(t.int_val), dtype=np.float64)
         q = np.full(int(np.prod(shape)), vals[-1] if len(vals) else 0.0)
         q[: len(vals)] = vals
-    values = (lo + (q.reshape(shape) + OFFSET[dt]) * ((hi - lo) / STEPS[dt])).astype(np.float32)
+    values = dequantized(q.reshape(shape), QUANTIZED_DTYPES[dt], lo, hi, mode)
     out = graph.unique_name(name + "/dequantized")
     graph.add_const(out, values)
     return out
