@@ -434,3 +434,25 @@ def test_weight_dequantization_matches_tensorflows_dequantize_kernel(mode, dtype
         with builders._session(g) as sess:
             want = sess.run(t)
     np.testing.assert_allclose(dequantized(q, np_dtype, lo, hi, mode), want, rtol=1e-6, atol=1e-6)
+
+
+def test_a_quantized_concat_becomes_a_float_concat():
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [2, 3], name="x")
+        q = tf.raw_ops.QuantizeV2(input=x, min_range=-1.0, max_range=1.0, T=tf.quint8, mode="MIN_FIRST")
+        c = tf.constant(np.arange(6, dtype=np.uint8).reshape(2, 3) * 40, dtype=tf.quint8)
+        cat = tf.raw_ops.QuantizedConcat(concat_dim=tf.constant(0), values=[q.output, c],
+                                         input_mins=[q.output_min, tf.constant(-1.0)],
+                                         input_maxes=[q.output_max, tf.constant(1.0)])
+        tf.raw_ops.Dequantize(input=cat.output, min_range=cat.output_min, max_range=cat.output_max,
+                              mode="MIN_FIRST", name="y")
+    gd = _gd(g)
+    r = strip_report(gd, outputs=["y"], input_shapes={"x": [2, 3]})
+    ops = {n.op for n in r.graph_def.node}
+    assert "ConcatV2" in ops and not ops & {"QuantizedConcat", "QuantizeV2", "Dequantize"}, ops
+    x = np.random.RandomState(7).uniform(-1, 1, (2, 3)).astype(np.float32)
+    got, want = run_graph(r.graph_def, {"x": x}, ["y"])[0], run_graph(gd, {"x": x}, ["y"])[0]
+    assert got.shape == (4, 3)
+    np.testing.assert_allclose(got[:2], x, atol=1e-6)  # the float input itself, no 8-bit rounding
+    np.testing.assert_allclose(got, want, atol=2 * 2.0 / 255)  # within the 8-bit graph's requantizing to one range

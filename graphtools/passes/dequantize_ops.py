@@ -48,8 +48,8 @@ def dequantize_ops(graph, ctx):
     tf = tf()
     rewrites = 0
     quantized_consts = {}
-    for n in list(graph.nodes_of(*FLOAT_FORM)):
-        op, keep, ranges, attrs = FLOAT_FORM[n.op]
+    for n in list(graph.nodes_of(*FLOAT_FORM, "QuantizedConcat")):
+        op, keep, ranges, attrs = _form(n)
         ins = graph.data_inputs(n.name)
         if len(ins) <= max(keep):
             continue
@@ -60,7 +60,7 @@ def dequantize_ops(graph, ctx):
                 lo, hi = (graph.const(node_name(ins[p])) for p in ranges[k])
                 if lo is None or hi is None:
                     break
-                # Dequantize says how its input was quantized; the quantized ops read theirs as MIN_FIRST
+                # Dequantize says how its input was quantized; the 8-bit ops read theirs by their zero point
                 mode = (n.attr["mode"].s.decode() or "MIN_COMBINED") if n.op == "Dequantize" else "QUANTIZED_OP"
                 key = (node_name(ref), float(lo), float(hi), mode)
                 if key not in quantized_consts:  # one float copy per constant and range
@@ -73,6 +73,8 @@ def dequantize_ops(graph, ctx):
                     new.attr[a].CopyFrom(n.attr[a])
             if op == "Reshape" and "Tshape" not in n.attr:
                 new.attr["Tshape"].type = tf.int32.as_datatype_enum
+            if op == "ConcatV2":
+                new.attr["Tidx"].type = tf.int32.as_datatype_enum
             new.attr["T"].type = tf.float32.as_datatype_enum
             new.input.extend(i for i in graph.inputs(n.name) if i.startswith("^"))
             graph.replace_node(new)
@@ -80,6 +82,15 @@ def dequantize_ops(graph, ctx):
     if rewrites:
         log.info("dequantized %d ops (%d weight constants)", rewrites, len(quantized_consts))
     return rewrites
+
+
+def _form(n):
+    """FLOAT_FORM's entry for ``n``; QuantizedConcat(dim, values[N], mins[N], maxes[N]) -> ConcatV2(values, dim)."""
+    if n.op != "QuantizedConcat":
+        return FLOAT_FORM[n.op]
+    count = n.attr["N"].i
+    return ("ConcatV2", tuple(range(1, count + 1)) + (0,),
+            {k: (count + k, 2 * count + k) for k in range(1, count + 1)}, ("N",))
 
 
 def _quantized_const(graph, ref):
