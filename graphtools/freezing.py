@@ -66,7 +66,8 @@ def _freeze_in_session(sess, graph, outputs, source, candidates=(), discovered=F
         if o not in names:
             raise NodeNotFoundError(o, names, what="output node", where=source)
     n_vars = sum(1 for n in gd.node if n.op in VARIABLE_OPS)
-    keep = _moving_statistics(gd, outputs)
+    stats = statistics_by_update(gd)
+    keep = _moving_statistics(gd, outputs, stats)
     if not size_checked:  # (checkpoint sources check before restoring their weights)
         _check_frozen_size(gd, outputs, source)
     for n in gd.node:  # TF 0.x/1.0 'Variable': the converter only knows VariableV2 (same attrs, same value)
@@ -80,7 +81,7 @@ def _freeze_in_session(sess, graph, outputs, source, candidates=(), discovered=F
         raise FreezeError(f"{source}: a variable{what} has no value: the checkpoint does not cover every "
                           f"variable the outputs need; check --ckpt matches the graph")
     _clean(frozen)
-    _annotate_statistics(frozen, statistics_by_update(gd))
+    _annotate_statistics(frozen, stats)
     _placeholder_shapes(frozen, graph)
     _dereference(frozen)
     _repair_function_outputs(frozen)
@@ -96,7 +97,7 @@ def _freeze_in_session(sess, graph, outputs, source, candidates=(), discovered=F
     return FreezeResult(frozen, list(outputs), inputs, source, list(candidates), discovered, n_vars)
 
 
-def _moving_statistics(gd, outputs):
+def _moving_statistics(gd, outputs, stats=None):
     """Moving mean/variance variables of training-mode batch norms the outputs use.
 
     A graph built with ``is_training=True`` (tf-slim training graphs) reads batch statistics, so
@@ -112,7 +113,8 @@ def _moving_statistics(gd, outputs):
     needed = set()
     for o in outputs:
         needed |= nx.ancestors(g, o) | {o}
-    keep = sorted(set(statistics_by_update(gd, needed).values()))
+    stats = statistics_by_update(gd) if stats is None else stats
+    keep = sorted({v for t, v in stats.items() if node_name(t) in needed})
     for name in needed:
         n = names[name]
         scope = None
@@ -165,14 +167,13 @@ ASSIGN_TARGET_OPS = {"Assign", "AssignSub", "AssignAdd", "AssignVariableOp", "As
                      "AssignAddVariableOp"}
 
 
-def statistics_by_update(gd, needed=None):
+def statistics_by_update(gd):
     """{batch statistic tensor: the variable its moving average is kept in}, found by the update itself.
 
     ``assign_moving_average`` (tf.layers, tf-slim, Keras-2, ExponentialMovingAverage) writes
     ``V -= (read(V) - T) * (1 - decay)``; fused batch norms in TF 2 may assign their running output
     (``FusedBatchNormV3:1``) directly. Either way ``T`` is the batch statistic and ``V`` its moving
     average, whatever the two are named (a tower's op scope is not its variables' scope).
-    ``needed``: only statistics the outputs compute with.
     """
     from .graph import Graph
 
@@ -217,7 +218,7 @@ def statistics_by_update(gd, needed=None):
                 if v.op not in ("Mul", "Sub") or not vin:
                     break
                 v = idx.get(node_name(source(vin[0])))
-        if stat is not None and (needed is None or node_name(stat) in needed):
+        if stat is not None:
             found[stat] = target
     return found
 
@@ -368,11 +369,7 @@ def freeze_checkpoint(ckpt, meta=None, graph=None, output_nodes=None, allow_unsa
         raise InputError(f"{meta}: no meta graph beside the checkpoint; pass --meta FILE or the graph with --graph FILE.pb")
     mg = io.load_meta_graph(meta)
     outputs, candidates, discovered = _pick_outputs(mg.graph_def, output_nodes, meta)
-    a = GraphAnalysis(mg.graph_def)
-    cuts = a.input_pipeline_cuts(outputs)
-    # what can run: the outputs' ancestors short of the input pipeline (and the saver's restore)
-    safety.check(mg.graph_def, meta, needed=a.needed_without(outputs, cuts), allow=allow_unsafe_ops,
-                 allow_saver=True)
+    cuts = _check_what_runs(mg.graph_def, outputs, meta, allow_unsafe_ops)
     g = tf.Graph()
     with g.as_default():
         try:
@@ -387,6 +384,15 @@ def freeze_checkpoint(ckpt, meta=None, graph=None, output_nodes=None, allow_unsa
             _restore(tf, saver, sess, prefix, meta)
             result = _freeze_in_session(sess, g, outputs, ckpt, candidates, discovered, size_checked=True)
         return _cut_input_pipeline(result, cuts, g)
+
+
+def _check_what_runs(gd, outputs, source, allow):
+    """Refuse unsafe ops among what freezing a checkpoint can run -- the outputs' ancestors short of their
+    input pipeline (and the saver's restore) -- and return the pipeline's cut tensors."""
+    a = GraphAnalysis(gd)
+    cuts = a.input_pipeline_cuts(outputs)
+    safety.check(gd, source, needed=a.needed_without(outputs, cuts), allow=allow, allow_saver=True)
+    return cuts
 
 
 def _cut_input_pipeline(result, cuts, graph=None):
@@ -483,8 +489,8 @@ def _freeze_graph_def_with_checkpoint(tf, gd, prefix, output_nodes, source, allo
     """Load ``gd``, assign every variable from the checkpoint (partitioned ones by slice), freeze."""
     import numpy as np
 
-    _check_safe(gd, source, allow_unsafe_ops)
     outputs, candidates, discovered = _pick_outputs(gd, output_nodes, source)
+    cuts = _check_what_runs(gd, outputs, source, allow_unsafe_ops)
     _check_frozen_size(gd, outputs, source)  # before reading gigabytes of weights
     reader = _reader(tf, prefix)
     shapes = reader.get_variable_to_shape_map()
@@ -519,7 +525,8 @@ def _freeze_graph_def_with_checkpoint(tf, gd, prefix, output_nodes, source, allo
                              f"use the checkpoint written with this graph")
         with _session(tf, g) as sess:
             sess.run(assigns, feeds)
-            return _freeze_in_session(sess, g, outputs, source, candidates, discovered, size_checked=True)
+            result = _freeze_in_session(sess, g, outputs, source, candidates, discovered, size_checked=True)
+        return _cut_input_pipeline(result, cuts, g)
 
 
 def _checkpoint_key(op, shapes):
@@ -653,8 +660,9 @@ def freeze(ckpt=None, meta=None, graph=None, saved_model=None, tags=("serve",), 
             raise InputError(f"{graph}: has variables; give the checkpoint that holds their values with --ckpt")
         outputs, candidates, discovered = _pick_outputs(gd, output_nodes, graph)
         sub = _extract(gd, outputs)
-        result = FreezeResult(sub, outputs, GraphAnalysis(sub).discover_inputs(outputs), graph, candidates, discovered)
-        return _cut_input_pipeline(result, GraphAnalysis(sub).input_pipeline_cuts(outputs))
+        a = GraphAnalysis(sub)
+        result = FreezeResult(sub, outputs, a.discover_inputs(outputs), graph, candidates, discovered)
+        return _cut_input_pipeline(result, a.input_pipeline_cuts(outputs))
     return freeze_checkpoint(ckpt, meta=meta, graph=graph, output_nodes=output_nodes,
                              allow_unsafe_ops=allow_unsafe_ops)
 
