@@ -5,6 +5,7 @@ import logging
 import re
 
 import networkx as nx
+import numpy as np
 
 from .graph import Graph, node_name
 
@@ -73,6 +74,12 @@ OP_RANK = {"Conv2D": 4, "DepthwiseConv2dNative": 4, "MaxPool": 4, "AvgPool": 4, 
            "SpaceToDepth": 4, "DepthToSpace": 4, "Conv3D": 5, "MaxPool3D": 5, "AvgPool3D": 5, "MatMul": 2}
 RANK_PRESERVING_OPS = {"Identity", "Cast", "Mul", "Sub", "Add", "AddV2", "RealDiv", "Maximum", "Minimum", "Relu",
                        "Relu6", "Snapshot", "StopGradient"}
+# Ops whose output holds each sample's values where its input did (elementwise, dropout's Select):
+# a Reshape met through them sees the input's per-sample size.
+PER_ELEMENT_OPS = RANK_PRESERVING_OPS | {
+    "Select", "SelectV2", "Floor", "Tanh", "Sigmoid", "Neg", "Square", "Exp", "Log", "Abs", "Sqrt", "Rsqrt",
+    "BiasAdd", "Elu", "Selu", "LeakyRelu", "Softplus", "Sign", "Round", "ClipByValue", "Pow", "SquaredDifference",
+    "Div", "Reciprocal", "Relu6", "Softsign", "Erf", "Enter"}
 GATHER_OPS = {"Gather", "GatherV2", "ResourceGather", "GatherNd"}
 # Ops whose output holds the same integer values as their first input (ids on their way to a Gather).
 ID_PRESERVING_OPS = {"Identity", "Cast", "Reshape", "ExpandDims", "Squeeze", "Transpose", "StridedSlice", "Slice",
@@ -476,6 +483,38 @@ class GraphAnalysis:
                 if rows:
                     d["int_range"] = [0, rows]
         return described
+
+    def fixed_batch(self, inputs):
+        """The batch size the graph fixes for its data ``inputs`` ({"name", "shape"} dicts), or None.
+
+        A legacy graph fixes its batch with a Reshape to a constant shape read straight from an input
+        (``reshape(x, [64, 784])``, or ``[1, -1]``: the batch is the target's first size), or with
+        a data input whose first dimension is fixed (an RNN's [1, 128] initial state beside [?, 10]
+        ids): then every input whose batch is open takes that size.
+        """
+        from .passes import const_value
+
+        found = set()
+        for i in inputs:
+            shape = i.get("shape")
+            if not shape or shape[0] >= 0:
+                if shape and len(shape) >= 2 and shape[0] > 0:
+                    found.add(shape[0])
+                continue
+            per = _prod(shape[1:]) if min(shape[1:], default=1) >= 0 else None
+            for cur, node, ins in self._forward(i["name"], PER_ELEMENT_OPS):
+                if node.op != "Reshape" or ins[0] != cur or len(ins) < 2:
+                    continue
+                target = const_value(self.graph, ins[1])
+                if target is None or np.ndim(target) != 1 or not len(target) or target[0] < 0:
+                    continue
+                target = [int(t) for t in target]
+                if -1 in target[1:]:
+                    found.add(target[0])
+                elif per and _prod(target) % per == 0:
+                    found.add(_prod(target) // per)
+        found.discard(0)
+        return found.pop() if len(found) == 1 else None
 
     def id_limit(self, name):
         """Rows of the smallest embedding table whose indices ``name`` feeds (through Cast/Reshape/...), or None.

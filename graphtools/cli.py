@@ -24,7 +24,7 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message):
         if "unrecognized arguments" in message:
             bad = message.split(":", 1)[1].split()
-            flags = self._all_flags()
+            flags = self._command_flags()
             hints = []
             for b in bad:
                 if b.startswith("-"):
@@ -33,6 +33,16 @@ class OneLineParser(argparse.ArgumentParser):
                         hints.append(f"{b}: did you mean {near[0]}?")
             message += ("; " + "; ".join(hints)) if hints else ""
         raise UsageError(f"{self.prog}: {message} (see --help)")
+
+    def _command_flags(self):
+        """The flags of the subcommand on the command line (set by main), else every flag."""
+        for a in self._actions:
+            choices = getattr(a, "choices", None)
+            if isinstance(choices, dict):
+                cmd = next((t for t in getattr(self, "argv", []) if t in choices), None)
+                if cmd is not None and isinstance(choices[cmd], OneLineParser):
+                    return choices[cmd]._all_flags()
+        return self._all_flags()
 
     def _all_flags(self):
         flags = []
@@ -444,21 +454,11 @@ def run_strip(args):
         _refuse_overwriting_inputs(args.report, [args.input])
     gd = io.load_graph_def(args.input)
     bind = _parse_bind(args.bind)
-    shapes = None
-    if args.input_shapes:
-        names = args.inputs.split(",") if args.inputs else None
-        if not names:
-            found = surgery.GraphAnalysis(gd)
-            outs = args.outputs.split(",") if args.outputs else [c["name"] for c in found.rank_outputs(top=1)]
-            names = [i["name"] for i in found.discover_inputs(outs) if i["role"] == "data" and not i["optional"]]
-        from .conversion import parse_shapes
-
-        shapes = parse_shapes(args.input_shapes, names)
     nodes_before = len(gd.node)
     result = surgery.strip_report(gd, remove=args.remove or (["all"] if not (args.bind or args.cut or args.splice) else []),
                                   inputs=args.inputs, outputs=args.outputs, bind=bind, cut=args.cut,
                                   splice=args.splice, verify=not args.no_verify, **_tolerances(args),
-                                  input_shapes=shapes, allow_unsafe_ops=args.allow_unsafe_ops, consume=True,
+                                  input_shapes=args.input_shapes, allow_unsafe_ops=args.allow_unsafe_ops, consume=True,
                                   allow_leftovers=args.allow_leftovers)
     gd = None  # handed over to strip (edited in place)
     out = result.graph_def
@@ -487,6 +487,7 @@ def _strip_report(args, nodes_before, r, size):
                     "removed_count": len(p.removed)} for p in r.passes],
         "verified": bool(eq and eq.checked), "equivalence": eq.outputs if eq else None,
         "verify_note": (eq.note if eq else "skipped (--no-verify)"),
+        "signature": r.signature.as_dict() if r.signature else None,
         "logdir": args.logdir or None,
     }
 
@@ -571,11 +572,11 @@ def run_convert(args):
 
     _refuse_overwriting_inputs(args.out, [args.input])
     gd = io.load_graph_def(args.input)
-    inputs, outputs, shapes, notes = conversion.resolve_io(gd, args.input_arrays, args.output_arrays,
-                                                           args.input_shapes)
     a = GraphAnalysis(gd)
-    found = [p for p in a.discover_inputs(outputs) if p["name"] in inputs]
-    audit = [b["message"] for b in a.conversion_blockers(found, outputs) if b["kind"] != "unknown_shape"]
+    sig = conversion.resolve_signature(gd, args.input_arrays, args.output_arrays, args.input_shapes, analysis=a)
+    inputs, outputs, shapes, notes = conversion.resolve_io(gd, signature=sig)  # once, for every mode below
+    audit = [b["message"] for b in a.conversion_blockers([i.as_dict() for i in sig.inputs], outputs)
+             if b["kind"] != "unknown_shape"]
     modes = list(conversion.MODES) if args.quantize == "all" else [args.quantize]
     data = None
     if args.representative_data:
@@ -590,7 +591,7 @@ def run_convert(args):
         modes = [m for m in modes if m not in skipped]
     results = {}
     for mode in modes:
-        model = conversion.convert(gd, inputs, outputs, shapes, quantize=mode, representative_data=data,
+        model = conversion.convert(gd, quantize=mode, representative_data=data, signature=sig,
                                    calibration_samples=args.calibration_samples,
                                    inference_input_type=args.inference_input_type if mode == "int8" else None,
                                    inference_output_type=args.inference_output_type if mode == "int8" else None,
@@ -747,7 +748,7 @@ def _add_compare(sub):
 
 def run_compare(args):
     from . import comparison, io, tensorboard
-    from .conversion import resolve_io
+    from .conversion import resolve_signature
     from .data import load_samples
 
     gd = io.load_graph_def(args.graph)
@@ -757,9 +758,9 @@ def run_compare(args):
         if io.sniff(m) != "tflite":
             raise _input_error(f"{m}: not a TensorFlow Lite model; give the .tflite files to compare")
     data, labels = None, None
+    sig = resolve_signature(gd, args.inputs, args.outputs, args.input_shapes)  # once: for the data and the runs
     if args.data != "random":
-        ins, _, shapes, _ = resolve_io(gd, args.inputs, args.outputs, args.input_shapes)
-        data = load_samples(args.data, ins, shapes, args.scale, args.mean, args.std, args.limit)
+        data = load_samples(args.data, sig.names, sig.shapes(), args.scale, args.mean, args.std, args.limit)
         if args.labels is None and args.data.endswith(".npz"):
             import numpy as np
 
@@ -767,8 +768,7 @@ def run_compare(args):
             labels = z["y"].reshape(-1).astype("int64") if "y" in z else None
     if args.labels:
         labels = comparison.load_labels(args.labels)
-    report = comparison.compare(gd, args.tflite, data, labels, inputs=args.inputs, outputs=args.outputs,
-                                batch=args.batch, limit=args.limit, samples=args.samples, locate=args.locate,
+    report = comparison.compare(gd, args.tflite, data, labels, signature=sig, batch=args.batch, limit=args.limit, samples=args.samples, locate=args.locate,
                                 max_diff=args.max_diff, allow_unsafe_ops=args.allow_unsafe_ops)
     failures = []
     for m in report["models"]:
@@ -1073,6 +1073,7 @@ def main(argv=None, guard=True):
     if argv[:1] == ["toco"]:
         return _run_toco(argv[1:])
     parser = build_parser()
+    parser.argv = argv  # (a usage error suggests the flags of this command only)
     try:
         args = parser.parse_args(argv)
     except UsageError as e:

@@ -13,13 +13,14 @@ log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- running the TF graph
 
-def run_tf_batched(graph_def, feeds, outputs, batch=512, whole=False):
+def run_tf_batched(graph_def, feeds, outputs, batch=512, whole=False, fixed_batch=None):
     """Run the graph over N samples in batches (the graph's own batch size when it fixes one).
 
     ``whole``: each sample is a whole input tensor (``feeds[k][i]`` has the input's full fixed shape:
     a graph whose fixed first dimension is not a batch, as in char-rnn's [10, 10] ids giving [100, 57]).
+    ``fixed_batch``: the batch the graph fixes (Signature.batch); runs then take that many samples,
+    the last batch padded.
     """
-    from .analysis import GraphAnalysis
     from .runtime import GraphRunner
 
     if whole:
@@ -27,9 +28,8 @@ def run_tf_batched(graph_def, feeds, outputs, batch=512, whole=False):
         with GraphRunner(graph_def, path="the TF graph") as runner:
             runs = [runner.run({k: v[i] for k, v in feeds.items()}, outputs) for i in range(n)]
         return [np.stack([r[j] for r in runs]) for j in range(len(outputs))]
-    fixed = {p["name"]: p["shape"][0] for p in GraphAnalysis(graph_def).discover_inputs(outputs)
-             if p["name"] in feeds and p["shape"] and p["shape"][0] > 0}
-    step = next(iter(fixed.values())) if fixed else batch
+    fixed = fixed_batch
+    step = fixed or batch
     n = len(next(iter(feeds.values())))
     results = [[] for _ in outputs]
     with GraphRunner(graph_def, path="the TF graph") as runner:
@@ -157,7 +157,7 @@ class LiteModel:
             self.note = f"run through its signature runner '{self.signature}'"
             return self._run_signature(feeds, input_names, output_names, min(batch, n))
         batched = self._resize(min(batch, n))
-        step = self.batch if batched else 1
+        step = self.batch or 1  # (not resizable: the model's own batch, padded at the end)
         ins = self.match_inputs(input_names)
         results, times = [[] for _ in output_names], []
         for start in range(0, n, step):
@@ -239,40 +239,50 @@ def worst_disagreements(ref, got, k=5):
 # ---------------------------------------------------------------- the whole comparison
 
 def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outputs=None, batch=512, limit=None,
-            seed=0, samples=256, locate=False, max_diff=None, allow_unsafe_ops=False, shapes=None):
+            seed=0, samples=256, locate=False, max_diff=None, allow_unsafe_ops=False, shapes=None, signature=None):
     """Compare the TF graph with each .tflite model on ``data`` ({input: array}, or None: seeded random).
 
-    ``shapes`` ({input: shape}) sizes random inputs where the graph does not say.
+    ``shapes`` ({input: shape}) sizes random inputs where the graph does not say. ``signature``: the
+    command's resolved signature (then ``inputs``/``outputs``/``shapes`` are not looked at).
     Returns a JSON-ready report: per model and output the metrics, latency, size, op count,
     determinism, worst disagreements, and with ``locate`` the first tensor where it departs from TF.
     """
     from . import safety, tflite
-    from .analysis import GraphAnalysis
-    from .conversion import resolve_io
+    from .conversion import resolve_signature
     from .validate import random_feeds
 
     safety.check(graph_def, "compare", allow=allow_unsafe_ops)
     models = [m if isinstance(m, LiteModel) else LiteModel(m) for m in tflite_models]
     if not models:
         raise InputError("give at least one .tflite model to compare")
+    if signature is None:
+        if data is not None:
+            inputs = inputs or list(data)
+            names = inputs.split(",") if isinstance(inputs, str) else list(inputs)
+            shapes = {i: [1] + list(np.shape(data[i])[1:]) for i in names if i in data}
+        signature = resolve_signature(graph_def, inputs, outputs, shapes)
+    sig = signature
+    ins, outs = sig.names, list(sig.outputs)
+    found = {name: p.as_dict() for name, p in sig.placeholders.items()}
+    for i in sig.inputs:  # (the graph's own shapes: whether a sample is a whole tensor is the graph's fact)
+        found[i.name] = dict(i.as_dict(), shape=i.shape)
     if data is None:
-        ins, outs, shapes, _ = resolve_io(graph_def, inputs, outputs, shapes)
-        found = {p["name"]: p for p in GraphAnalysis(graph_def).discover_inputs(outs)}
+        shapes = sig.shapes()
         whole = _no_batch_axis(graph_def, ins, outs, found, shapes)
         if whole:
             samples = min(samples, 16)  # one run per sample
-        data, why = random_feeds([dict(found.get(i) or {"name": i, "dtype": "float32"},
-                                       shape=[samples] + shapes[i][0 if whole else 1:]) for i in ins], seed, batch=samples)
+        data, why = random_feeds([dict(found[i], shape=[samples] + shapes[i][0 if whole else 1:]) for i in ins],
+                                 seed, batch=samples)
         if data is None:
             raise InputError(f"cannot make random inputs: {why}; give real inputs with --data")
         source = f"random (seed {seed}, {samples} samples)"
     else:
-        ins = inputs or list(data)
-        ins = ins.split(",") if isinstance(ins, str) else list(ins)
-        _, outs, _, _ = resolve_io(graph_def, ins, outputs, {i: [1] + list(np.shape(data[i])[1:]) for i in ins})
-        found = {p["name"]: p for p in GraphAnalysis(graph_def).discover_inputs(outs)}
+        missing = [i for i in ins if i not in data]
+        if missing:
+            raise InputError(f"the data has no values for input {', '.join(missing)} (it has {', '.join(data)}); "
+                             f"name the arrays after the inputs or choose them with --inputs")
         # samples that are whole inputs: each has the input's full fixed shape
-        whole = all(i in found and found[i]["shape"] and min(found[i]["shape"]) > 0
+        whole = all(found[i]["shape"] and min(found[i]["shape"]) > 0
                     and list(np.shape(data[i])[1:]) == list(found[i]["shape"]) for i in ins)
         source = "given data"
     if limit:
@@ -281,13 +291,13 @@ def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outpu
             labels = labels[: int(limit)]
     n = len(next(iter(data.values())))
     t0 = time.perf_counter()
-    ref = run_tf_batched(graph_def, data, outs, batch, whole=whole)
+    ref = run_tf_batched(graph_def, data, outs, batch, whole=whole, fixed_batch=sig.batch)
     tf_seconds = time.perf_counter() - t0
     report = {"samples": n, "data": source, "inputs": ins, "outputs": outs, "tf_seconds": round(tf_seconds, 4),
               "models": []}
     for m in models:
-        got, times, step = m.run(data, ins, outs, batch, whole=whole)
-        again, _, _ = m.run({k: v[:step] for k, v in data.items()}, ins, outs, batch, whole=whole)
+        got, times, step = m.run(data, ins, outs, sig.batch or batch, whole=whole)
+        again, _, _ = m.run({k: v[:step] for k, v in data.items()}, ins, outs, sig.batch or batch, whole=whole)
         deterministic = all(np.array_equal(a[:step], b) for a, b in zip(got, again))
         info = tflite.summarize(m.bytes, m.name)
         entry = {"model": m.name, "size_bytes": len(m.bytes), "operators": info["operators"],

@@ -42,56 +42,30 @@ def parse_shapes(text, names):
     return out
 
 
-def resolve_io(graph_def, inputs=None, outputs=None, shapes=None):
-    """Inputs, outputs and shapes: given ones checked, missing ones discovered (batch 1 where unknown).
+def resolve_io(graph_def, inputs=None, outputs=None, shapes=None, signature=None):
+    """Inputs, outputs and shapes: given ones checked, missing ones discovered (the graph's fixed batch,
+    else 1, where the batch is open). A thin view of ``signature.resolve``.
 
     Returns (inputs, outputs, shapes, notes) where notes are lines worth printing.
     """
-    from .analysis import GraphAnalysis
+    sig = signature or resolve_signature(graph_def, inputs, outputs, shapes)
+    shapes = sig.shapes()
+    notes = list(sig.notes) + [f"input {i.name}: batch dimension set to {shapes[i.name][0]} (shape {shapes[i.name]})"
+                               for i in sig.inputs if i.given is None and i.shape and i.shape[0] < 0]
+    return sig.names, list(sig.outputs), shapes, notes
 
-    a = GraphAnalysis(graph_def)
-    notes = []
-    outputs, discovered = a.outputs_or_best(outputs, "--output-arrays")
-    if discovered:
-        notes.append(f"output arrays (discovered): {', '.join(outputs)}")
-    found = {p["name"]: p for p in a.discover_inputs(outputs)}
-    if inputs:
-        inputs = [node_name(i) for i in (inputs.split(",") if isinstance(inputs, str) else inputs)]
-        for i in inputs:
-            if i not in a.index:
-                raise NodeNotFoundError(i, list(found) or a.index.keys(), what="input array")
-            if found.get(i, {}).get("optional"):
-                notes.append(f"warning: {i} is a PlaceholderWithDefault: as an input it cuts away what fed "
-                             f"its default")
-    else:
-        flags = [n for n, p in found.items() if not p["optional"] and p["role"] == "training_flag"]
-        if flags:
-            raise InputError(f"training-flag placeholders {', '.join(flags)} feed the outputs: strip the graph "
-                             f"first (graphtools strip --in FILE --out optimized.pb) or list them in --input-arrays")
-        inputs = [n for n, p in found.items() if not p["optional"]]
-        notes.append(f"input arrays (discovered): {', '.join(inputs)}")
-    if isinstance(shapes, str):
-        shapes = parse_shapes(shapes, inputs)
-    shapes = dict(shapes or {})
-    for i in inputs:
-        if i in shapes:
-            continue
-        p = found.get(i)
-        shape = p["shape"] if p else None
-        if shape is None:
-            raise InputError(f"input '{i}' has no shape in the graph; give it with --input-shapes "
-                             f"(e.g. 1,224,224,3)")
-        if any(d < 0 for d in shape[1:]):
-            raise InputError(f"input '{i}' has unknown dimensions {shape}; give its shape with --input-shapes")
-        shapes[i] = [1 if (k == 0 and d < 0) else d for k, d in enumerate(shape)]
-        if shape and shape[0] < 0:
-            notes.append(f"input {i}: batch dimension set to 1 (shape {shapes[i]})")
-    return inputs, outputs, shapes, notes
+
+def resolve_signature(graph_def, inputs=None, outputs=None, shapes=None, analysis=None):
+    """The converter's signature: named --input-arrays/--output-arrays, training flags must be listed."""
+    from .signature import resolve
+
+    return resolve(graph_def, inputs, outputs, shapes, analysis=analysis, output_flag="--output-arrays",
+                   input_flag="--input-arrays", bind_flags=False, strict_flags=True)
 
 
 def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", representative_data=None,
             calibration_samples=100, inference_input_type=None, inference_output_type=None,
-            allow_custom_ops=False, select_tf_ops=False, progress=None, legacy_uint8=None):
+            allow_custom_ops=False, select_tf_ops=False, progress=None, legacy_uint8=None, signature=None):
     """Convert a frozen GraphDef to TFLite flatbuffer bytes with TFLiteConverter.from_frozen_graph.
 
     ``quantize``: none, dynamic (Optimize.DEFAULT), float16, int8 (full integer: needs
@@ -108,7 +82,7 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
     tf = tf()
     if quantize not in MODES:
         raise InputError(f"--quantize {quantize}: unknown; choose from {', '.join(MODES)} or all")
-    inputs, outputs, shapes, _ = resolve_io(graph_def, inputs, outputs, shapes)
+    inputs, outputs, shapes, _ = resolve_io(graph_def, inputs, outputs, shapes, signature)
     if isinstance(representative_data, str):
         from .data import load_samples
 

@@ -95,19 +95,18 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     say("[2/5] strip")
     sr = strip_report(fz.graph_def, remove=list(remove or []), inputs=inputs, outputs=fz.outputs, bind=bind, cut=cut,
                       splice=splice, verify=verify, rtol=rtol, atol=atol,
-                      input_shapes=_shapes(input_shapes, inputs, fz.inputs), allow_unsafe_ops=allow_unsafe_ops,
+                      input_shapes=input_shapes, allow_unsafe_ops=allow_unsafe_ops,
                       allow_leftovers=allow_leftovers)
     opt_path = os.path.join(out_dir, "optimized.pb")
     opt_bytes = io.graph_def_bytes(sr.graph_def)
     stages.append(_stage("strip", opt_path, sr.graph_def, op_histogram, len(opt_bytes)))
-    in_names = [i["name"] for i in sr.inputs]
+    sig = sr.signature  # resolved once, by strip, with the user's flags: every later stage uses it
 
     say("[3/5] audit")
-    ins, outs, shapes, _ = conversion.resolve_io(sr.graph_def, in_names, sr.outputs, input_shapes)
+    ins, outs, shapes = sig.names, list(sig.outputs), sig.shapes()
     a = GraphAnalysis(sr.graph_def)
     audit = [b["message"] for b in a.conversion_blockers(  # with the shapes the conversion will use
-        [dict(p, shape=shapes.get(p["name"], p["shape"])) for p in a.discover_inputs(sr.outputs)], sr.outputs)
-        if not (b["kind"] == "unknown_shape" and input_shapes)]
+        [dict(i.as_dict(), shape=shapes[i.name]) for i in sig.inputs], outs)]
     if data_arrays is None and data:
         data_arrays = load_samples(data, ins, shapes, scale=scale, mean=mean, std=std)
         calibration = {k: v[:calibration_samples] for k, v in data_arrays.items()}
@@ -126,8 +125,8 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     models = []
     base = os.path.join(out_dir, "model.tflite")
     for mode in modes:
-        model = conversion.convert(sr.graph_def, ins, outs, shapes, quantize=mode, representative_data=calibration,
-                                   select_tf_ops=select_tf_ops, allow_custom_ops=allow_custom_ops)
+        model = conversion.convert(sr.graph_def, quantize=mode, representative_data=calibration,
+                                   select_tf_ops=select_tf_ops, allow_custom_ops=allow_custom_ops, signature=sig)
         models.append((mode, conversion.output_path(base, mode), model))
 
     say("[5/5] compare")
@@ -137,8 +136,8 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
             runnable.append(LiteModel(b, name=p))
         except NeedsFlexError as e:  # written, but nothing here can run it
             not_compared.append({"model": p, "why": str(e).split(": ", 1)[1]})
-    cmp = (compare(sr.graph_def, runnable, data_arrays, label_array, inputs=ins, outputs=outs, batch=512,
-                   allow_unsafe_ops=allow_unsafe_ops, shapes=shapes) if runnable else None)
+    cmp = (compare(sr.graph_def, runnable, data_arrays, label_array, batch=512, allow_unsafe_ops=allow_unsafe_ops,
+                   signature=sig) if runnable else None)
     report = {
         "source": source, "inputs": ins, "outputs": outs, "input_shapes": shapes, "stages": stages,
         "strip": {"bound": {k: (v.item() if hasattr(v, "item") else v) for k, v in sr.bound.items()},
@@ -163,20 +162,6 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     if cmp is not None:
         tensorboard.write_comparison(os.path.join(logdir, "compare"), sr.graph_def, cmp, data_arrays)
     return report
-
-
-def _shapes(text, inputs, found):
-    """--input-shapes as {input: shape}: for --inputs, or else for the data inputs discovered in the graph."""
-    if not text:
-        return None
-    from .conversion import parse_shapes
-
-    names = inputs.split(",") if isinstance(inputs, str) else inputs
-    if not names:
-        names = [i["name"] for i in found if i["role"] == "data" and not i["optional"]]
-    if not names:
-        raise InputError("--input-shapes: the graph has no data inputs to give shapes to; name them with --inputs")
-    return parse_shapes(text, names)
 
 
 def _stage(name, path, gd, op_histogram, size):

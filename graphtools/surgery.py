@@ -34,6 +34,7 @@ class StripResult:
     equivalence: object    # validate.Equivalence or None
     ops_before: dict
     ops_after: dict
+    signature: object = None  # signature.Signature of the stripped graph (bound flags gone)
 
 
 def passes_for(remove):
@@ -96,13 +97,13 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
     (keep_prob 1.0, is_training false). ``cut`` lists (node, dtype, shape) or 'node:dtype:shape'
     to replace by placeholders; ``splice`` lists nodes or scopes to remove by wiring their one data
     input to their readers. The result is checked against the graph as cut (the cut changes what
-    feeds the graph by design). ``input_shapes`` ({input: shape}) sizes the random inputs of the
-    check where the graph does not say. The caller's GraphDef is never modified.
+    feeds the graph by design). ``input_shapes`` ({input: shape} or toco's '1,28,28,1:1,10' for the
+    data inputs) sizes the random inputs of the probe and the check; where the graph fixes its batch
+    (a Reshape to a constant shape) they use that batch. The caller's GraphDef is never modified.
     Whatever the passes asked for could not remove -- random ops, batch statistics, nodes computed from
     label placeholders -- is an error listing the nodes, unless ``allow_leftovers``.
     """
     from .passes.cut_nodes import parse_cut
-    from .validate import check_equivalent, inference_flag_value, is_random
 
     names = passes_for(remove) if remove else []
     cut = [parse_cut(c) if isinstance(c, str) else tuple(c) for c in (cut or [])]
@@ -141,32 +142,16 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
             work = type(graph_def)()
             work.CopyFrom(graph_def)
             a = GraphAnalysis(work)
-    outputs, _ = a.outputs_or_best(outputs)
+    from .signature import resolve
+
+    # the one signature of this strip: every run below (the probe, the check) feeds what it says
+    sig = resolve(work, inputs, outputs, input_shapes, bind, analysis=a, bind_flags="bind_placeholders" in names)
+    inputs, outputs, data, bind = sig.names, list(sig.outputs), [i.as_dict() for i in sig.inputs], dict(sig.flags)
     needed = a.reachable(outputs)
     frozen_vars = [n.name for n in a.graph.nodes_of(*VARIABLE_OPS) if n.name in needed]
     if frozen_vars:
         raise InputError(f"the graph still has variables ({frozen_vars[0]}, ...); freeze it first: "
                          f"graphtools freeze --ckpt ... --out frozen.pb")
-    found = a.discover_inputs(outputs)
-    if inputs:
-        inputs = [node_name(i) for i in (inputs.split(",") if isinstance(inputs, str) else inputs)]
-        by_name = {i["name"]: i for i in found}
-        for i in inputs:
-            if i not in a.index:
-                raise NodeNotFoundError(i, [p["name"] for p in found] or a.index.keys(), what="input")
-        data = [by_name.get(i) or {"name": i, "dtype": "float32", "shape": None, "optional": False, "role": "data"}
-                for i in inputs]
-    else:
-        data = [i for i in found if i["role"] == "data" and not i["optional"]]
-        inputs = [i["name"] for i in data]
-    bind = dict(bind or {})
-    for b in bind:
-        if b not in a.index:
-            raise NodeNotFoundError(b, [p["name"] for p in found], what="--bind placeholder")
-    if "bind_placeholders" in names:
-        for f in found:
-            if f["role"] == "training_flag" and f["name"] not in bind and f["name"] not in inputs:
-                bind[f["name"]] = inference_flag_value(f)
     if bind and "bind_placeholders" not in names:
         names = ["bind_placeholders", "fold_switches", "fold_ifs"] + names
     if splice:
@@ -175,8 +160,7 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
         raise InputError("nothing to do: give --remove, --bind, --cut or --splice")
     ctx = PassContext(inputs=list(inputs), outputs=outputs, params={"bind": bind, "splice": list(splice or [])})
     ops_before = a.graph.op_counts()
-    labels = ([f["name"] for f in found if f["role"] != "training_flag" and a.feeds_as_label(f["name"])]
-              if "remove_training" in names else [])  # (found: the placeholders the outputs read)
+    labels = sig.labels if "remove_training" in names else []
     out, records = run_passes(work, names, ctx, graph=a.graph, needed=needed)
     records = pre_records + records
     ops_after = ctx.params.get("ops_after") or op_histogram(out)
@@ -191,40 +175,71 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
             graph_def.ParseFromString(pristine)
             del pristine
         safety.check(graph_def, "strip's equivalence check", needed=needed, allow=allow_unsafe_ops)
-        flags = _typed(bind, found)
+        flags = _typed(bind, sig.placeholders)
         from .runtime import GraphRunner
 
-        baseline, note = graph_def, ""
-        with GraphRunner(graph_def, path="the graph before") as before:  # imported once, on first use
-            if "strip_dropout" in names and is_random(graph_def, data, outputs, flags, runner=before):
-                # dropout with a fixed keep probability (tf-slim is_training=True, tf.nn.dropout(rate=0.3))
-                # is random even at inference values: its removal is checked by its math (strip_dropout
-                # verifies the 1/keep scale), the rest numerically against the graph without it
-                baseline, _ = run_passes(graph_def, ["strip_dropout"], PassContext(inputs=list(inputs), outputs=outputs))
-                note = "dropout with a fixed rate removed by its checked structure; the rest verified numerically"
-            shaped = [dict(d, shape=list(input_shapes[d["name"]])) if d["name"] in (input_shapes or {}) else d
-                      for d in data]
-            for d in shaped:  # a wrong rank would make a TensorFlow kernel abort: say so first
-                clash = d["shape"] is not None and a.rank_clash(d["name"], len(d["shape"]))
-                if clash:
-                    raise InputError(f"input {d['name']} has shape {d['shape']} but feeds {clash[0]}, which needs "
-                                     f"rank {clash[1]}: give its real shape with --input-shapes")
-            try:
-                equivalence = check_equivalent(baseline, out, shaped, outputs, flags, rtol=rtol, atol=atol,
-                                               before_runner=before if baseline is graph_def else None)
-            except RunError as e:
-                if a.has_loops() and (e.internal or "different frames" in str(e)):
-                    raise InputError(f"stripping broke a v1 while loop ({str(e).split(': ', 1)[-1][:160]}); rewriting "
-                                     f"inside loop frames is not supported yet: strip with --remove training (binds "
-                                     f"the keep probabilities, leaves the loops alone) and convert with --select-tf-ops")
-                raise
-        if note:
-            equivalence.note = note
-        elif not equivalence.checked:
-            equivalence.note += "; give the input shapes (--input-shapes) to verify"
-    bound = {**bind, **_typed(bind, found)}  # as the placeholders' own types where known ('false' -> False)
-    return StripResult(out, data, outputs, bound, records, equivalence, ops_before,
-                       ops_after)
+        for d in data:  # a wrong rank would make a TensorFlow kernel abort: say so first
+            clash = d["shape"] is not None and a.rank_clash(d["name"], len(d["shape"]))
+            if clash:
+                raise InputError(f"input {d['name']} has shape {d['shape']} but feeds {clash[0]}, which needs "
+                                 f"rank {clash[1]}: give its real shape with --input-shapes")
+        _, why = sig.random_feeds()
+        if why:  # nothing can run: not even the randomness probe
+            from .validate import Equivalence
+
+            fix = ("give the input shapes (--input-shapes) to verify" if "rank" in why else
+                   "the check feeds random numbers; compare on real inputs instead (graphtools compare --data)")
+            equivalence = Equivalence(False, {}, f"not verified: {why}; {fix}")
+        else:
+            with GraphRunner(graph_def, path="the graph before") as before:  # imported once, on first use
+                equivalence = _verify(graph_def, out, names, data, inputs, outputs, flags, rtol, atol, sig, before,
+                                      a.has_loops())
+    bound = {**bind, **_typed(bind, sig.placeholders)}  # as the placeholders' own types ('false' -> False)
+    return StripResult(out, data, outputs, bound, records, equivalence, ops_before, ops_after,
+                       dataclasses.replace(sig, flags=bound).against(out))
+
+
+def _verify(graph_def, out, names, data, inputs, outputs, flags, rtol, atol, sig, before, loops):
+    """The randomness probe and the equivalence check, both at the signature's batch; where the graph
+    leaves its batch open and batch 2 fails in TensorFlow, both once more at batch 1 (a batch fixed
+    in a way no analysis sees, e.g. a Reshape to a computed shape), saying so."""
+    batch = sig.check_batch()
+    try:
+        return _verify_at(batch, graph_def, out, names, data, inputs, outputs, flags, rtol, atol, sig, before, loops)
+    except RunError as e:
+        open_batch = any(d["shape"] and d["shape"][0] < 0 for d in data)
+        if e.internal or batch == 1 or not open_batch:
+            raise
+        try:
+            eq = _verify_at(1, graph_def, out, names, data, inputs, outputs, flags, rtol, atol, sig, before, loops)
+        except RunError:
+            raise e
+        eq.note = "; ".join(x for x in ("checked at batch 1: the graph does not run at batch 2", eq.note) if x)
+        return eq
+
+
+def _verify_at(batch, graph_def, out, names, data, inputs, outputs, flags, rtol, atol, sig, before, loops):
+    from .validate import check_equivalent, is_random
+
+    baseline, note = graph_def, ""
+    if "strip_dropout" in names and is_random(graph_def, data, outputs, flags, runner=before, batch=batch,
+                                              signature=sig):
+        # dropout with a fixed keep probability (tf-slim is_training=True, tf.nn.dropout(rate=0.3))
+        # is random even at inference values: its removal is checked by its math (strip_dropout
+        # verifies the 1/keep scale), the rest numerically against the graph without it
+        baseline, _ = run_passes(graph_def, ["strip_dropout"], PassContext(inputs=list(inputs), outputs=outputs))
+        note = "dropout with a fixed rate removed by its checked structure; the rest verified numerically"
+    try:
+        eq = check_equivalent(baseline, out, data, outputs, flags, rtol=rtol, atol=atol, batch=batch,
+                              before_runner=before if baseline is graph_def else None, signature=sig)
+    except RunError as e:
+        if loops and (e.internal or "different frames" in str(e)):
+            raise InputError(f"stripping broke a v1 while loop ({str(e).split(': ', 1)[-1][:160]}); rewriting "
+                             f"inside loop frames is not supported yet: strip with --remove training (binds "
+                             f"the keep probabilities, leaves the loops alone) and convert with --select-tf-ops")
+        raise
+    eq.note = note or eq.note
+    return eq
 
 
 def _refuse_leftovers(graph, names, labels, ops):
@@ -290,5 +305,5 @@ def _typed(bind, placeholders):
     """The bound values as the placeholders' own dtypes, to feed the unstripped graph with."""
     from .passes.bind_placeholders import parse_value
 
-    dtypes = {p["name"]: p["dtype"] for p in placeholders}
+    dtypes = {name: p.dtype for name, p in placeholders.items()}
     return {k: parse_value(v, np.dtype(dtypes[k])) for k, v in bind.items() if k in dtypes}

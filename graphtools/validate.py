@@ -65,9 +65,14 @@ def random_feeds(inputs, seed=0, batch=2):
     return feeds, ""
 
 
-def _with_flags(graph_def, feeds, outputs, flags):
-    """``feeds`` for the data inputs ``graph_def`` has, plus its training flags at inference values."""
+def _with_flags(graph_def, feeds, outputs, flags, signature=None):
+    """``feeds`` for the data inputs ``graph_def`` has, plus its training flags at inference values
+    (those of ``signature`` where given: the command's, resolved once)."""
     from .analysis import GraphAnalysis
+
+    if signature is not None:
+        names = {n.name for n in graph_def.node}
+        return dataclasses.replace(signature, flags={**signature.flags, **flags}).feeds_for(names, feeds)
 
     out = {}
     for p in GraphAnalysis(graph_def).discover_inputs(outputs):
@@ -81,7 +86,7 @@ def _with_flags(graph_def, feeds, outputs, flags):
     return out
 
 
-def is_random(graph_def, data_inputs, outputs, flags, seed=0, runner=None):
+def is_random(graph_def, data_inputs, outputs, flags, seed=0, runner=None, batch=2, signature=None):
     """True when the random ops the outputs read change the outputs (training flags at inference values).
 
     Decided exactly, not by chance: the random tensors are fed with their extremes (0 and 0.999 for
@@ -96,10 +101,10 @@ def is_random(graph_def, data_inputs, outputs, flags, seed=0, runner=None):
                      and not a.index[n].op.endswith(("GetKeyCounter", "GetKeyCounterAlg", "Skip")))
     if not randoms:
         return False
-    feeds, _ = random_feeds(data_inputs, seed)
+    feeds, _ = random_feeds(data_inputs, seed, batch)
     if feeds is None:
         return True
-    feeds = _with_flags(graph_def, feeds, outputs, flags)
+    feeds = _with_flags(graph_def, feeds, outputs, flags, signature)
     own = runner is None
     runner = runner or GraphRunner(graph_def, path="the graph")  # one import for every run below
     try:
@@ -151,7 +156,7 @@ def _difference(r, g):
 
 
 def check_equivalent(before, after, data_inputs, outputs, flags, seed=0, rtol=1e-4, atol=1e-5, batch=2,
-                     before_runner=None):
+                     before_runner=None, signature=None):
     """Run ``before`` (training flags fed their inference values) and ``after`` on the same seeded feeds.
     ``before_runner``: a GraphRunner over ``before`` that has imported it already.
 
@@ -162,8 +167,8 @@ def check_equivalent(before, after, data_inputs, outputs, flags, seed=0, rtol=1e
     feeds, why = random_feeds(data_inputs, seed, batch)
     if feeds is None:
         return Equivalence(False, {}, why)
-    before_feeds = _with_flags(before, feeds, outputs, flags)
-    after_feeds = _with_flags(after, feeds, outputs, flags)
+    before_feeds = _with_flags(before, feeds, outputs, flags, signature)
+    after_feeds = _with_flags(after, feeds, outputs, flags, signature)
     if before_runner is not None:
         ref = before_runner.run(before_feeds, outputs)
     else:
