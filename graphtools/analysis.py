@@ -593,8 +593,20 @@ class GraphAnalysis:
             "training-flag placeholders have no default and would become model inputs; bind them "
             "(--bind keep_prob=1.0 --bind is_training=false) or strip dropout")
         fns = {f.signature.name for f in self.graph_def.library.function}
+        from .loops import TENSOR_ARRAY_OPS
+
+        lowered = {"TensorArrayV3", "TensorArrayScatterV3", "TensorArrayReadV3", "TensorArrayWriteV3",
+                   "TensorArrayGatherV3", "TensorArraySizeV3", "TensorArrayCloseV3"}
+        arrays = [n for op in TENSOR_ARRAY_OPS for n in by_op.get(op, [])]
+        if arrays and all(self.index[n].op in lowered for n in arrays):
+            problems.append({"kind": "recurrent_loops", "nodes": sorted(arrays), "message":
+                             f"v1 while loops over TensorArrays ({len(arrays)} TensorArray ops): convert unrolls them "
+                             f"where the input shapes fix the trip count, else makes them TFLite WHILE loops (--rnn "
+                             f"unroll|while to choose)"})
         add("unsupported_ops", [f"{n} ({self.index[n].op})" for n in needed if self.index[n].op not in TFLITE_CONVERTIBLE
                                 and self.index[n].op not in fns and not is_training_op(self.index[n])
+                                and not (self.index[n].op in lowered and len(arrays) == sum(
+                                    self.index[a].op in lowered for a in arrays))
                                 and self.index[n].op not in VARIABLE_OPS | DEBUG_OPS | QUANTIZE_LEFTOVER_OPS],
             "ops TFLite has no builtin for; convert with --select-tf-ops (Flex) or --allow-custom-ops, or "
             "--cut the part that needs them")

@@ -559,6 +559,7 @@ def _add_convert(sub):
     p.add_argument("--inference-output-type", choices=["float32", "int8", "uint8"], help="output type of int8 models")
     p.add_argument("--allow-custom-ops", action="store_true", help="keep ops TFLite lacks as custom ops")
     p.add_argument("--select-tf-ops", action="store_true", help="allow TensorFlow ops (Flex delegate)")
+    _rnn_arg(p)
     p.add_argument("--logdir", default=os.path.join("logs", "tflite"), metavar="DIR",
                    help="TensorBoard run for the converted graph and the model table (default: logs/tflite)")
     _common(p)
@@ -576,7 +577,10 @@ def run_convert(args):
     sig = conversion.resolve_signature(gd, args.input_arrays, args.output_arrays, args.input_shapes, analysis=a)
     inputs, outputs, shapes, notes = conversion.resolve_io(gd, signature=sig)  # once, for every mode below
     audit = [b["message"] for b in a.conversion_blockers([i.as_dict() for i in sig.inputs], outputs)
-             if b["kind"] != "unknown_shape"]
+             if b["kind"] not in ("unknown_shape", "recurrent_loops")]
+    gd, sig, rnn = conversion.prepare_loops(gd, sig, args.rnn, args.select_tf_ops)  # once, for every mode
+    if rnn:
+        notes.append(_rnn_note(rnn))
     modes = list(conversion.MODES) if args.quantize == "all" else [args.quantize]
     data = None
     if args.representative_data:
@@ -610,7 +614,8 @@ def run_convert(args):
             f"| {r['mode']} | {r['file']} | {r['size_bytes']} | {r['operators']} |" for r in rows)
         tensorboard.write_graph(args.logdir, gd, text={"tflite/models": table})
     report = {"in": args.input, "inputs": inputs, "outputs": outputs, "input_shapes": shapes, "models": rows,
-              "skipped": {m: "needs --representative-data" for m in skipped}, "notes": notes, "audit": audit}
+              "skipped": {m: "needs --representative-data" for m in skipped}, "notes": notes, "audit": audit,
+              "rnn": rnn}
     float_size = rows[0]["size_bytes"] if rows and rows[0]["mode"] == "none" else None
     lines = [f"converted {args.input}: inputs {', '.join(f'{i} {shapes[i]}' for i in inputs)} -> "
              f"outputs {', '.join(outputs)}"]
@@ -623,6 +628,25 @@ def run_convert(args):
         lines.append(f"  {m:<9} skipped: needs --representative-data")
     _emit(args, report, "\n".join(lines))
     return 0
+
+
+def _rnn_note(rnn):
+    """One line on how the recurrent loops became builtins."""
+    if rnn["route"] == "flex":
+        return f"recurrent loops left for the Flex delegate: {rnn['why']}"
+    parts = [f"{lp['frame'].rsplit('/while_context', 1)[0]}: " +
+             (f"unrolled {lp['trip_count']} steps" if lp["route"] == "unroll" else
+              "TFLite WHILE" + (f" ({lp['why']})" if lp.get("why") else ""))
+             for lp in rnn["loops"]]
+    return f"recurrent loops ({rnn['route']}): " + "; ".join(parts)
+
+
+def _rnn_arg(p):
+    p.add_argument("--rnn", choices=("auto", "unroll", "while", "none"), default="auto",
+                   help="how v1 while loops over TensorArrays (dynamic_rnn, bidirectional_dynamic_rnn) become "
+                        "TFLite builtins: unroll them where the input shapes fix the sequence length, else a "
+                        "TFLite WHILE over TensorList ops (auto, the default); force one; or none (leave them, "
+                        "for --select-tf-ops)")
 
 
 def _progress(label):
@@ -874,6 +898,7 @@ def _add_pipeline(sub):
                    help="none, dynamic, float16, int8, int16x8, a comma list (none,dynamic) or all (default: all; "
                         "int8/int16x8 need --data and are skipped, with a note, without it)")
     p.add_argument("--select-tf-ops", action="store_true", help="let TF ops without a builtin run as Flex ops")
+    _rnn_arg(p)
     p.add_argument("--allow-custom-ops", action="store_true", help="keep unknown ops as custom ops")
     p.add_argument("--data", metavar="PATH", help="data to calibrate and compare with (default: random)")
     p.add_argument("--labels", metavar="PATH", help="labels for accuracy")
@@ -899,7 +924,7 @@ def run_pipeline(args):
                  output_nodes=args.output_nodes, inputs=args.inputs, input_shapes=args.input_shapes,
                  remove=args.remove or ["all"], bind=_parse_bind(args.bind), cut=args.cut, splice=args.splice,
                  verify=not args.no_verify, **_tolerances(args), allow_leftovers=args.allow_leftovers,
-                 quantize=args.quantize or "all", select_tf_ops=args.select_tf_ops,
+                 quantize=args.quantize or "all", select_tf_ops=args.select_tf_ops, rnn=args.rnn,
                  allow_custom_ops=args.allow_custom_ops, data=args.data, labels=args.labels, scale=args.scale,
                  mean=args.mean, std=args.std, out_dir=args.out_dir, logdir=args.logdir,
                  allow_unsafe_ops=args.allow_unsafe_ops,
@@ -935,6 +960,8 @@ def _pipeline_text(r, args):
     for s in r["stages"]:
         lines.append(f"  {s['stage']:<8} {s['nodes']:>6} {s['op_types']:>9} {_fmt_bytes(s['size_bytes']):>10}  {s['file']}")
     lines += _cut_lines(r.get("input_pipeline_cuts"))
+    if r.get("rnn"):
+        lines.append(f"  {_rnn_note(r['rnn'])}")
     st = r["strip"]
     lines.append(f"  strip: bound {', '.join(f'{k}={v}' for k, v in st['bound'].items()) or 'nothing'}; "
                  f"{'verified equivalent' if st['verified'] else 'not verified'}")

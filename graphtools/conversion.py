@@ -63,9 +63,27 @@ def resolve_signature(graph_def, inputs=None, outputs=None, shapes=None, analysi
                    input_flag="--input-arrays", bind_flags=False, strict_flags=True)
 
 
+def prepare_loops(graph_def, signature, rnn="auto", select_tf_ops=False):
+    """(GraphDef, Signature, report or None): v1 TensorArray loops lowered for TFLite builtins
+    (graphtools.loops: unrolled where the input shapes fix the trip count, else TensorList ops for a
+    TFLite WHILE). With ``select_tf_ops`` a loop that cannot be lowered is left for the Flex delegate."""
+    from . import loops
+
+    if rnn == "none" or not loops.has_tensor_arrays(graph_def):
+        return graph_def, signature, None
+    try:
+        gd, report = loops.lower(graph_def, signature, rnn)
+    except InputError as e:
+        if select_tf_ops:
+            return graph_def, signature, {"route": "flex", "why": str(e)}
+        raise
+    return gd, signature.against(gd), report
+
+
 def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", representative_data=None,
             calibration_samples=100, inference_input_type=None, inference_output_type=None,
-            allow_custom_ops=False, select_tf_ops=False, progress=None, legacy_uint8=None, signature=None):
+            allow_custom_ops=False, select_tf_ops=False, progress=None, legacy_uint8=None, signature=None,
+            rnn="auto"):
     """Convert a frozen GraphDef to TFLite flatbuffer bytes with TFLiteConverter.from_frozen_graph.
 
     ``quantize``: none, dynamic (Optimize.DEFAULT), float16, int8 (full integer: needs
@@ -73,6 +91,8 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
     or int16x8 (16-bit activations, 8-bit weights; needs representative data too).
     ``inference_input_type`` / ``inference_output_type``: 'int8' or 'uint8' for int8 models.
     ``progress``: optional callable(done, total) called during calibration.
+    ``signature``: the command's resolved signature (then inputs/outputs/shapes are not looked at).
+    ``rnn``: how v1 TensorArray loops become builtins ('auto', 'unroll', 'while'; see prepare_loops).
     ``legacy_uint8``: toco's QUANTIZED_UINT8 — {"input_stats": {input: (mean, std)}, "default_ranges":
     (min, max) or None, "float_input": bool}; inference_type uint8 with dummy ranges where the graph has
     no FakeQuant ranges.
@@ -82,7 +102,9 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
     tf = tf()
     if quantize not in MODES:
         raise InputError(f"--quantize {quantize}: unknown; choose from {', '.join(MODES)} or all")
-    inputs, outputs, shapes, _ = resolve_io(graph_def, inputs, outputs, shapes, signature)
+    signature = signature or resolve_signature(graph_def, inputs, outputs, shapes)
+    graph_def, signature, _ = prepare_loops(graph_def, signature, rnn, select_tf_ops)
+    inputs, outputs, shapes, _ = resolve_io(graph_def, signature=signature)
     if isinstance(representative_data, str):
         from .data import load_samples
 

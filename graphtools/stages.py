@@ -24,14 +24,14 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
                  remove=("all",), quantize="all", data=None, labels=None, scale=None, out_dir="out",
                  logdir="logs", calibration_samples=100, progress=None, allow_unsafe_ops=False, keras=None,
                  meta=None, bind=None, cut=None, splice=None, verify=True, rtol=1e-4, atol=1e-5, mean=None,
-                 std=None, select_tf_ops=False, allow_custom_ops=False, allow_leftovers=False):
+                 std=None, select_tf_ops=False, allow_custom_ops=False, allow_leftovers=False, rnn="auto"):
     """Run every stage, write out_dir/{frozen.pb, optimized.pb, model*.tflite, report.json} and one
     TensorBoard run per stage under ``logdir``; return the report (also written as report.json).
 
     The arguments are the single commands' own: freeze's sources (``ckpt`` with ``meta`` or ``graph``,
     ``saved_model``, ``keras``), strip's ``remove``/``bind``/``cut``/``splice``/``verify``/``rtol``/
     ``atol``/``allow_leftovers``, convert's ``quantize`` ('all', one mode or a comma list),
-    ``select_tf_ops``/``allow_custom_ops``, and the data's ``scale``/``mean``/``std``.
+    ``select_tf_ops``/``allow_custom_ops``/``rnn``, and the data's ``scale``/``mean``/``std``.
     Every stage works in memory and the files are written only once all of them succeeded, so a
     failure leaves no partial output (and the previous run's files untouched). ``out_dir`` is locked
     for the whole run: a second pipeline on the same directory refuses instead of mixing files.
@@ -60,7 +60,7 @@ def _modes(quantize):
 
 def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, remove, quantize, data, labels,
                   scale, out_dir, logdir, calibration_samples, progress, allow_unsafe_ops, keras, meta, bind, cut,
-                  splice, verify, rtol, atol, mean, std, select_tf_ops, allow_custom_ops, allow_leftovers):
+                  splice, verify, rtol, atol, mean, std, select_tf_ops, allow_custom_ops, allow_leftovers, rnn):
     from . import conversion, io, tensorboard, tflite
     from .analysis import GraphAnalysis, op_histogram
     from .comparison import LiteModel, NeedsFlexError, compare, load_labels
@@ -106,7 +106,8 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     ins, outs, shapes = sig.names, list(sig.outputs), sig.shapes()
     a = GraphAnalysis(sr.graph_def)
     audit = [b["message"] for b in a.conversion_blockers(  # with the shapes the conversion will use
-        [dict(i.as_dict(), shape=shapes[i.name]) for i in sig.inputs], outs)]
+        [dict(i.as_dict(), shape=shapes[i.name]) for i in sig.inputs], outs) if b["kind"] != "recurrent_loops"]
+    converted, lsig, loops = conversion.prepare_loops(sr.graph_def, sig, rnn, select_tf_ops)  # once, for every mode
     if data_arrays is None and data:
         data_arrays = load_samples(data, ins, shapes, scale=scale, mean=mean, std=std)
         calibration = {k: v[:calibration_samples] for k, v in data_arrays.items()}
@@ -125,8 +126,8 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     models = []
     base = os.path.join(out_dir, "model.tflite")
     for mode in modes:
-        model = conversion.convert(sr.graph_def, quantize=mode, representative_data=calibration,
-                                   select_tf_ops=select_tf_ops, allow_custom_ops=allow_custom_ops, signature=sig)
+        model = conversion.convert(converted, quantize=mode, representative_data=calibration,
+                                   select_tf_ops=select_tf_ops, allow_custom_ops=allow_custom_ops, signature=lsig)
         models.append((mode, conversion.output_path(base, mode), model))
 
     say("[5/5] compare")
@@ -144,7 +145,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
                   "verified": bool(sr.equivalence and sr.equivalence.checked),
                   "passes": [{"pass": p.name, "rewrites": p.rewrites, "removed": len(p.removed)} for p in sr.passes]},
         "audit": audit, "compare": cmp, "seconds": round(time.perf_counter() - t0, 2),
-        "input_pipeline_cuts": fz.cuts, "replaced_runs": replaced, "skipped_modes": skipped, "not_compared": not_compared,
+        "rnn": loops, "input_pipeline_cuts": fz.cuts, "replaced_runs": replaced, "skipped_modes": skipped, "not_compared": not_compared,
         "files": [frozen_path, opt_path] + [p for _, p, _ in models],
     }
     # every stage succeeded: now the files, each written atomically
