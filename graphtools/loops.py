@@ -591,6 +591,167 @@ def fold_lists(graph_def):
     return out, len(replace)
 
 
+def simplify_stacks(graph_def):
+    """What unrolling leaves around the sequence: dynamic_rnn's batch-major <-> time-major transposes
+    and the last step sliced out of the stacked outputs. Unpack(Transpose(x)) -> Unpack(x) on the
+    transposed axis; Transpose(Pack(items)) -> Pack(items) on the transposed axis; a single step
+    sliced out of a Pack -> that step. Returns (GraphDef, rewrites)."""
+    index = {n.name: n for n in graph_def.node}
+    readers = collections.Counter(node_name(i) for n in graph_def.node for i in n.input)
+
+    def const(ref):
+        n = index.get(node_name(ref))
+        return _tensor_value(n) if n is not None and n.op == "Const" else None
+
+    def keeps_order(perm, axis):
+        rest = [p for k, p in enumerate(perm) if k != axis]
+        return rest == sorted(rest)
+
+    rewrites, alias = 0, {}
+    for n in graph_def.node:
+        if n.op == "Unpack" and n.input:
+            src = index.get(node_name(n.input[0]))
+            perm = const(src.input[1]) if src is not None and src.op == "Transpose" else None
+            axis = n.attr["axis"].i
+            if perm is not None and axis >= 0 and keeps_order(list(perm), axis):
+                n.input[0] = src.input[0]
+                n.attr["axis"].i = int(perm[axis])
+                rewrites += 1
+        elif n.op == "Transpose":
+            src = index.get(node_name(n.input[0]))
+            perm = const(n.input[1])
+            if src is None or src.op != "Pack" or perm is None or readers[src.name] != 1:
+                continue
+            perm, axis = list(perm), src.attr["axis"].i
+            if axis < 0 or axis not in perm:
+                continue
+            new_axis = perm.index(axis)
+            if keeps_order([p for p in perm], new_axis):
+                n.op = "Pack"
+                del n.input[:]
+                n.input.extend(src.input)
+                for key in list(n.attr):
+                    if key not in ("T",):
+                        del n.attr[key]
+                n.attr["N"].i = src.attr["N"].i
+                n.attr["axis"].i = new_axis
+                rewrites += 1
+        elif n.op == "StridedSlice":
+            src = index.get(node_name(n.input[0]))
+            if src is None or src.op != "Pack":
+                continue
+            begin, end, strides = (const(i) for i in n.input[1:4])
+            if begin is None or end is None or strides is None:
+                continue
+            a, shrink = src.attr["axis"].i, n.attr["shrink_axis_mask"].i
+            if n.attr["new_axis_mask"].i or n.attr["ellipsis_mask"].i or a >= len(begin) or shrink != 1 << a:
+                continue
+            full = all((n.attr["begin_mask"].i >> k) & 1 and (n.attr["end_mask"].i >> k) & 1 and strides[k] == 1
+                       for k in range(len(begin)) if k != a)
+            if full and strides[a] == 1:
+                k = int(begin[a])
+                count = src.attr["N"].i
+                if -count <= k < count:
+                    alias[n.name] = src.input[k % count]
+                    rewrites += 1
+        elif n.op == "ReverseV2":
+            src = index.get(node_name(n.input[0]))
+            axes = const(n.input[1])
+            if src is None or axes is None or np.size(axes) != 1 or readers[src.name] != 1:
+                continue
+            ax = int(np.ravel(axes)[0])
+            if src.op == "Pack" and src.attr["axis"].i == ax:  # the steps in reverse order
+                n.op = "Pack"
+                items = list(src.input)
+                del n.input[:]
+                n.input.extend(items[::-1])
+                for key in list(n.attr):
+                    if key != "T":
+                        del n.attr[key]
+                n.attr["N"].i = len(items)
+                n.attr["axis"].i = ax
+                rewrites += 1
+    for n in list(graph_def.node):  # Unpack(ReverseV2(x)) on the reversed axis: x's steps, last first
+        if n.op != "Unpack":
+            continue
+        src = index.get(node_name(n.input[0]))
+        axes = const(src.input[1]) if src is not None and src.op == "ReverseV2" else None
+        if axes is None or np.size(axes) != 1 or int(np.ravel(axes)[0]) != n.attr["axis"].i:
+            continue
+        count = n.attr["num"].i
+        n.input[0] = src.input[0]
+        for m in graph_def.node:
+            if m is not n:
+                for k, i in enumerate(m.input):
+                    if not i.startswith("^") and node_name(i) == n.name:
+                        m.input[k] = _ref(n.name, count - 1 - _port(i))
+        rewrites += 1
+    for n in list(graph_def.node):  # one step sliced out of a concatenation on another axis
+        if n.op != "StridedSlice":
+            continue
+        src = index.get(node_name(n.input[0]))
+        if src is None or src.op != "ConcatV2" or readers[src.name] != 1:
+            continue
+        begin, strides = const(n.input[1]), const(n.input[3])
+        c = const(src.input[-1])
+        shrink = n.attr["shrink_axis_mask"].i
+        if begin is None or strides is None or c is None or shrink == 0 or shrink & (shrink - 1):
+            continue
+        a, c = shrink.bit_length() - 1, int(c)
+        if c < 0 or a == c or n.attr["new_axis_mask"].i or n.attr["ellipsis_mask"].i or a >= len(begin):
+            continue
+        if not all((n.attr["begin_mask"].i >> k) & 1 and (n.attr["end_mask"].i >> k) & 1 and strides[k] == 1
+                   for k in range(len(begin)) if k != a):
+            continue
+        parts = [i for i in src.input[:-1]]
+        for k, part in enumerate(parts):
+            m = graph_def.node.add()
+            m.CopyFrom(n)
+            m.name = f"{n.name}/part_{k}"
+            m.input[0] = part
+        n.op = "ConcatV2"
+        axis_ref = src.input[-1] if c < a else None
+        if axis_ref is None:  # the concatenation axis moves down by one
+            from ._tf import tf
+
+            ax = graph_def.node.add()
+            ax.name, ax.op = n.name + "/axis", "Const"
+            ax.attr["dtype"].type = DT_INT32
+            ax.attr["value"].tensor.CopyFrom(tf().make_tensor_proto(np.array(c - 1, np.int32)))
+            axis_ref = ax.name
+        del n.input[:]
+        n.input.extend([f"{n.name}/part_{k}" for k in range(len(parts))] + [axis_ref])
+        t = n.attr["T"].type
+        for key in list(n.attr):
+            del n.attr[key]
+        n.attr["T"].type = t
+        n.attr["N"].i = len(parts)
+        n.attr["Tidx"].type = DT_INT32
+        rewrites += 1
+    if alias:
+        for n in graph_def.node:
+            for k, i in enumerate(n.input):
+                name = node_name(i)
+                if name in alias:
+                    n.input[k] = "^" + node_name(alias[name]) if i.startswith("^") else alias[name]
+    seen, same = {}, {}
+    for n in graph_def.node:  # the same Unpack twice (both directions read x): one
+        if n.op == "Unpack" and not any(i.startswith("^") for i in n.input):
+            key = (n.input[0], n.attr["axis"].i, n.attr["num"].i)
+            if key in seen:
+                same[n.name] = seen[key]
+            else:
+                seen[key] = n.name
+    if same:
+        for n in graph_def.node:
+            for k, i in enumerate(n.input):
+                name = node_name(i)
+                if name in same:
+                    n.input[k] = ("^" + same[name]) if i.startswith("^") else _ref(same[name], _port(i))
+        rewrites += len(same)
+    return graph_def, rewrites
+
+
 def _first_dim(index, ref, at_least):
     n = index.get(node_name(ref))
     for key in ("_output_shapes",):
@@ -672,10 +833,11 @@ def lower(graph_def, signature, route="auto"):
             report["loops"].append({"frame": f, "route": "while", "why": str(e)})
     if any(lp["route"] == "unroll" for lp in report["loops"]):
         outs = list(signature.outputs)
-        for _ in range(4):  # counters become constants, then the list reads and writes fold
+        for _ in range(12):  # counters become constants, then the list reads and writes fold
             gd, _ = run_passes(gd, ["fold_constants"], PassContext(inputs=signature.names, outputs=outs))
             gd, n = fold_lists(gd)
-            if not n:
+            gd, m = simplify_stacks(gd)
+            if not n + m:
                 break
         gd, _ = run_passes(gd, ["fold_constants"], PassContext(inputs=signature.names, outputs=outs))
     routes = {lp["route"] for lp in report["loops"]}
