@@ -151,7 +151,7 @@ def _check_against_ref(model_path, case, ref):
     return worst, ops
 
 
-CONVERTING = ["srcnn_v1_checkpoint", "bn_text_savedmodel", "charrnn_fixed_batch"]
+CONVERTING = ["srcnn_v1_checkpoint", "bn_text_savedmodel", "charrnn_fixed_batch", "bilstm_dropoutwrapper"]
 
 
 @needs_corpus
@@ -199,7 +199,7 @@ def test_the_8bit_stylize_graph_becomes_a_float_builtin_model(tmp_path):
 
 
 @needs_corpus
-def test_the_bilstm_strips_inside_its_loops_and_conversion_names_the_op_and_the_fix(tmp_path):
+def test_the_bilstm_strips_inside_its_loops_and_unrolls_to_builtins(tmp_path):
     d, case, ref = _case("bilstm_dropoutwrapper")
     r = graphtools.freeze(ckpt=os.path.join(d, "model.ckpt"))
     assert r.outputs == [case["output"]]
@@ -213,12 +213,19 @@ def test_the_bilstm_strips_inside_its_loops_and_conversion_names_the_op_and_the_
     for k in range(len(ref["y"])):
         y = run_graph(s.graph_def, {"inputs": ref["x"][k][None]}, [case["output"]])[0]
         assert np.abs(y - ref["y"][k]).max() <= case["tol"] * np.abs(ref["y"][k]).max()
-    res = run_cli("pipeline", "--ckpt", os.path.join(d, "model.ckpt"), "--quantize", "none", "--out-dir",
-                  tmp_path / "out", "--logdir", "")
-    from conftest import assert_clean_error
+    from graphtools import conversion, loops
 
-    assert_clean_error(res, "TensorArrayV3", "--select-tf-ops")  # builtins for loops: issue 14
-    assert not (tmp_path / "out").exists()
+    gd, sig, rnn = conversion.prepare_loops(s.graph_def, s.signature)
+    assert rnn["route"] == "unroll" and [lp["trip_count"] for lp in rnn["loops"]] == [33, 33]
+    assert not loops.has_tensor_arrays(gd) and not {n.op for n in gd.node} & {"Enter", "Merge", "TensorListGetItem"}
+    for k in range(len(ref["y"])):  # the unrolled graph computes what the loops did
+        y = run_graph(gd, {"inputs": ref["x"][k][None]}, [case["output"]])[0]
+        assert np.abs(y - ref["y"][k]).max() <= case["tol"] * np.abs(ref["y"][k]).max()
+    res = run_cli("pipeline", "--ckpt", os.path.join(d, "model.ckpt"), "--quantize", "none", "--rnn", "while",
+                  "--out-dir", tmp_path / "out", "--logdir", "")  # the WHILE route on the same model
+    assert res.code == 0, res.err
+    worst, ops = _check_against_ref(tmp_path / "out" / "model.tflite", case, ref)
+    assert worst <= case["tol"] and "WHILE" in ops and not [o for o in ops if o.startswith("Flex")], (worst, ops)
 
 
 @needs_corpus

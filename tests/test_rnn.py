@@ -182,16 +182,3 @@ def test_while_route_is_forced_and_matches(tmp_path):
                            input_shapes={"x": [B, T, F], "seq_len": [B]})
         conversion.prepare_loops(sr2.graph_def, sr2.signature, rnn="unroll")
 
-
-def _debug_ops(tmp_path, cfg={"cell": "lstm"}):
-    prefix = _train_checkpoint(str(tmp_path), cfg)
-    feeds = {"x": np.random.RandomState(2).randn(B, T, F).astype(np.float32)}
-    sr = strip_report(freeze(ckpt=prefix, output_nodes="logits").graph_def, input_shapes={"x": [B, T, F]})
-    gd, sig, rnn = conversion.prepare_loops(sr.graph_def, sr.signature)
-    model = conversion.convert(gd, signature=sig)
-    _, static_gd = _inference(prefix, cfg, feeds, static=True)
-    static = conversion.convert(static_gd, inputs=["x"], outputs=["logits"], shapes={"x": [B, T, F]})
-    print(tflite.summarize(model)["op_histogram"])
-    print(tflite.summarize(static)["op_histogram"])
-    print(collections.Counter(n.op for n in gd.node))
-    print(collections.Counter(n.op for n in static_gd.node))

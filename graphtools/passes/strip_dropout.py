@@ -11,7 +11,9 @@ log = logging.getLogger(__name__)
 RANDOM_SOURCES = {op for op in STOCHASTIC_OPS if "Uniform" in op and "Int" not in op}
 MASK_OPS = {"Add", "AddV2", "Mul", "Sub", "Floor", "GreaterEqual", "Greater", "Cast", "Identity"}
 COMBINE_OPS = {"Mul", "SelectV2", "Select"}
-SCALE_OPS = {"Mul", "Sub", "Identity"}  # what random_uniform's min/max scaling puts after the random op
+# what random_uniform's min/max scaling puts after the random op, and the Enter that takes noise made
+# once outside a loop into it (DropoutWrapper(variational_recurrent=True))
+SCALE_OPS = {"Mul", "Sub", "Identity", "Enter"}
 _WALKED = MASK_OPS | COMBINE_OPS | SCALE_OPS  # every op the walk from a random op can step onto
 
 
@@ -137,9 +139,23 @@ def _unscaled(graph, scaled_ref, mask_kind, threshold):
     return None, "scale is not a constant"
 
 
+def _outside(graph, ref):
+    """``ref`` seen through the Enter/Identity nodes that carry a loop invariant into a frame."""
+    for _ in range(8):
+        name = node_name(ref)
+        if graph.ops().get(name) not in ("Enter", "Identity"):
+            return ref
+        ins = graph.data_inputs(name)
+        if not ins:
+            return ref
+        ref = ins[0]
+    return ref
+
+
 def _same(graph, a, b):
     if a is None or b is None:
         return False
+    a, b = _outside(graph, a), _outside(graph, b)
     if tensor_ref(a) == tensor_ref(b):
         return True
     va, vb = const_value(graph, a), const_value(graph, b)
