@@ -182,3 +182,35 @@ def test_while_route_is_forced_and_matches(tmp_path):
                            input_shapes={"x": [B, T, F], "seq_len": [B]})
         conversion.prepare_loops(sr2.graph_def, sr2.signature, rnn="unroll")
 
+
+
+def test_strip_inside_a_v1_loop_keeps_every_rewrite_in_its_frame():
+    # constants made inside the body (anchored to the frame by a control input) fold into constants
+    # that stay anchored; identity chains and dropout inside the frame go; the keep flag is bound
+    from graphtools.runtime import run_graph
+
+    g = tf.Graph()
+    with g.as_default(), control_flow(1):
+        x = tf1.placeholder(tf.float32, [None, 3], name="x")
+        keep = tf1.placeholder(tf.float32, [], name="Placeholder_3")
+
+        def body(i, acc):
+            c = tf.constant(2.0) * tf.constant(0.25)
+            h = tf.identity(tf.identity(acc * c))
+            return i + 1, tf1.nn.dropout(h, keep_prob=keep) + x
+
+        _, out = tf1.while_loop(lambda i, a: i < 4, body, [tf.constant(0), tf.zeros_like(x)])
+        tf.identity(out, name="y")
+    gd = g.as_graph_def()
+    r = strip_report(gd, outputs="y", input_shapes={"x": [2, 3]})
+    assert r.equivalence.checked and all(o["ok"] for o in r.equivalence.outputs.values())
+    assert r.bound == {"Placeholder_3": 1.0}
+    ops = collections.Counter(n.op for n in r.graph_def.node)
+    assert not [op for op in ops if "Random" in op] and ops["Mul"] == 1  # 2 * 0.25 folded, in its frame
+    folded = [n for n in r.graph_def.node if n.op == "Const" and any(i.startswith("^") for i in n.input)]
+    assert folded, "the folded constant lost its frame anchor"
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    want = run_graph(gd, {"x": x, "Placeholder_3": 1.0}, ["y"])[0]
+    assert np.allclose(run_graph(r.graph_def, {"x": x}, ["y"])[0], want)
+    again = strip_report(r.graph_def, outputs="y", input_shapes={"x": [2, 3]})  # idempotent
+    assert collections.Counter(n.op for n in again.graph_def.node) == ops

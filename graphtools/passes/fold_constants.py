@@ -118,15 +118,27 @@ def fold_constants(graph, ctx):
                 values[name] = v
             else:
                 rest[name] = None
+    # A constant inside a v1 loop frame is anchored there by a control input (TF's ^pivot); what is
+    # folded from it must stay in that frame: its Const keeps the anchors of the constants it read.
+    anchors = {}
+    for name in order:
+        a = set()
+        for src in graph.sources(name):
+            if src in anchors:
+                a |= anchors[src]
+            elif graph.op_of(src) == "Const":
+                a.update(i for i in graph.inputs(src) if i.startswith("^"))
+        if a:
+            anchors[name] = a
     stored = set()
     if rest:
         edge = _frontier(graph, ctx, values, rest)
-        _store(graph, {k: v for k, v in values.items() if k in edge})
+        _store(graph, {k: v for k, v in values.items() if k in edge}, anchors)
         stored = edge
         values.update(_evaluate_with_tensorflow(graph, list(rest)))
     # only what something else reads becomes a Const; the chain behind it is swept
     edge = _frontier(graph, ctx, set(values)) - stored
-    rewrites = len(stored) + _store(graph, {k: v for k, v in values.items() if k in edge})
+    rewrites = len(stored) + _store(graph, {k: v for k, v in values.items() if k in edge}, anchors)
     log.info("folded %d constant subexpressions (%d with TensorFlow)", rewrites, len(rest))
     return rewrites
 
@@ -140,13 +152,15 @@ def _frontier(graph, ctx, folded, also=()):
     return out
 
 
-def _store(graph, values):
+def _store(graph, values, anchors=None):
     count = 0
     for name, v in values.items():
         v = np.asarray(v)
         if v.size > MAX_ELEMENTS:
             continue
-        graph.set_const(name, v)
+        node = graph.set_const(name, v)
+        if anchors and name in anchors:
+            graph.rewrite(node, inputs=sorted(anchors[name]))
         count += 1
     return count
 
@@ -164,7 +178,12 @@ def _evaluate_with_tensorflow(graph, names):
     sub.library.CopyFrom(graph.graph_def.library)
     sub.versions.CopyFrom(graph.graph_def.versions)
     for name in needed:
-        sub.node.add().CopyFrom(idx[name])
+        m = sub.node.add()
+        m.CopyFrom(idx[name])
+        if any(i.startswith("^") for i in m.input):  # (a loop frame's anchor: not part of the value)
+            keep = [i for i in m.input if not i.startswith("^")]
+            del m.input[:]
+            m.input.extend(keep)
     g = tf.Graph()
     with g.as_default():
         tf.compat.v1.import_graph_def(sub, name="")
