@@ -214,3 +214,27 @@ def test_strip_inside_a_v1_loop_keeps_every_rewrite_in_its_frame():
     assert np.allclose(run_graph(r.graph_def, {"x": x}, ["y"])[0], want)
     again = strip_report(r.graph_def, outputs="y", input_shapes={"x": [2, 3]})  # idempotent
     assert collections.Counter(n.op for n in again.graph_def.node) == ops
+
+
+def test_convert_cli_names_the_route_and_refuses_an_impossible_one(tmp_path):
+    import json
+
+    import graphtools
+    from conftest import assert_clean_error, run_cli
+
+    cfg = {"cell": "gru", "seq": True}
+    prefix = _train_checkpoint(str(tmp_path), cfg)
+    sr = strip_report(freeze(ckpt=prefix, output_nodes="logits").graph_def,
+                      input_shapes={"x": [B, T, F], "seq_len": [B]})
+    src = tmp_path / "optimized.pb"
+    graphtools.save_graph_def(sr.graph_def, str(src))
+    res = run_cli("convert", "--in", src, "--out", tmp_path / "m.tflite", "--output-arrays", "logits",
+                  "--input-shapes", f"{B},{T},{F}:{B}", "--json")
+    assert res.code == 0, res.err
+    rep = json.loads(res.out)
+    assert rep["rnn"]["route"] == "while" and any("TFLite WHILE" in n for n in rep["notes"])
+    assert not [op for m in rep["models"] for op in m["op_histogram"] if op.startswith("Flex")]
+    res = run_cli("convert", "--in", src, "--out", tmp_path / "u.tflite", "--output-arrays", "logits",
+                  "--input-shapes", f"{B},{T},{F}:{B}", "--rnn", "unroll")
+    assert_clean_error(res, "cannot be unrolled", "sequence_length", "--rnn while")
+    assert not (tmp_path / "u.tflite").exists()
