@@ -73,11 +73,28 @@ def prepare_loops(graph_def, signature, rnn="auto", select_tf_ops=False):
         return graph_def, signature, None
     try:
         gd, report = loops.lower(graph_def, signature, rnn)
+        report["verified"] = _verify_lowering(graph_def, gd, signature)
     except InputError as e:
         if select_tf_ops:
             return graph_def, signature, {"route": "flex", "why": str(e)}
         raise
     return gd, signature.against(gd), report
+
+
+def _verify_lowering(before, after, signature):
+    """The lowered loops compute what the loops did: both graphs run in TensorFlow on the same seeded
+    inputs of the conversion's shapes (the sequence length given). Raises ConversionError if not."""
+    from .validate import NotEquivalentError, check_equivalent
+
+    shapes = signature.shapes()
+    data = [dict(i.as_dict(), shape=shapes[i.name]) for i in signature.inputs]
+    try:
+        eq = check_equivalent(before, after, data, list(signature.outputs), dict(signature.flags), rtol=1e-5,
+                              atol=1e-6, signature=signature)
+    except NotEquivalentError as e:
+        raise ConversionError(f"lowering the recurrent loops changed the numbers ({str(e).split(';')[0]}); "
+                              f"convert with --rnn none --select-tf-ops and report this graph")
+    return eq.checked
 
 
 def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", representative_data=None,
