@@ -156,7 +156,7 @@ class LiteModel:
         if self.signature is not None:
             self.note = f"run through its signature runner '{self.signature}'"
             return self._run_signature(feeds, input_names, output_names, min(batch, n))
-        batched = self._resize(min(batch, n))
+        self._resize(min(batch, n))
         step = self.batch or 1  # (not resizable: the model's own batch, padded at the end)
         ins = self.match_inputs(input_names)
         results, times = [[] for _ in output_names], []

@@ -6,8 +6,7 @@ import tempfile
 
 import numpy as np
 
-from .errors import GraphtoolsError, InputError, NodeNotFoundError
-from .graph import node_name
+from .errors import GraphtoolsError, InputError
 
 log = logging.getLogger(__name__)
 

@@ -299,7 +299,8 @@ class _NotUnrollable(Exception):
     pass
 
 
-def _ancestors(index, refs, stop):
+def _ancestors(index, refs, stop, data_only=False):
+    """Names ``refs`` need (through control edges too unless ``data_only``), not walking past ``stop``."""
     seen, todo = set(), [node_name(r) for r in refs]
     while todo:
         n = todo.pop()
@@ -308,7 +309,7 @@ def _ancestors(index, refs, stop):
         seen.add(n)
         if n in stop:
             continue
-        todo += [node_name(i) for i in index[n].input]
+        todo += [node_name(i) for i in index[n].input if not (data_only and i.startswith("^"))]
     return seen
 
 
@@ -378,19 +379,9 @@ def _tensor_value(node):
 
 def _data_dependent(index, refs):
     """True when ``refs`` are computed from a placeholder's values (not only from its shape)."""
-    seen, todo = set(), [node_name(r) for r in refs]
-    while todo:
-        n = todo.pop()
-        if n in seen or n not in index:
-            continue
-        seen.add(n)
-        node = index[n]
-        if node.op in SHAPE_ONLY:
-            continue
-        if node.op in ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault"):
-            return True
-        todo += [node_name(i) for i in node.input if not i.startswith("^")]
-    return False
+    shape_only = {name for name, node in index.items() if node.op in SHAPE_ONLY}
+    return any(index[n].op in ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")
+               for n in _ancestors(index, refs, shape_only, data_only=True) if n not in shape_only)
 
 
 def unroll(graph_def, loop, count):
@@ -504,7 +495,7 @@ def fold_lists(graph_def):
             n = source(n.input[0])
         return got, n
 
-    replace, add, rewrites = {}, [], 0
+    replace = {}
     unpacks = {}
     for n in graph_def.node:
         if n.op == "TensorListGetItem":

@@ -13,8 +13,6 @@ conversion and comparison, so the layers cannot disagree about what the graph ta
 """
 import dataclasses
 
-import numpy as np
-
 from .errors import InputError, NodeNotFoundError
 from .graph import node_name
 

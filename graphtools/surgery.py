@@ -5,7 +5,7 @@ import logging
 import numpy as np
 
 from .analysis import VARIABLE_OPS, GraphAnalysis, op_histogram
-from .errors import InputError, NodeNotFoundError
+from .errors import InputError
 from .graph import node_name
 from .passes import PassContext, run_passes
 from .runtime import RunError

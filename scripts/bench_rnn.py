@@ -91,7 +91,7 @@ def main():
             print(f"  T={length} {route}: done", file=sys.stderr, flush=True)
     print(f"dynamic_rnn, {args.layers} x LSTM({args.units}), {FEATURES} features, batch 1, LiteRT 1 thread, "
           f"median of {args.runs}")
-    print(f"| T | route | ops | .tflite | convert s | ms / sequence | max abs diff vs TF |")
+    print("| T | route | ops | .tflite | convert s | ms / sequence | max abs diff vs TF |")
     print("|---|---|---|---|---|---|---|")
     for length, route, ops, size, seconds, ms, diff in rows:
         print(f"| {length} | {route} | {ops} | {size / 1024:.1f} KB | {seconds:.2f} | {ms:.3f} | {diff:.1e} |")
