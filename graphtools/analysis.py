@@ -665,12 +665,9 @@ def _prod(it):
 
 
 def dtype_name(enum_value):
-    from ._tf import tf
+    from .protos import dtype_name
 
-    try:
-        return tf().as_dtype(enum_value).name
-    except TypeError:
-        return f"dtype({enum_value})"
+    return dtype_name(enum_value)
 
 
 def shape_of(shape_proto):

@@ -1087,6 +1087,10 @@ def _run_toco(argv):
         return 1
 
 
+# Commands that only read graphs (checkpoints and SavedModels still import TensorFlow to be read).
+STRUCTURAL = {"inspect", "diff", "audit"}
+
+
 def main(argv=None, guard=True):
     """Run one command; with ``guard`` (the default) it runs in a forked child when TensorFlow is not
     imported yet, so a native TensorFlow abort ends in one line and exit 2 (graphtools.guard)."""
@@ -1112,8 +1116,15 @@ def main(argv=None, guard=True):
     _setup_logging(args.verbose)
     from .errors import GraphtoolsError
 
+    import contextlib
+
+    from . import protos
+
+    # the structural commands only read graphs: no TensorFlow import (3-4 s)
+    scope = protos.structural_only() if args.command in STRUCTURAL else contextlib.nullcontext()
     try:
-        return args.run(args)
+        with scope:
+            return args.run(args)
     except GraphtoolsError as e:
         if args.verbose and e.__cause__ is not None:  # e.g. the converter's own full text
             print(str(e.__cause__), file=sys.stderr)

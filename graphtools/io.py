@@ -88,9 +88,9 @@ def read_bytes(path, proto=None):
 
 def parse_graph_def(data, path="<bytes>", text=False):
     """Parse a binary (or text) GraphDef and check its structure."""
-    from ._tf import v1
+    from . import protos
 
-    gd = v1().GraphDef()
+    gd = protos.GraphDef()
     if data[4:8] == TFLITE_MAGIC:
         raise InputError(f"{path}: is a TensorFlow Lite model, not a GraphDef; pass the .pb it was converted from "
                          f"(use 'graphtools inspect' for .tflite files)")
@@ -176,10 +176,10 @@ def _looks_like_saved_model(path):
 
 def load_meta_graph(path):
     """Load a MetaGraphDef (.meta, binary or text)."""
-    from ._tf import v1
+    from . import protos
 
     data = read_bytes(path, proto="MetaGraphDef")
-    mg = v1().MetaGraphDef()
+    mg = protos.MetaGraphDef()
     if not data:
         raise InputError(f"{path}: is empty; pass the .meta file written by tf.train.Saver")
     try:

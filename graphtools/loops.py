@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import InputError
 from .graph import node_name
+from .protos import make_ndarray
 
 log = logging.getLogger(__name__)
 
@@ -248,10 +249,8 @@ def _is_range_from_zero(index, ref):
 
 
 def _const(node):
-    from ._tf import tf
-
     try:
-        return tf().make_ndarray(node.attr["value"].tensor).item()
+        return make_ndarray(node.attr["value"].tensor).item()
     except (ValueError, TypeError):
         return None
 
@@ -372,9 +371,7 @@ def _trip_count(loop, values):
 
 
 def _tensor_value(node):
-    from ._tf import tf
-
-    return tf().make_ndarray(node.attr["value"].tensor)
+    return make_ndarray(node.attr["value"].tensor)
 
 
 def _data_dependent(index, refs):

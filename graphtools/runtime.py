@@ -28,6 +28,9 @@ def import_graph(graph_def, path="<graph>"):
     from ._tf import tf
 
     tf = tf()
+    from .protos import as_tf
+
+    graph_def = as_tf(graph_def)  # (read before TensorFlow was imported: of TensorBoard's proto class)
     g = tf.Graph()
     with g.as_default():
         try:

@@ -22,9 +22,9 @@ def to_array(tensor):
         return a if len(shape) == 1 and shape[0] == a.size else a.reshape(shape)
     field = _VALUES.get(code)
     if dt is None or field is None:
-        from ._tf import tf
+        from .protos import make_ndarray
 
-        return tf().make_ndarray(tensor)
+        return make_ndarray(tensor)
     vals = getattr(tensor, field)
     if not shape and len(vals) == 1:  # a scalar, the usual flag, epsilon or keep probability
         return np.array(vals[0], dt)

@@ -2,6 +2,7 @@
 import logging
 
 from ..errors import InputError, NodeNotFoundError
+from ..protos import NodeDef
 from . import register
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def bind_placeholders(graph, ctx):
             if len(want) != arr.ndim or any(w >= 0 and w != s for w, s in zip(want, arr.shape)):
                 raise InputError(f"--bind {name}: value of shape {list(arr.shape)} does not fit the "
                                  f"placeholder's shape {want}")
-        const = tf.compat.v1.NodeDef(name=name, op="Const")
+        const = NodeDef(graph.graph_def, name=name, op="Const")
         const.attr["dtype"].type = node.attr["dtype"].type
         const.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(arr, dtype=dtype))
         graph.replace_node(const)

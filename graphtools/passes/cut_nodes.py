@@ -3,6 +3,7 @@ import logging
 
 from ..errors import InputError, NodeNotFoundError
 from ..graph import node_name
+from ..protos import NodeDef
 from . import register
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def cut_nodes(graph, ctx):
         if other:
             raise InputError(f"--cut {name}: the outputs read {', '.join(other)} too; a cut replaces output :0 "
                              f"only — cut the nodes that read the other outputs instead")
-        ph = tf.compat.v1.NodeDef(name=name, op="Placeholder")
+        ph = NodeDef(graph.graph_def, name=name, op="Placeholder")
         ph.attr["dtype"].type = dt.as_datatype_enum
         ph.attr["shape"].shape.CopyFrom(tf.TensorShape([None if d < 0 else d for d in shape]).as_proto())
         graph.replace_node(ph)
@@ -86,7 +87,7 @@ def cut_tensors(graph_def, cuts, outputs):
     names = {}
     for tensor, dtype, shape in cuts:
         src, _, port = tensor.partition(":")
-        ph = tf.compat.v1.NodeDef(name=graph.unique_name(f"{src}_{port or 0}"), op="Placeholder")
+        ph = NodeDef(graph.graph_def, name=graph.unique_name(f"{src}_{port or 0}"), op="Placeholder")
         ph.attr["dtype"].type = tf.as_dtype(dtype).as_datatype_enum
         ph.attr["shape"].shape.CopyFrom(tf.TensorShape(None if shape is None else
                                                        [None if d < 0 else d for d in shape]).as_proto())

@@ -4,6 +4,7 @@ import logging
 import numpy as np
 
 from ..graph import node_name
+from ..protos import NodeDef
 from . import register
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def dequantize_ops(graph, ctx):
         ins = graph.data_inputs(n.name)
         if len(ins) <= max(keep):
             continue
-        new = tf.compat.v1.NodeDef(name=n.name, op=op)
+        new = NodeDef(graph.graph_def, name=n.name, op=op)
         for k in keep:
             ref = ins[k]
             if k in ranges and _quantized_const(graph, ref):

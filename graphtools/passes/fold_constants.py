@@ -174,7 +174,7 @@ def _evaluate_with_tensorflow(graph, names):
     needed = set(names)
     for name in names:
         needed.update(node_name(i) for i in idx[name].input)
-    sub = tf.compat.v1.GraphDef()
+    sub = type(graph.graph_def)()
     sub.library.CopyFrom(graph.graph_def.library)
     sub.versions.CopyFrom(graph.graph_def.versions)
     for name in needed:
@@ -186,7 +186,9 @@ def _evaluate_with_tensorflow(graph, names):
             m.input.extend(keep)
     g = tf.Graph()
     with g.as_default():
-        tf.compat.v1.import_graph_def(sub, name="")
+        from ..protos import as_tf
+
+        tf.compat.v1.import_graph_def(as_tf(sub), name="")
     fetch = [g.get_operation_by_name(n).outputs[0] for n in names]
     from ..runtime import session_config
 

@@ -2,6 +2,7 @@
 import logging
 
 from ..graph import node_name
+from ..protos import NodeDef
 from . import const_value, register
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def fold_ifs(graph, ctx):
         for node in sub.node:
             if node.name in args and node.op == "Placeholder":
                 continue
-            new = tf.compat.v1.NodeDef()
+            new = NodeDef(graph.graph_def)
             new.CopyFrom(node)
             new.name = prefix + node.name
             new.device = ""

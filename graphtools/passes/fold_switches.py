@@ -2,6 +2,7 @@
 import logging
 
 from ..graph import node_name, tensor_ref
+from ..protos import NodeDef
 from . import const_value, register
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ def _replace_value_index(graph, merge, k):
 
     tf = tf()
     name = graph.unique_name(f"{merge}/value_index")
-    const = tf.compat.v1.NodeDef(name=name, op="Const")
+    const = NodeDef(graph.graph_def, name=name, op="Const")
     const.attr["dtype"].type = tf.int32.as_datatype_enum
     const.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(k, dtype=tf.int32))
     graph.add_node(const)

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..analysis import STOCHASTIC_OPS
 from ..graph import node_name, tensor_ref
+from ..protos import NodeDef
 from . import const_value, register
 
 log = logging.getLogger(__name__)
@@ -177,9 +178,7 @@ def _is_one_minus(graph, ref, rate):
 def _rewire(graph, ctx, combine, x):
     if combine in ctx.protected:
         # an output keeps its name: it becomes Identity(x)
-        from .._tf import tf
-
-        ident = tf().compat.v1.NodeDef(name=combine, op="Identity", input=[x])
+        ident = NodeDef(graph.graph_def, name=combine, op="Identity", input=[x])
         ident.attr["T"].CopyFrom(graph.index()[combine].attr["T"])
         graph.replace_node(ident)
     else:

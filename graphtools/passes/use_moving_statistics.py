@@ -2,6 +2,7 @@
 import logging
 
 
+from ..protos import NodeDef
 from . import const_value, register
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,6 @@ def use_moving_statistics(graph, ctx):
     the rest of its work against the graph after this pass. Batch norms whose statistics are not in
     the graph are kept and logged.
     """
-    from .._tf import tf
-
     rewrites = 0
     for n in _suspects(graph):
         if n.name not in graph:
@@ -83,7 +82,7 @@ def use_moving_statistics(graph, ctx):
             mean, var = const_value(graph, stats[0]), const_value(graph, stats[1])
             if mean is None or var is None or mean.ndim != 1 or mean.shape != var.shape:
                 continue
-            new = tf().compat.v1.NodeDef()
+            new = NodeDef(graph.graph_def)
             new.CopyFrom(n)
             del new.input[:]
             new.input.extend(graph.data_inputs(n.name)[:3] + stats + [i for i in n.input if i.startswith("^")])
