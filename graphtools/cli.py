@@ -129,7 +129,7 @@ Sources (exactly one):
   --keras MODEL.h5                  a Keras-2 HDF5 model, loaded in inference mode
   --graph FILE                      an already variable-free GraphDef (cut to the outputs)
 
-Without --output-nodes the outputs are discovered: the sinks of the inference part of the
+Without --outputs the outputs are discovered: the sinks of the inference part of the
 graph, Softmax/logits-like first; the choice and the runners-up are printed.
 The flag names of TensorFlow's freeze_graph.py work too (--input_checkpoint, --input_graph,
 --input_meta_graph, --input_binary, --output_node_names, --output_graph,
@@ -165,7 +165,7 @@ def _add_freeze(sub):
     p.add_argument("--signature", metavar="KEY", help="SavedModel signature whose outputs to freeze "
                                                       "(default: serving_default)")
     p.add_argument("--keras", metavar="MODEL.h5", help="Keras-2 HDF5 model saved with model.save('x.h5')")
-    p.add_argument("--output-nodes", "--output_node_names", dest="output_nodes", metavar="A,B",
+    _outputs_arg(p, metavar="A,B",
                    help="output node names, comma-separated (default: discovered)")
     p.add_argument("--out", "--output_graph", dest="out", default="frozen.pb", metavar="FILE",
                    help="frozen GraphDef to write; .pbtxt writes text (default: frozen.pb)")
@@ -192,7 +192,7 @@ def run_freeze(args):
         raise _input_error("--meta needs --ckpt: the meta graph holds no variable values")
     _refuse_overwriting_inputs(args.out, [args.meta, args.graph, args.keras] + _checkpoint_files(args.ckpt))
     result = freezing.freeze(ckpt=args.ckpt, meta=args.meta, graph=args.graph, saved_model=args.saved_model,
-                           tags=args.tags, keras=args.keras, output_nodes=args.output_nodes,
+                           tags=args.tags, keras=args.keras, output_nodes=args.outputs,
                            signature=args.signature, allow_unsafe_ops=args.allow_unsafe_ops)
     gd = result.graph_def
     data = io.graph_def_bytes(gd, args.out)
@@ -212,7 +212,7 @@ def run_freeze(args):
     if result.discovered and result.candidates:
         best = result.candidates[0]
         lines.append(f"  outputs: {', '.join(result.outputs)}  (discovered: {best['why']}; "
-                     f"pass --output-nodes to choose)")
+                     f"pass --outputs to choose)")
         for c in result.candidates[1:4]:
             lines.append(f"    runner-up: {c['name']} ({c['op']}, score {c['score']})")
     else:
@@ -262,7 +262,7 @@ def _add_inspect(sub):
                                    "histogram, parameter count and size, and what will block conversion. "
                                    ".tflite files are read without TensorFlow.")
     p.add_argument("file", metavar="FILE", help="model file, checkpoint prefix or SavedModel directory")
-    p.add_argument("--outputs", metavar="A,B", help="analyse for these outputs instead of the best-ranked one")
+    _outputs_arg(p, metavar="A,B", help="analyse for these outputs instead of the best-ranked one")
     p.add_argument("--top", type=int, default=5, help="how many output candidates to list (default 5)")
     p.add_argument("--dot", metavar="OUT.dot", help="also write a Graphviz DOT file of the graph (GraphDef or "
                                                     ".tflite); rendered to SVG/PNG beside it when Graphviz is there")
@@ -396,8 +396,7 @@ def _add_strip(sub):
     p.add_argument("--out", default="optimized.pb", metavar="FILE", help="stripped GraphDef (default: optimized.pb)")
     p.add_argument("--remove", action="append", metavar="WHAT",
                    help="dropout, training, debug, identity, batchnorm or all (default: all)")
-    p.add_argument("--inputs", metavar="A,B", help="input nodes (default: discovered)")
-    p.add_argument("--outputs", metavar="A,B", help="output nodes (default: discovered)")
+    _io_args(p)
     p.add_argument("--bind", action="append", default=[], metavar="NAME=VALUE",
                    help="turn a placeholder into a constant, e.g. is_training=false, keep_prob=1.0 (repeatable)")
     p.add_argument("--cut", action="append", default=[], metavar="NODE:DTYPE:SHAPE",
@@ -438,6 +437,25 @@ def _parse_bind(items):
         k, v = b.split("=", 1)
         bind[k.strip()] = v.strip()
     return bind
+
+
+INPUT_ALIASES = ("--input-arrays", "--input_arrays")  # toco's and TFLiteConverter's names
+OUTPUT_ALIASES = ("--output-arrays", "--output_arrays", "--output-nodes", "--output_node_names")  # + freeze_graph's
+
+
+def _outputs_arg(p, metavar="A,B", help="output nodes (default: discovered)"):
+    """--outputs, and the older spellings as hidden aliases (kept working, not in the usage line)."""
+    p.add_argument("--outputs", metavar=metavar, help=help + " [aliases: " + ", ".join(OUTPUT_ALIASES) + "]")
+    for alias in OUTPUT_ALIASES:
+        p.add_argument(alias, dest="outputs", metavar=metavar, help=argparse.SUPPRESS)
+
+
+def _io_args(p, inputs_help="input nodes (default: discovered)", outputs_help="output nodes (default: discovered)"):
+    """--inputs and --outputs, one name for each idea in every command (the old names are aliases)."""
+    p.add_argument("--inputs", metavar="A,B", help=inputs_help + " [aliases: " + ", ".join(INPUT_ALIASES) + "]")
+    for alias in INPUT_ALIASES:
+        p.add_argument(alias, dest="inputs", metavar="A,B", help=argparse.SUPPRESS)
+    _outputs_arg(p, help=outputs_help)
 
 
 def _leftovers_arg(p):
@@ -547,8 +565,7 @@ def _add_convert(sub):
                        description=CONVERT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--in", dest="input", required=True, metavar="FILE", help="frozen GraphDef (.pb or .pbtxt)")
     p.add_argument("--out", default="model.tflite", metavar="FILE", help="TFLite model (default: model.tflite)")
-    p.add_argument("--input-arrays", metavar="A,B", help="input nodes (default: discovered)")
-    p.add_argument("--output-arrays", metavar="Y,Z", help="output nodes (default: discovered)")
+    _io_args(p)
     p.add_argument("--input-shapes", metavar="SHAPES", help="e.g. 1,28,28,1 or 1,28,28,1:1,10")
     p.add_argument("--quantize", default="none", choices=["none", "dynamic", "float16", "int8", "int16x8", "all"])
     p.add_argument("--representative-data", metavar="PATH", help="calibration data for int8 and int16x8")
@@ -574,7 +591,7 @@ def run_convert(args):
     _refuse_overwriting_inputs(args.out, [args.input])
     gd = io.load_graph_def(args.input)
     a = GraphAnalysis(gd)
-    sig = conversion.resolve_signature(gd, args.input_arrays, args.output_arrays, args.input_shapes, analysis=a)
+    sig = conversion.resolve_signature(gd, args.inputs, args.outputs, args.input_shapes, analysis=a)
     inputs, outputs, shapes, notes = conversion.resolve_io(gd, signature=sig)  # once, for every mode below
     audit = [b["message"] for b in a.conversion_blockers([i.as_dict() for i in sig.inputs], outputs)
              if b["kind"] not in ("unknown_shape", "recurrent_loops")]
@@ -670,8 +687,8 @@ def _add_audit(sub):
                                    "Dequantize/QuantizeV2 leftovers and output arrays that do not exist, each "
                                    "with the command that fixes it. Exit 0 when nothing is found, 1 otherwise.")
     p.add_argument("file", metavar="FILE", help="GraphDef (.pb or .pbtxt)")
-    p.add_argument("--input-arrays", metavar="A,B", help="the inputs you will convert with (default: discovered)")
-    p.add_argument("--output-arrays", metavar="Y,Z", help="the outputs you will convert with (default: discovered)")
+    _io_args(p, inputs_help="the inputs you will convert with (default: discovered)",
+             outputs_help="the outputs you will convert with (default: discovered)")
     p.add_argument("--input-shapes", metavar="SHAPES", help="the shapes you will give (toco syntax)")
     _common(p)
     p.set_defaults(run=run_audit)
@@ -685,9 +702,9 @@ def run_audit(args):
     gd = io.load_graph_def(args.file)
     a = GraphAnalysis(gd)
     problems = []
-    if args.output_arrays:
+    if args.outputs:
         outputs = []
-        for o in args.output_arrays.split(","):
+        for o in args.outputs.split(","):
             name = node_name(o.strip())
             if name in a.index:
                 outputs.append(name)
@@ -701,7 +718,7 @@ def run_audit(args):
     else:
         outputs = [c["name"] for c in a.rank_outputs(top=1)]
     found = a.discover_inputs(outputs) if outputs else []
-    listed = [node_name(i) for i in args.input_arrays.split(",")] if args.input_arrays else None
+    listed = [node_name(i) for i in args.inputs.split(",")] if args.inputs else None
     if listed is not None:
         by = {p["name"]: p for p in found}
         for name in listed:
@@ -714,7 +731,7 @@ def run_audit(args):
         if unlisted:
             problems.append({"kind": "unfed_placeholders", "nodes": unlisted,
                              "message": f"placeholders neither listed nor bound: {', '.join(unlisted)}; add them "
-                                        f"to --input-arrays, bind them (graphtools strip --bind NAME=VALUE) or "
+                                        f"to --inputs, bind them (graphtools strip --bind NAME=VALUE) or "
                                         f"strip dropout/training"})
         found = [p for p in found if p["name"] in listed]
     if args.input_shapes:  # check the shapes the conversion will use
@@ -753,8 +770,7 @@ def _add_compare(sub):
     p.add_argument("--data", default="random", metavar="PATH|random",
                    help=".npy, .npz (x/y or input-named arrays), IDX (.gz), an image directory, or random")
     p.add_argument("--labels", metavar="PATH", help="labels: .npy, .npz (y), IDX (.gz) or one per line")
-    p.add_argument("--inputs", metavar="A,B", help="input nodes (default: discovered)")
-    p.add_argument("--outputs", metavar="Y,Z", help="output nodes (default: discovered)")
+    _io_args(p)
     p.add_argument("--input-shapes", metavar="SHAPES", help="shapes where the graph has none (toco syntax)")
     _data_args(p)
     p.add_argument("--batch", type=int, default=512, help="batch size (default 512: the fastest for small models in LiteRT here)")
@@ -882,8 +898,7 @@ def _add_pipeline(sub):
                                                   "N (split one manifest across N machines)")
     p.add_argument("--only", metavar="NAME[,NAME]", help="with --manifest: only these entries")
     p.add_argument("--force", action="store_true", help="with --manifest: re-run entries that finished before")
-    p.add_argument("--output-nodes", metavar="A,B", help="output nodes (default: discovered)")
-    p.add_argument("--inputs", metavar="A,B", help="input nodes (default: discovered)")
+    _io_args(p)
     p.add_argument("--input-shapes", metavar="SHAPES", help="shapes for inputs without one (toco syntax)")
     p.add_argument("--remove", action="append", metavar="WHAT",
                    help="what strip removes (default: all, also when --bind/--cut/--splice are given)")
@@ -921,7 +936,7 @@ def run_pipeline(args):
         if getattr(args, flag):
             raise _input_error(f"--{flag} works with --manifest only")
     report = run(ckpt=args.ckpt, graph=args.graph, saved_model=args.saved_model, keras=args.keras, meta=args.meta,
-                 output_nodes=args.output_nodes, inputs=args.inputs, input_shapes=args.input_shapes,
+                 output_nodes=args.outputs, inputs=args.inputs, input_shapes=args.input_shapes,
                  remove=args.remove or ["all"], bind=_parse_bind(args.bind), cut=args.cut, splice=args.splice,
                  verify=not args.no_verify, **_tolerances(args), allow_leftovers=args.allow_leftovers,
                  quantize=args.quantize or "all", select_tf_ops=args.select_tf_ops, rnn=args.rnn,
@@ -936,7 +951,9 @@ def run_pipeline(args):
 def _run_manifest(args):
     from .manifest import FIELDS, run_manifest
 
-    single = [flag for key, (flag, _) in FIELDS.items() if flag and getattr(args, key) not in (None, False, [])]
+    defaults = {"rnn": "auto"}
+    single = [flag for key, (flag, _) in FIELDS.items()
+              if flag and getattr(args, key, None) not in (None, False, [], defaults.get(key))]
     if single:
         raise _input_error(f"{single[0]} cannot be combined with --manifest; put it in the manifest's entries")
     r = run_manifest(args.manifest, jobs=args.jobs, out_dir=args.out_dir, logdir=args.logdir, shard=args.shard,

@@ -41,25 +41,26 @@ def parse_shapes(text, names):
     return out
 
 
-def resolve_io(graph_def, inputs=None, outputs=None, shapes=None, signature=None):
+def resolve_io(graph_def, inputs=None, outputs=None, shapes=None, signature=None, flags=("--inputs", "--outputs")):
     """Inputs, outputs and shapes: given ones checked, missing ones discovered (the graph's fixed batch,
     else 1, where the batch is open). A thin view of ``signature.resolve``.
 
     Returns (inputs, outputs, shapes, notes) where notes are lines worth printing.
     """
-    sig = signature or resolve_signature(graph_def, inputs, outputs, shapes)
+    sig = signature or resolve_signature(graph_def, inputs, outputs, shapes, flags=flags)
     shapes = sig.shapes()
     notes = list(sig.notes) + [f"input {i.name}: batch dimension set to {shapes[i.name][0]} (shape {shapes[i.name]})"
                                for i in sig.inputs if i.given is None and i.shape and i.shape[0] < 0]
     return sig.names, list(sig.outputs), shapes, notes
 
 
-def resolve_signature(graph_def, inputs=None, outputs=None, shapes=None, analysis=None):
-    """The converter's signature: named --input-arrays/--output-arrays, training flags must be listed."""
+def resolve_signature(graph_def, inputs=None, outputs=None, shapes=None, analysis=None, flags=("--inputs", "--outputs")):
+    """The converter's signature: training flags must be listed; ``flags`` names --inputs/--outputs
+    in messages (toco's --input_arrays/--output_arrays there)."""
     from .signature import resolve
 
-    return resolve(graph_def, inputs, outputs, shapes, analysis=analysis, output_flag="--output-arrays",
-                   input_flag="--input-arrays", bind_flags=False, strict_flags=True)
+    return resolve(graph_def, inputs, outputs, shapes, analysis=analysis, output_flag=flags[1],
+                   input_flag=flags[0], bind_flags=False, strict_flags=True)
 
 
 def prepare_loops(graph_def, signature, rnn="auto", select_tf_ops=False):
@@ -231,7 +232,7 @@ def explain_converter_error(e):
         node = f" (node{'s' if len(nodes) > 1 else ''} {', '.join(dict.fromkeys(nodes))})"
         hint = "--select-tf-ops or --allow-custom-ops"
         if op == "tf.Placeholder":
-            hint = ("a placeholder is neither a listed input nor bound: list it in --input-arrays, "
+            hint = ("a placeholder is neither a listed input nor bound: list it in --inputs, "
                     "bind it (graphtools strip --bind NAME=VALUE) or strip dropout/training")
         elif op in ("tf.RandomUniform", "tf.RandomStandardNormal", "tf.TruncatedNormal"):
             hint = "dropout left in the graph: graphtools strip --remove dropout"

@@ -335,7 +335,7 @@ def _pick_outputs(graph_def, output_nodes, source):
         return outs, [], False
     candidates = GraphAnalysis(graph_def).rank_outputs(top=5)
     if not candidates:
-        raise InputError(f"{source}: found no output candidates in the graph; name them with --output-nodes")
+        raise InputError(f"{source}: found no output candidates in the graph; name them with --outputs")
     log.info("discovered output %s (%s)", candidates[0]["name"], candidates[0]["why"])
     return [candidates[0]["name"]], candidates, True
 

@@ -27,7 +27,7 @@ from .errors import InputError
 #: manifest keys -> pipeline flags; value kinds: "path", "str", "list", "float", "bool", "int"
 FIELDS = {
     "ckpt": ("--ckpt", "path"), "graph": ("--graph", "path"), "saved_model": ("--saved-model", "path"),
-    "output_nodes": ("--output-nodes", "list"), "inputs": ("--inputs", "list"),
+    "outputs": ("--outputs", "list"), "output_nodes": ("--outputs", "list"), "inputs": ("--inputs", "list"),
     "input_shapes": ("--input-shapes", "str"), "remove": ("--remove", "list"),
     "quantize": ("--quantize", "str"), "data": ("--data", "path"), "labels": ("--labels", "path"),
     "scale": ("--scale", "float"), "allow_unsafe_ops": ("--allow-unsafe-ops", "bool"),
@@ -36,6 +36,7 @@ FIELDS = {
     "no_verify": ("--no-verify", "bool"), "rtol": ("--rtol", "float"), "atol": ("--atol", "float"),
     "allow_leftovers": ("--allow-leftovers", "bool"), "select_tf_ops": ("--select-tf-ops", "bool"),
     "allow_custom_ops": ("--allow-custom-ops", "bool"), "mean": ("--mean", "real"), "std": ("--std", "float"),
+    "rnn": ("--rnn", "str"),
     "timeout": (None, "int"),
 }
 MARKER = "manifest-entry.json"

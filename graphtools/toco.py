@@ -101,7 +101,8 @@ def run(args, emit):
         raise InputError(f"{args.output_file}: is also the input; write to another file")
     gd = io.load_graph_def(args.input_file)
     inputs, outputs, shapes, found_notes = conversion.resolve_io(gd, args.input_arrays, args.output_arrays,
-                                                                 args.input_shapes)
+                                                                 args.input_shapes,
+                                                                 flags=("--input_arrays", "--output_arrays"))
     notes += found_notes
     quantize = "none"
     if _bool("post_training_quantize", args.post_training_quantize):

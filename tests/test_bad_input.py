@@ -89,7 +89,7 @@ def test_unknown_output_node_names_closest(tmp_path):
 
 def test_unknown_flag_names_the_nearest():
     res = run_cli("freeze", "--output-node", "x")
-    assert_clean_error(res, "--output-node", "did you mean --output-nodes")
+    assert_clean_error(res, "--output-node", "did you mean --outputs")  # (the alias --output-nodes is hidden)
 
 
 def test_input_files_are_never_modified(tmp_path):

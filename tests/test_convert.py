@@ -126,7 +126,7 @@ def test_cli_all_modes_writes_one_file_each_and_a_table(tmp_path, fixture_graph)
     assert sorted(os.listdir(tmp_path)) == sorted(["calib.npy", "logs", "m.tflite", "m.dynamic.tflite",
                                                    "m.float16.tflite", "m.int8.tflite", "m.int16x8.tflite",
                                                    "optimized.pb"])
-    assert "input arrays (discovered): x" in rep["notes"]
+    assert "inputs (discovered): x" in rep["notes"]
 
 
 def test_representative_data_formats(tmp_path, fixture_graph):
