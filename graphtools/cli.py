@@ -395,7 +395,8 @@ def _add_strip(sub):
     p.add_argument("--in", dest="input", required=True, metavar="FILE", help="frozen GraphDef (.pb or .pbtxt)")
     p.add_argument("--out", default="optimized.pb", metavar="FILE", help="stripped GraphDef (default: optimized.pb)")
     p.add_argument("--remove", action="append", metavar="WHAT",
-                   help="dropout, training, debug, identity, batchnorm or all (default: all)")
+                   help="dropout, training, debug, identity, batchnorm, quantized, all, or none (only what --bind, "
+                        "--cut and --splice ask for); default: all, also when --bind/--cut/--splice are given")
     _io_args(p)
     p.add_argument("--bind", action="append", default=[], metavar="NAME=VALUE",
                    help="turn a placeholder into a constant, e.g. is_training=false, keep_prob=1.0 (repeatable)")
@@ -473,7 +474,7 @@ def run_strip(args):
     gd = io.load_graph_def(args.input)
     bind = _parse_bind(args.bind)
     nodes_before = len(gd.node)
-    result = surgery.strip_report(gd, remove=args.remove or (["all"] if not (args.bind or args.cut or args.splice) else []),
+    result = surgery.strip_report(gd, remove=args.remove or ["all"],
                                   inputs=args.inputs, outputs=args.outputs, bind=bind, cut=args.cut,
                                   splice=args.splice, verify=not args.no_verify, **_tolerances(args),
                                   input_shapes=args.input_shapes, allow_unsafe_ops=args.allow_unsafe_ops, consume=True,
@@ -1061,9 +1062,26 @@ def _input_error(msg):
     return InputError(msg)
 
 
+def _version():
+    """'graphtools 0.1.0 (tensorflow 2.21.0, ai-edge-litert 2.1.0)', read without importing them."""
+    from importlib import metadata
+
+    from . import __version__
+
+    found = []
+    for dist in ("tensorflow", "ai-edge-litert"):
+        try:
+            found.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{dist} not installed")
+    return f"{PROG} {__version__} ({', '.join(found)})"
+
+
 def build_parser():
     parser = OneLineParser(prog=PROG, description="Take legacy TensorFlow 1.x models to verified TensorFlow "
                                                   "Lite models: freeze, inspect, strip, convert, compare.")
+    parser.add_argument("--version", action="version", version=_version(),
+                        help="print graphtools' version and the TensorFlow and LiteRT it runs with")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     _add_freeze(sub)
     _add_inspect(sub)
@@ -1127,6 +1145,8 @@ def main(argv=None, guard=True):
     except UsageError as e:
         print(str(e), file=sys.stderr)
         return 2
+    except SystemExit as e:  # --help, --version: printed, done
+        return e.code or 0
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

@@ -42,17 +42,16 @@ def passes_for(remove):
     if isinstance(remove, str):
         remove = [remove]
     wanted = set()
-    for r in remove:
-        for item in str(r).split(","):
-            item = item.strip().lower()
-            if not item:
-                continue
-            if item == "all":
-                wanted.update(p for ps in GROUPS.values() for p in ps)
-            elif item in GROUPS:
-                wanted.update(GROUPS[item])
-            else:
-                raise InputError(f"--remove {item}: unknown; choose from {', '.join(list(GROUPS) + ['all'])}")
+    items = [i.strip().lower() for r in remove for i in str(r).split(",") if i.strip()]
+    if items == ["none"]:
+        return []
+    for item in items:
+        if item == "all":
+            wanted.update(p for ps in GROUPS.values() for p in ps)
+        elif item in GROUPS:
+            wanted.update(GROUPS[item])
+        else:
+            raise InputError(f"--remove {item}: unknown; choose from {', '.join(list(GROUPS) + ['all', 'none'])}")
     if not wanted:
         raise InputError("--remove needs at least one of " + ", ".join(list(GROUPS) + ["all"]))
     return [p for p in ORDER if p in wanted]
@@ -105,7 +104,7 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
     """
     from .passes.cut_nodes import parse_cut
 
-    names = passes_for(remove) if remove else []
+    names = passes_for(remove) if remove else []  # ('none' or []: only what bind/cut/splice ask for)
     cut = [parse_cut(c) if isinstance(c, str) else tuple(c) for c in (cut or [])]
     pre_records = []
     if cut:

@@ -42,3 +42,76 @@ def test_structural_commands_never_import_tensorflow(tmp_path, fixture_frozen):
         assert "Traceback" not in p.stderr, p.stderr
     assert json.loads(_trapped("inspect", src, "--json").stdout)["outputs"] == ["prediction"]
     assert (tmp_path / "g.dot").exists()
+
+
+COMMANDS = {  # command -> the arguments it needs besides the flag under test
+    "freeze": ["--ckpt", "m.ckpt"], "inspect": ["m.pb"], "strip": ["--in", "m.pb", "--out", "o.pb"],
+    "audit": ["m.pb"], "convert": ["--in", "m.pb", "--out", "m.tflite"],
+    "compare": ["--graph", "m.pb", "--tflite", "m.tflite"], "pipeline": [],
+}
+HAS_INPUTS = {"strip", "audit", "convert", "compare", "pipeline"}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_inputs_and_outputs_have_one_name_in_every_command_and_the_old_names_still_work(command):
+    from graphtools.cli import INPUT_ALIASES, OUTPUT_ALIASES, build_parser
+
+    parser = build_parser()
+    for flag in ("--outputs",) + OUTPUT_ALIASES:
+        args = parser.parse_args([command, *COMMANDS[command], flag, "a,b"])
+        assert args.outputs == "a,b", flag
+    if command in HAS_INPUTS:
+        for flag in ("--inputs",) + INPUT_ALIASES:
+            assert parser.parse_args([command, *COMMANDS[command], flag, "x"]).inputs == "x", flag
+    sub = parser._subparsers._group_actions[0].choices[command]
+    usage = sub.format_usage()
+    assert "--outputs" in usage and not [a for a in OUTPUT_ALIASES + INPUT_ALIASES if a in usage], usage
+
+
+@pytest.mark.parametrize("command,typo,want", [("strip", "--outptus", "--outputs"), ("convert", "--quantise", "--quantize"),
+                                               ("pipeline", "--output-node", "--outputs"),
+                                               ("compare", "--input-shape", "--input-shapes")])
+def test_hints_name_a_flag_the_command_has(command, typo, want):
+    res = run_cli(command, *COMMANDS[command], typo, "x")
+    assert_clean_error(res, typo, f"did you mean {want}?")
+
+
+def test_hints_never_name_another_commands_flag():
+    res = run_cli("inspect", "m.pb", "--remove", "dropout")  # --remove is strip's
+    assert res.code == 2 and "did you mean --remove" not in res.err and "Traceback" not in res.err
+
+
+def test_version_names_graphtools_and_what_it_runs_with():
+    res = run_cli("--version")
+    assert res.code == 0 and res.out.startswith(f"graphtools {graphtools.__version__} (tensorflow ")
+    assert "ai-edge-litert" in res.out
+
+
+def _flagged_graph(path):
+    from builders import tf, tf1
+
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 4], name="x")
+        keep = tf1.placeholder(tf.float32, [], name="keep")
+        h = tf.identity(tf.identity(x * 2.0))
+        tf.identity(tf1.nn.dropout(h, keep_prob=keep) + 1.0, name="out")
+    graphtools.save_graph_def(g.as_graph_def(), str(path))
+
+
+def test_bind_does_not_switch_off_the_default_passes(tmp_path):
+    src = tmp_path / "g.pb"
+    _flagged_graph(src)
+    res = run_cli("strip", "--in", src, "--out", tmp_path / "all.pb", "--outputs", "out", "--bind", "keep=1.0",
+                  "--json")
+    assert res.code == 0, res.err
+    rep = json.loads(res.out)
+    ran = {p["pass"] for p in rep["passes"]}
+    assert {"bind_placeholders", "strip_dropout"} <= ran and rep["verified"]
+    assert "RandomUniform" not in rep["ops_after"]
+    res = run_cli("strip", "--in", src, "--out", tmp_path / "bind.pb", "--outputs", "out", "--bind", "keep=1.0",
+                  "--remove", "none", "--json")  # only the binding
+    assert res.code == 0, res.err
+    rep = json.loads(res.out)
+    assert "strip_dropout" not in {p["pass"] for p in rep["passes"]}
+    assert "keep" not in {n.name for n in graphtools.load_graph_def(str(tmp_path / "bind.pb")).node if n.op == "Placeholder"}
