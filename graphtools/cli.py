@@ -191,6 +191,7 @@ def run_freeze(args):
     if args.meta and not args.ckpt:
         raise _input_error("--meta needs --ckpt: the meta graph holds no variable values")
     _refuse_overwriting_inputs(args.out, [args.meta, args.graph, args.keras] + _checkpoint_files(args.ckpt))
+    io.check_output(args.out)
     result = freezing.freeze(ckpt=args.ckpt, meta=args.meta, graph=args.graph, saved_model=args.saved_model,
                            tags=args.tags, keras=args.keras, output_nodes=args.outputs,
                            signature=args.signature, allow_unsafe_ops=args.allow_unsafe_ops)
@@ -469,8 +470,10 @@ def run_strip(args):
     from . import io, surgery, tensorboard
 
     _refuse_overwriting_inputs(args.out, [args.input])
+    io.check_output(args.out)
     if args.report:
         _refuse_overwriting_inputs(args.report, [args.input])
+        io.check_output(args.report, "--report")
     gd = io.load_graph_def(args.input)
     bind = _parse_bind(args.bind)
     nodes_before = len(gd.node)
@@ -586,10 +589,13 @@ def _add_convert(sub):
 
 def run_convert(args):
     from . import conversion, io, tensorboard, tflite
+    from . import data as data_mod
     from .analysis import GraphAnalysis
     from .data import load_samples
 
     _refuse_overwriting_inputs(args.out, [args.input])
+    io.check_output(args.out)
+    data_mod.check_source(args.representative_data, "--representative-data")
     gd = io.load_graph_def(args.input)
     a = GraphAnalysis(gd)
     sig = conversion.resolve_signature(gd, args.inputs, args.outputs, args.input_shapes, analysis=a)
@@ -790,14 +796,18 @@ def _add_compare(sub):
 def run_compare(args):
     from . import comparison, io, tensorboard
     from .conversion import resolve_signature
-    from .data import load_samples
+    from .data import check_source, load_samples
 
-    gd = io.load_graph_def(args.graph)
+    if args.data != "random":
+        check_source(args.data)
+    if args.labels:
+        check_source(args.labels, "--labels", text_ok=True)
     for m in args.tflite:
         if not os.path.exists(m):
             raise _input_error(f"{m}: no such file; check the path")
         if io.sniff(m) != "tflite":
             raise _input_error(f"{m}: not a TensorFlow Lite model; give the .tflite files to compare")
+    gd = io.load_graph_def(args.graph)
     data, labels = None, None
     sig = resolve_signature(gd, args.inputs, args.outputs, args.input_shapes)  # once: for the data and the runs
     if args.data != "random":
@@ -936,6 +946,13 @@ def run_pipeline(args):
     for flag in ("shard", "only", "force"):
         if getattr(args, flag):
             raise _input_error(f"--{flag} works with --manifest only")
+    from .data import check_source
+
+    check_source(args.data)  # (before anything is frozen)
+    if args.labels:
+        check_source(args.labels, "--labels", text_ok=True)
+    if os.path.isfile(args.out_dir):
+        raise _input_error(f"--out-dir {args.out_dir}: is a file; give a directory for the outputs")
     report = run(ckpt=args.ckpt, graph=args.graph, saved_model=args.saved_model, keras=args.keras, meta=args.meta,
                  output_nodes=args.outputs, inputs=args.inputs, input_shapes=args.input_shapes,
                  remove=args.remove or ["all"], bind=_parse_bind(args.bind), cut=args.cut, splice=args.splice,

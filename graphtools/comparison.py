@@ -407,10 +407,25 @@ def load_labels(path, n=None):
 
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file; give labels as .npy, .npz (y), IDX or one integer per line")
+    from .data import check_source
+
+    check_source(path, "--labels", text_ok=True)
+    try:
+        return _read_labels(path, n, load_idx)
+    except (ValueError, OSError, EOFError) as e:
+        raise InputError(f"--labels {path}: cannot read the labels ({str(e)[:100] or type(e).__name__})")
+
+
+def _read_labels(path, n, load_idx):
+    import zipfile
+
     if path.endswith(".npy"):
         y = np.load(path, allow_pickle=False)
     elif path.endswith(".npz"):
-        z = np.load(path, allow_pickle=False)
+        try:
+            z = np.load(path, allow_pickle=False)
+        except zipfile.BadZipFile as e:
+            raise ValueError(str(e))
         key = "y" if "y" in z else ("labels" if "labels" in z else None)
         if key is None:
             raise InputError(f"{path}: no array named 'y' or 'labels'")

@@ -38,6 +38,36 @@ def load_idx(path):
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm")
 
 
+DATA_FORMATS = ".npy, .npz, an IDX file (*-ubyte[.gz]) or an image directory"
+
+
+def check_source(path, flag="--data", text_ok=False):
+    """Before any work: ``path`` exists, can be read, is not empty and has a format this reads
+    (``text_ok``: any file name, as labels may be a text file). Raises InputError naming the flag."""
+    if path is None:
+        return
+    if not os.path.exists(path):
+        raise InputError(f"{flag} {path}: no such file or directory; give {DATA_FORMATS}")
+    if os.path.isdir(path):
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise InputError(f"{flag} {path}: cannot read the directory; check its permissions")
+        return
+    base = os.path.basename(path)
+    if not (text_ok or path.endswith((".npy", ".npz")) or "idx" in base or "ubyte" in base):
+        raise InputError(f"{flag} {path}: unknown data format; give {DATA_FORMATS}")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as e:
+        raise InputError(f"{flag} {path}: cannot read ({e.strerror}); check its permissions")
+    if not head:
+        raise InputError(f"{flag} {path}: is empty; give {DATA_FORMATS} holding the samples")
+    if path.endswith(".npy") and head != b"\x93NUMPY":
+        raise InputError(f"{flag} {path}: not a .npy file (no NUMPY header); write it with numpy.save")
+    if path.endswith(".npz") and head[:2] != b"PK":
+        raise InputError(f"{flag} {path}: not a .npz file (not a zip archive); write it with numpy.savez")
+
+
 def load_samples(path, inputs, shapes, scale=None, mean=None, std=None, limit=None):
     """Sample data for ``inputs`` ({name: shape}): .npy, .npz, IDX (.gz) or a directory of images.
 
@@ -59,8 +89,9 @@ def load_samples(path, inputs, shapes, scale=None, mean=None, std=None, limit=No
                              f"with one array per input name")
         try:
             arrays = {inputs[0]: np.load(path, allow_pickle=False)}
-        except (ValueError, OSError) as e:
-            raise InputError(f"{path}: not a readable .npy file ({e})")
+        except (ValueError, OSError, EOFError) as e:
+            raise InputError(f"{path}: not a readable .npy file ({str(e)[:100] or type(e).__name__}); "
+                             f"write it with numpy.save")
     elif "idx" in os.path.basename(path) or "ubyte" in os.path.basename(path):
         if len(inputs) != 1:
             raise InputError(f"{path}: an IDX file feeds one input, the model has {len(inputs)}")
@@ -94,10 +125,13 @@ def load_samples(path, inputs, shapes, scale=None, mean=None, std=None, limit=No
 
 
 def _load_npz(path, inputs):
+    import zipfile
+
     try:
         z = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise InputError(f"{path}: not a readable .npz file ({e})")
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise InputError(f"{path}: not a readable .npz file ({str(e)[:100] or type(e).__name__}); "
+                         f"write it with numpy.savez")
     keys = list(z.keys())
     out = {}
     for name in inputs:

@@ -153,6 +153,10 @@ def check_graph_def(gd, path="<graph>"):
 
 def load_graph_def(path):
     """Load a GraphDef from .pb, .pbtxt or .meta (its graph); reject every other format clearly."""
+    if os.path.isdir(path) and not any(os.path.exists(os.path.join(path, f)) for f in
+                                       ("saved_model.pb", "saved_model.pbtxt", "checkpoint")) \
+            and not glob.glob(os.path.join(path, "*.index")):
+        raise InputError(f"{path}: is a directory; give a GraphDef file (.pb, .pbtxt or .meta)")
     kind = sniff(path)
     if kind == "tflite":
         raise InputError(f"{path}: is a TensorFlow Lite model, not a GraphDef; pass the .pb it was converted from")
@@ -332,6 +336,19 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def check_output(path, flag="--out"):
+    """Before any work: the output ``path`` is not a directory and its directory can be made."""
+    if path and os.path.isdir(path):
+        raise InputError(f"{flag} {path}: is a directory; give a file name for the output")
+    parent = os.path.dirname(os.path.abspath(path)) if path else None
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if parent and not os.path.isdir(parent):
+        raise InputError(f"{flag} {path}: {parent} is a file, not a directory; choose another {flag}")
+    if parent and not os.access(parent, os.W_OK):
+        raise InputError(f"{flag} {path}: cannot write in {parent}; choose another {flag}")
 
 
 def atomic_write(path, data):

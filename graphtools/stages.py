@@ -74,10 +74,12 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
         fx = fixture_dir()
         ckpt = os.path.join(fx, "digits_cnn", "model.ckpt")
         output_nodes = output_nodes or "prediction"
-        d = np.load(os.path.join(fx, "digits.npz"))
-        data_arrays, label_array = {"x": d["x_test"]}, d["y_test"]
-        calibration = {"x": d["x_train"][:calibration_samples]}
         source = "bundled fixture (TF1 CNN on scikit-learn digits)"
+        data_arrays = label_array = calibration = None
+        if data is None:  # its own digits, unless the user gave data
+            d = np.load(os.path.join(fx, "digits.npz"))
+            data_arrays, label_array = {"x": d["x_test"]}, (None if labels else d["y_test"])
+            calibration = {"x": d["x_train"][:calibration_samples]}
     else:
         data_arrays = label_array = calibration = None
         source = ckpt or graph or saved_model or keras

@@ -115,3 +115,32 @@ def test_bind_does_not_switch_off_the_default_passes(tmp_path):
     rep = json.loads(res.out)
     assert "strip_dropout" not in {p["pass"] for p in rep["passes"]}
     assert "keep" not in {n.name for n in graphtools.load_graph_def(str(tmp_path / "bind.pb")).node if n.op == "Placeholder"}
+
+
+def test_bad_input_that_needs_no_tensorflow_is_refused_before_any_work(tmp_path, fixture_frozen):
+    src = tmp_path / "g.pb"
+    graphtools.save_graph_def(fixture_frozen.graph_def, str(src))
+    (tmp_path / "outdir").mkdir()
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "junk.npy").write_bytes(b"not numpy")
+    (tmp_path / "empty_dir").mkdir()
+    cases = [
+        (["strip", "--in", src, "--out", tmp_path / "outdir"], "is a directory; give a file name"),
+        (["convert", "--in", src, "--out", tmp_path / "outdir"], "is a directory; give a file name"),
+        (["freeze", "--graph", src, "--out", tmp_path / "outdir"], "is a directory; give a file name"),
+        (["strip", "--in", tmp_path / "empty_dir", "--out", tmp_path / "o.pb"], "give a GraphDef file"),
+        (["convert", "--in", src, "--out", tmp_path / "m.tflite", "--quantize", "int8", "--representative-data",
+          tmp_path / "empty.npy"], "--representative-data"),
+        (["compare", "--graph", src, "--tflite", src, "--data", tmp_path / "junk.npy"], "no NUMPY header"),
+        (["pipeline", "--data", tmp_path / "empty.npy", "--out-dir", tmp_path / "p"], "is empty"),
+        (["pipeline", "--labels", tmp_path / "missing.txt", "--out-dir", tmp_path / "p"], "--labels"),
+    ]
+    before = sorted(os.listdir(tmp_path))
+    for argv, needle in cases:
+        p = _trapped(*argv)  # (refused before TensorFlow is even imported)
+        lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+        assert p.returncode == 2 and len(lines) == 1 and needle in lines[0], (argv, p.stderr)
+    assert sorted(os.listdir(tmp_path)) == before  # nothing written
+    # the bundled fixture's pipeline uses the data it is given, not its own digits
+    res = run_cli("pipeline", "--data", tmp_path / "junk.npy", "--out-dir", tmp_path / "p")
+    assert_clean_error(res, "junk.npy")
