@@ -198,9 +198,10 @@ def run_freeze(args):
     gd = result.graph_def
     data = io.graph_def_bytes(gd, args.out)
     replaced = []
-    if args.logdir:
-        _, replaced = tensorboard.write_graph(args.logdir, gd, text={"freeze/summary": _freeze_md(result)})
-    io.atomic_write(args.out, data)
+    with io.write_phase(args.out):
+        if args.logdir:
+            _, replaced = tensorboard.write_graph(args.logdir, gd, text={"freeze/summary": _freeze_md(result)})
+        io.atomic_write(args.out, data)
     report = {
         "source": result.source, "out": args.out, "size_bytes": len(data), "nodes": len(gd.node),
         "functions": len(gd.library.function), "variables_frozen": result.variables,
@@ -486,12 +487,15 @@ def run_strip(args):
     out = result.graph_def
     data = io.graph_def_bytes(out, args.out)
     report = _strip_report(args, nodes_before, result, len(data))
-    if args.logdir:
-        tensorboard.write_graph(os.path.join(args.logdir, "before"), io.load_graph_def(args.input))
-        tensorboard.write_graph(os.path.join(args.logdir, "after"), out, text={"strip/report": _strip_md(report)})
-    if args.report:
-        io.atomic_write(args.report, json.dumps(report, indent=2, default=_json_default) + "\n")
-    io.atomic_write(args.out, data)
+    before = io.load_graph_def(args.input) if args.logdir else None
+    with io.write_phase(args.out):
+        if args.logdir:
+            tensorboard.clear_own(args.logdir)  # (a pipeline's 'optimized' run there would sit beside these)
+            tensorboard.write_graph(os.path.join(args.logdir, "before"), before)
+            tensorboard.write_graph(os.path.join(args.logdir, "after"), out, text={"strip/report": _strip_md(report)})
+        if args.report:
+            io.atomic_write(args.report, json.dumps(report, indent=2, default=_json_default) + "\n")
+        io.atomic_write(args.out, data)
     _emit(args, report, _strip_text(report))
     return 0
 
@@ -629,14 +633,16 @@ def run_convert(args):
     rows = []
     for mode, model in results.items():
         path = conversion.output_path(args.out, mode) if args.quantize == "all" else args.out
-        io.atomic_write(path, model)
         info = tflite.summarize(model, path)
         rows.append({"mode": mode, "file": path, "size_bytes": len(model), "operators": info["operators"],
                      "op_histogram": info["op_histogram"], "inputs": info["inputs"], "outputs": info["outputs"]})
-    if args.logdir:
-        table = "| mode | file | bytes | ops |\n|---|---|---|---|\n" + "\n".join(
-            f"| {r['mode']} | {r['file']} | {r['size_bytes']} | {r['operators']} |" for r in rows)
-        tensorboard.write_graph(args.logdir, gd, text={"tflite/models": table})
+    with io.write_phase("the models"):
+        for r in rows:
+            io.atomic_write(r["file"], results[r["mode"]])
+        if args.logdir:
+            table = "| mode | file | bytes | ops |\n|---|---|---|---|\n" + "\n".join(
+                f"| {r['mode']} | {r['file']} | {r['size_bytes']} | {r['operators']} |" for r in rows)
+            tensorboard.write_graph(args.logdir, gd, text={"tflite/models": table})
     report = {"in": args.input, "inputs": inputs, "outputs": outputs, "input_shapes": shapes, "models": rows,
               "skipped": {m: "needs --representative-data" for m in skipped}, "notes": notes, "audit": audit,
               "rnn": rnn}

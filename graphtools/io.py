@@ -338,6 +338,36 @@ def _umask():
     return mask
 
 
+class write_phase:
+    """The block that writes a command's outputs: Ctrl-C there is held until every file is written
+    (never a half-replaced set), then said in one line; the command ends as it would have (exit 0).
+    Outside the main thread (manifest workers) it does nothing."""
+
+    def __init__(self, what="the outputs"):
+        self.what = what
+        self.got = []
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.old = None
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGINT, lambda sig, frame: self.got.append(sig))
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+        import sys
+
+        if self.old is not None:
+            signal.signal(signal.SIGINT, self.old)
+        if self.got:
+            print(f"graphtools: interrupted while writing {self.what}; finished writing them first "
+                  f"(nothing is half written)", file=sys.stderr)
+        return False
+
+
 def check_output(path, flag="--out"):
     """Before any work: the output ``path`` is not a directory and its directory can be made."""
     if path and os.path.isdir(path):

@@ -150,20 +150,22 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
         "rnn": loops, "input_pipeline_cuts": fz.cuts, "replaced_runs": replaced, "skipped_modes": skipped, "not_compared": not_compared,
         "files": [frozen_path, opt_path] + [p for _, p, _ in models],
     }
-    # every stage succeeded: now the files, each written atomically
-    io.atomic_write(frozen_path, frozen_bytes)
-    io.atomic_write(opt_path, opt_bytes)
-    for _, path, model in models:
-        io.atomic_write(path, model)
-    io.atomic_write(os.path.join(out_dir, "report.json"), json.dumps(report, indent=2, default=_plain) + "\n")
-    if not logdir:  # --logdir '': no event files (as every stage)
-        return report
-    tensorboard.write_graph(os.path.join(logdir, "freeze"), fz.graph_def)
-    tensorboard.write_graph(os.path.join(logdir, "optimized"), sr.graph_def)
-    tensorboard.write_graph(os.path.join(logdir, "tflite"), sr.graph_def, text={"tflite/models": "\n".join(
-        f"- {m}: `{p}` {len(b)} bytes, {tflite.summarize(b)['operators']} ops" for m, p, b in models)})
-    if cmp is not None:
-        tensorboard.write_comparison(os.path.join(logdir, "compare"), sr.graph_def, cmp, data_arrays)
+    # every stage succeeded: now the files, each written atomically, and the TensorBoard runs, all of
+    # them (Ctrl-C waits: never a half-replaced set)
+    tflite_text = "\n".join(f"- {m}: `{p}` {len(b)} bytes, {tflite.summarize(b)['operators']} ops"
+                            for m, p, b in models)
+    with io.write_phase(f"{out_dir} and {logdir or 'no TensorBoard runs'}"):
+        io.atomic_write(frozen_path, frozen_bytes)
+        io.atomic_write(opt_path, opt_bytes)
+        for _, path, model in models:
+            io.atomic_write(path, model)
+        io.atomic_write(os.path.join(out_dir, "report.json"), json.dumps(report, indent=2, default=_plain) + "\n")
+        if logdir:  # (--logdir '': no event files, as every stage)
+            tensorboard.write_graph(os.path.join(logdir, "freeze"), fz.graph_def)
+            tensorboard.write_graph(os.path.join(logdir, "optimized"), sr.graph_def)
+            tensorboard.write_graph(os.path.join(logdir, "tflite"), sr.graph_def, text={"tflite/models": tflite_text})
+            if cmp is not None:
+                tensorboard.write_comparison(os.path.join(logdir, "compare"), sr.graph_def, cmp, data_arrays)
     return report
 
 

@@ -19,6 +19,23 @@ def _writer(logdir):
     return EventFileWriter(logdir, filename_suffix=SUFFIX)
 
 
+STRIP_RUNS = ("before", "after")  # the runs strip writes below its --logdir
+
+
+def clear_nested(logdir):
+    """Remove graphtools' event files of strip's runs below ``logdir`` (a stale 'optimized/before'
+    beside a new 'optimized')."""
+    for run in STRIP_RUNS:
+        for f in previous_event_files(os.path.join(logdir, run)):
+            os.remove(f)
+
+
+def clear_own(logdir):
+    """Remove graphtools' event files of the run ``logdir`` itself (before writing runs below it)."""
+    for f in previous_event_files(logdir):
+        os.remove(f)
+
+
 def previous_event_files(logdir):
     return sorted(glob.glob(os.path.join(glob.escape(logdir), "events.out.tfevents.*" + SUFFIX)))
 
@@ -35,6 +52,7 @@ def write_graph(logdir, graph_def, text=None):
     from tensorboard.compat.proto.types_pb2 import DT_STRING
 
     data = graph_def if isinstance(graph_def, bytes) else graph_def.SerializeToString()
+    clear_nested(logdir)  # one layout: a run never holds stale runs of ours below it (strip's before/after)
     old = previous_event_files(logdir)
     w = _writer(logdir)
     try:

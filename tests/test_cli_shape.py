@@ -144,3 +144,46 @@ def test_bad_input_that_needs_no_tensorflow_is_refused_before_any_work(tmp_path,
     # the bundled fixture's pipeline uses the data it is given, not its own digits
     res = run_cli("pipeline", "--data", tmp_path / "junk.npy", "--out-dir", tmp_path / "p")
     assert_clean_error(res, "junk.npy")
+
+
+def test_ctrl_c_while_writing_finishes_the_whole_set_and_says_so(tmp_path, monkeypatch):
+    import signal
+
+    from graphtools import io
+
+    real, calls = io.atomic_write, []
+
+    def interrupted_write(path, data):  # Ctrl-C arrives as the first file is written
+        if not calls:
+            os.kill(os.getpid(), signal.SIGINT)
+        calls.append(path)
+        return real(path, data)
+
+    monkeypatch.setattr(io, "atomic_write", interrupted_write)
+    res = run_cli("pipeline", "--quantize", "none,dynamic", "--out-dir", tmp_path / "out", "--logdir", tmp_path / "logs")
+    assert res.code == 0, res.err
+    assert "interrupted while writing" in res.err and "finished writing them" in res.err
+    assert sorted(os.listdir(tmp_path / "out")) == ["frozen.pb", "model.dynamic.tflite", "model.tflite",
+                                                     "optimized.pb", "report.json"]
+    assert sorted(os.listdir(tmp_path / "logs")) == ["compare", "freeze", "optimized", "tflite"]
+
+
+def test_strip_and_pipeline_share_one_tensorboard_layout(tmp_path, fixture_frozen):
+    from graphtools import tensorboard
+
+    src = tmp_path / "g.pb"
+    graphtools.save_graph_def(fixture_frozen.graph_def, str(src))
+    logs = tmp_path / "logs"
+    res = run_cli("strip", "--in", src, "--out", tmp_path / "o.pb", "--outputs", "prediction",
+                  "--logdir", logs / "optimized")
+    assert res.code == 0, res.err
+    assert tensorboard.previous_event_files(str(logs / "optimized" / "after"))
+    res = run_cli("pipeline", "--quantize", "none", "--out-dir", tmp_path / "out", "--logdir", logs)
+    assert res.code == 0, res.err
+    assert tensorboard.previous_event_files(str(logs / "optimized"))
+    for run in ("before", "after"):  # the stale strip runs are gone: one 'optimized' run
+        assert not tensorboard.previous_event_files(str(logs / "optimized" / run))
+    res = run_cli("strip", "--in", src, "--out", tmp_path / "o.pb", "--outputs", "prediction",
+                  "--logdir", logs / "optimized")
+    assert res.code == 0, res.err
+    assert not tensorboard.previous_event_files(str(logs / "optimized"))  # and the other way round
