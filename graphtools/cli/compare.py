@@ -1,0 +1,117 @@
+"""graphtools compare: the TF graph vs .tflite models on real data."""
+import os
+import sys
+
+from .common import PROG, _common, _data_args, _emit, _fmt_bytes, _input_error, _io_args, _short, _unsafe_arg
+
+
+def _add_compare(sub):
+    p = sub.add_parser("compare", help="TF graph vs .tflite models on real data: differences, agreement, accuracy",
+                       description="Run the TF graph and every .tflite model on the same data (batched) and "
+                                   "measure per model and output: max/mean |difference|, cosine similarity, "
+                                   "top-1 agreement, accuracy against labels, latency, size, op count, "
+                                   "determinism and the worst disagreements. --max-diff/--min-agreement make "
+                                   "the command exit 1 when a model falls outside them.")
+    p.add_argument("--graph", required=True, metavar="FILE", help="the (stripped) GraphDef the models came from")
+    p.add_argument("--tflite", required=True, nargs="+", metavar="MODEL", help=".tflite models to compare")
+    p.add_argument("--data", default="random", metavar="PATH|random",
+                   help=".npy, .npz (x/y or input-named arrays), IDX (.gz), an image directory, or random")
+    p.add_argument("--labels", metavar="PATH", help="labels: .npy, .npz (y), IDX (.gz) or one per line")
+    _io_args(p)
+    p.add_argument("--input-shapes", metavar="SHAPES", help="shapes where the graph has none (toco syntax)")
+    _data_args(p)
+    p.add_argument("--batch", type=int, default=512, help="batch size (default 512: the fastest for small models in LiteRT here)")
+    p.add_argument("--limit", type=int, metavar="N", help="use the first N samples")
+    p.add_argument("--samples", type=int, default=256, help="random samples with --data random (default 256)")
+    p.add_argument("--max-diff", type=float, help="exit 1 when a model's max |difference| exceeds this")
+    p.add_argument("--min-agreement", type=float, help="exit 1 when a model's top-1 agreement is below this")
+    p.add_argument("--locate", action="store_true", help="find the first tensor where a model departs from TF")
+    _unsafe_arg(p)
+    p.add_argument("--logdir", default=os.path.join("logs", "compare"), metavar="DIR",
+                   help="TensorBoard run for the comparison tables and scalars (default: logs/compare)")
+    _common(p)
+    p.set_defaults(run=run_compare)
+
+
+def run_compare(args):
+    from .. import comparison, io, tensorboard
+    from ..conversion import resolve_signature
+    from ..data import check_source, load_samples
+
+    if args.data != "random":
+        check_source(args.data)
+    if args.labels:
+        check_source(args.labels, "--labels", text_ok=True)
+    for m in args.tflite:
+        if not os.path.exists(m):
+            raise _input_error(f"{m}: no such file; check the path")
+        if io.sniff(m) != "tflite":
+            raise _input_error(f"{m}: not a TensorFlow Lite model; give the .tflite files to compare")
+    gd = io.load_graph_def(args.graph)
+    data, labels = None, None
+    sig = resolve_signature(gd, args.inputs, args.outputs, args.input_shapes)  # once: for the data and the runs
+    if args.data != "random":
+        data = load_samples(args.data, sig.names, sig.shapes(), args.scale, args.mean, args.std, args.limit)
+        if args.labels is None and args.data.endswith(".npz"):
+            import numpy as np
+
+            z = np.load(args.data, allow_pickle=False)
+            labels = z["y"].reshape(-1).astype("int64") if "y" in z else None
+    if args.labels:
+        labels = comparison.load_labels(args.labels)
+    report = comparison.compare(gd, args.tflite, data, labels, signature=sig, batch=args.batch, limit=args.limit, samples=args.samples, locate=args.locate,
+                                max_diff=args.max_diff, allow_unsafe_ops=args.allow_unsafe_ops)
+    failures = []
+    for m in report["models"]:
+        for name, o in m["outputs"].items():
+            if args.max_diff is not None and o["max_abs_diff"] > args.max_diff:
+                failures.append(f"{m['model']}: {name} differs by {o['max_abs_diff']:.3g} > --max-diff {args.max_diff}")
+            if args.min_agreement is not None and o.get("top1_agreement", 1.0) < args.min_agreement:
+                failures.append(f"{m['model']}: {name} agrees on {o['top1_agreement']:.4f} < --min-agreement "
+                                f"{args.min_agreement}")
+    report["failures"] = failures
+    if args.logdir:
+        tensorboard.write_comparison(args.logdir, gd, report, data)
+    _emit(args, report, _compare_text(report))
+    if failures:
+        for f in failures:
+            print(f"{PROG} compare: outside the limits: {f}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _compare_text(r):
+    width = min(max([16] + [len(n) for n in r["outputs"]]), 40)
+    lines = [f"compared {r['samples']} samples ({r['data']}): inputs {', '.join(r['inputs'])} -> outputs "
+             f"{', '.join(r['outputs'])}; TF {r['tf_seconds']:.2f} s",
+             f"  {'model':<34} {'output':<{width}} {'max|d|':>9} {'mean|d|':>9} {'cosine':>8} {'agree':>7} {'acc':>7} "
+             f"{'ms/batch':>9} {'size':>9} {'ops':>4}"]
+    exact = False
+    for m in r["models"]:
+        for name, o in m["outputs"].items():
+            acc = f"{o['accuracy']:.4f}" if "accuracy" in o else "-"
+            agree = (f"{o['top1_agreement']:.4f}" if "top1_agreement" in o else
+                     f"={o['exact_match']:.4f}" if "exact_match" in o else "-")
+            exact = exact or "exact_match" in o
+            lines.append(f"  {os.path.basename(m['model']):<34} {_short(name, width):<{width}} {o['max_abs_diff']:>9.3g} "
+                         f"{o['mean_abs_diff']:>9.3g} {o['cosine_similarity']:>8.5f} {agree:>7} {acc:>7} "
+                         f"{m['latency_ms_per_batch']:>9.3f} {_fmt_bytes(m['size_bytes']):>9} {m['operators']:>4}")
+        if m["note"]:
+            lines.append(f"    note: {m['note']}")
+        if not m["deterministic"] or m["random_ops"]:
+            lines.append(f"    NOT deterministic: the same inputs gave different outputs; random ops: {m['random_ops']}")
+        for o in m["outputs"].values():
+            for w in o["worst"][:3]:
+                lines.append(f"    disagrees on sample {w['index']}: TF {w['tf_label']} ({w['tf_confidence']:.2f}) vs "
+                             f"TFLite {w['tflite_label']} ({w['tflite_confidence']:.2f})")
+        loc = m.get("locate")
+        if loc is not None:
+            f = loc["first_divergence"]
+            where = (f"first departs at {f['tensor']} ({f['op']}, max |d| {f['max_abs_diff']:.3g})" if f
+                     else "no matched tensor departs")
+            lines.append(f"    locate: {where} ({loc['checked']} tensors matched by name)")
+    if exact:
+        lines.append("  (=x: integer output, share of elements equal to TF's)")
+    if "tf_accuracy" in next(iter(r["models"][0]["outputs"].values()), {}):
+        lines.append(f"  TF graph accuracy: {next(iter(r['models'][0]['outputs'].values()))['tf_accuracy']:.4f}")
+    return "\n".join(lines)
