@@ -10,9 +10,10 @@ from .errors import GraphtoolsError, InputError
 
 log = logging.getLogger(__name__)
 
-MODES = ("none", "dynamic", "float16", "int8", "int16x8")
-CALIBRATED = ("int8", "int16x8")  # the modes that need representative data
-SUFFIX = {"none": "", "dynamic": ".dynamic", "float16": ".float16", "int8": ".int8", "int16x8": ".int16x8"}
+from .quantize import CALIBRATED, NAMES as MODES, MODES as _MODES  # the one table of modes
+
+__all__ = ["MODES", "CALIBRATED", "convert", "resolve_io", "resolve_signature", "prepare_loops"]
+SUFFIX = {name: m.suffix for name, m in _MODES.items()}
 IO_TYPES = ("float32", "int8", "uint8", "int16")
 
 
@@ -117,8 +118,9 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
     from ._tf import tf
 
     tf = tf()
-    if quantize not in MODES:
-        raise InputError(f"--quantize {quantize}: unknown; choose from {', '.join(MODES)} or all")
+    from . import quantize as quant
+
+    m = quant.mode(quantize)
     signature = signature or resolve_signature(graph_def, inputs, outputs, shapes)
     graph_def, signature, _ = prepare_loops(graph_def, signature, rnn, select_tf_ops)
     inputs, outputs, shapes, _ = resolve_io(graph_def, signature=signature)
@@ -131,7 +133,7 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
                          f"(.npy, .npz, IDX or an image directory)")
     for what, value in (("--inference-input-type", inference_input_type),
                         ("--inference-output-type", inference_output_type)):
-        if value not in (None, "float32") and quantize != "int8":
+        if value not in (None, "float32") and not m.integer_io:
             raise InputError(f"{what} {value} needs --quantize int8 (integer inputs and outputs come with "
                              f"full-integer quantization)")
         if value is not None and value not in IO_TYPES:
@@ -144,27 +146,17 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
             conv = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(pb, inputs, outputs, input_shapes=shapes)
         except (ValueError, KeyError) as e:
             raise ConversionError(f"the converter cannot load the graph: {_first_line(e)}")
-        ops = {tf.lite.OpsSet.TFLITE_BUILTINS}
+        ops = quant.configure(conv, m, tf)
         if select_tf_ops:
             ops.add(tf.lite.OpsSet.SELECT_TF_OPS)
         conv.allow_custom_ops = bool(allow_custom_ops)
-        if quantize != "none":
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantize == "float16":
-            conv.target_spec.supported_types = [tf.float16]
-        if quantize in CALIBRATED:
+        if m.needs_data:
             conv.representative_dataset = _representative(representative_data, inputs, shapes,
                                                           calibration_samples, progress)
-            if quantize == "int8":
-                ops.discard(tf.lite.OpsSet.TFLITE_BUILTINS)
-                ops.add(tf.lite.OpsSet.TFLITE_BUILTINS_INT8)
-                if inference_input_type:
-                    conv.inference_input_type = tf.as_dtype(inference_input_type)
-                if inference_output_type:
-                    conv.inference_output_type = tf.as_dtype(inference_output_type)
-            else:
-                ops.discard(tf.lite.OpsSet.TFLITE_BUILTINS)
-                ops.add(tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8)
+        if m.integer_io and inference_input_type:
+            conv.inference_input_type = tf.as_dtype(inference_input_type)
+        if m.integer_io and inference_output_type:
+            conv.inference_output_type = tf.as_dtype(inference_output_type)
         conv.target_spec.supported_ops = ops
         if legacy_uint8 is not None:
             conv.inference_type = tf.uint8

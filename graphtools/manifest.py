@@ -89,7 +89,7 @@ def load_manifest(path):
                 continue
             kind = FIELDS[key][1]
             entry[key] = _check_value(where, key, kind, value, base)
-        from .stages import _modes
+        from .quantize import parse as _modes
 
         try:
             _modes(entry.get("quantize", "all"))

@@ -43,32 +43,19 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
         return _run_pipeline(**opts)
 
 
-def _modes(quantize):
-    """'all', one mode or 'none,dynamic' -> the modes in order, each checked."""
-    from .conversion import MODES
-
-    if quantize in (None, "all"):
-        return list(MODES)
-    modes = [m.strip() for m in str(quantize).split(",") if m.strip()]
-    for m in modes:
-        if m not in MODES:
-            raise InputError(f"--quantize {m}: unknown; choose from {', '.join(MODES)}, a comma list or all")
-    if not modes:
-        raise InputError(f"--quantize '{quantize}': give a mode, a comma list (none,dynamic) or all")
-    return list(dict.fromkeys(modes))
-
-
 def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, remove, quantize, data, labels,
                   scale, out_dir, logdir, calibration_samples, progress, allow_unsafe_ops, keras, meta, bind, cut,
                   splice, verify, rtol, atol, mean, std, select_tf_ops, allow_custom_ops, allow_leftovers, rnn):
     from . import conversion, io, tensorboard, tflite
-    from .analysis import GraphAnalysis, op_histogram
+    from .analysis import op_histogram
     from .comparison import LiteModel, NeedsFlexError, compare, load_labels
     from .data import load_samples
     from .freezing import freeze
     from .surgery import strip_report
 
-    modes = _modes(quantize)
+    from .quantize import parse
+
+    modes = parse(quantize)
     say = progress or (lambda msg: None)
     if not (ckpt or graph or saved_model or keras):
         fx = fixture_dir()
@@ -106,9 +93,10 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
 
     say("[3/5] audit")
     ins, outs, shapes = sig.names, list(sig.outputs), sig.shapes()
-    a = GraphAnalysis(sr.graph_def)
-    audit = [b["message"] for b in a.conversion_blockers(  # with the shapes the conversion will use
-        [dict(i.as_dict(), shape=shapes[i.name]) for i in sig.inputs], outs) if b["kind"] != "recurrent_loops"]
+    from .audit import audit as audit_graph
+
+    audit = [b["message"] for b in audit_graph(sr.graph_def, ins, outs, shapes,  # the conversion's own
+                                                skip=("recurrent_loops",))["problems"]]
     converted, lsig, loops = conversion.prepare_loops(sr.graph_def, sig, rnn, select_tf_ops)  # once, for every mode
     if data_arrays is None and data:
         data_arrays = load_samples(data, ins, shapes, scale=scale, mean=mean, std=std)
@@ -118,11 +106,9 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     elif data and data.endswith(".npz") and label_array is None:
         z = np.load(data, allow_pickle=False)
         label_array = z["y"].reshape(-1) if "y" in z else None
-    skipped = [{"mode": m, "why": "needs calibration data: give --data"} for m in modes
-               if calibration is None and m in conversion.CALIBRATED]
-    modes = [m for m in modes if m not in {k["mode"] for k in skipped}]
-    if not modes:
-        raise InputError(f"--quantize {quantize}: every mode needs calibration data; give --data or add none")
+    from . import quantize as quant
+
+    modes, skipped = quant.split_by_data(modes, calibration is not None)
 
     say(f"[4/5] convert: {', '.join(modes)}")
     models = []

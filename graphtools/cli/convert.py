@@ -3,7 +3,7 @@ import argparse
 import os
 
 from .common import (
-    _common, _data_args, _emit, _fmt_bytes, _input_error, _io_args, _progress, _refuse_overwriting_inputs,
+    _common, _data_args, _emit, _fmt_bytes, _io_args, _progress, _refuse_overwriting_inputs,
     _rnn_arg, _rnn_note,
 )
 
@@ -34,7 +34,10 @@ def _add_convert(sub):
     p.add_argument("--out", default="model.tflite", metavar="FILE", help="TFLite model (default: model.tflite)")
     _io_args(p)
     p.add_argument("--input-shapes", metavar="SHAPES", help="e.g. 1,28,28,1 or 1,28,28,1:1,10")
-    p.add_argument("--quantize", default="none", choices=["none", "dynamic", "float16", "int8", "int16x8", "all"])
+    from ..quantize import NAMES
+
+    p.add_argument("--quantize", default="none", choices=list(NAMES) + ["all"],
+                   help="how to quantize (default: none); all: one file per mode")
     p.add_argument("--representative-data", metavar="PATH", help="calibration data for int8 and int16x8")
     p.add_argument("--calibration-samples", type=int, default=100, metavar="N",
                    help="how many samples to calibrate with (default 100)")
@@ -63,23 +66,22 @@ def run_convert(args):
     a = GraphAnalysis(gd)
     sig = conversion.resolve_signature(gd, args.inputs, args.outputs, args.input_shapes, analysis=a)
     inputs, outputs, shapes, notes = conversion.resolve_io(gd, signature=sig)  # once, for every mode below
-    audit = [b["message"] for b in a.conversion_blockers([i.as_dict() for i in sig.inputs], outputs)
-             if b["kind"] not in ("unknown_shape", "recurrent_loops")]
+    from ..audit import audit as audit_graph
+
+    audit = [b["message"] for b in audit_graph(gd, inputs, outputs, shapes, analysis=a,
+                                                skip=("recurrent_loops",))["problems"]]
     gd, sig, rnn = conversion.prepare_loops(gd, sig, args.rnn, args.select_tf_ops)  # once, for every mode
     if rnn:
         notes.append(_rnn_note(rnn))
-    modes = list(conversion.MODES) if args.quantize == "all" else [args.quantize]
+    from .. import quantize
+
     data = None
     if args.representative_data:
         data = load_samples(args.representative_data, inputs, shapes, args.scale, args.mean, args.std,
                             args.calibration_samples)
-    skipped = []
-    if data is None and any(m in conversion.CALIBRATED for m in modes):
-        if args.quantize != "all":
-            raise _input_error(f"--quantize {args.quantize} needs --representative-data (.npy, .npz, IDX or "
-                               f"an image directory)")
-        skipped = [m for m in modes if m in conversion.CALIBRATED]
-        modes = [m for m in modes if m not in skipped]
+    modes, skipped = quantize.split_by_data(quantize.parse(args.quantize), data is not None,
+                                            "--representative-data", explicit=args.quantize != "all")
+    skipped = [s["mode"] for s in skipped]
     results = {}
     for mode in modes:
         model = conversion.convert(gd, quantize=mode, representative_data=data, signature=sig,
@@ -87,7 +89,7 @@ def run_convert(args):
                                    inference_input_type=args.inference_input_type if mode == "int8" else None,
                                    inference_output_type=args.inference_output_type if mode == "int8" else None,
                                    allow_custom_ops=args.allow_custom_ops, select_tf_ops=args.select_tf_ops,
-                                   progress=_progress("calibrating") if mode in conversion.CALIBRATED else None)
+                                   progress=_progress("calibrating") if quantize.MODES[mode].needs_data else None)
         results[mode] = model
     rows = []
     for mode, model in results.items():
