@@ -401,6 +401,30 @@ def locate_divergence(graph_def, model, feeds, input_names, rtol=0.05):
     return {"first_divergence": None, "checked": len(checked)}
 
 
+def labels_for(data_path, labels_path=None):
+    """The labels of a comparison: ``labels_path`` when given, else the 'y' array of an .npz data file
+    (None when there is none)."""
+    if labels_path:
+        return load_labels(labels_path)
+    if data_path and str(data_path).endswith(".npz"):
+        z = np.load(data_path, allow_pickle=False)
+        return z["y"].reshape(-1).astype(np.int64) if "y" in z else None
+    return None
+
+
+def limit_failures(report, max_diff=None, min_agreement=None):
+    """The lines saying which model output is outside ``max_diff`` / ``min_agreement`` (compare's limits)."""
+    failures = []
+    for m in report["models"]:
+        for name, o in m["outputs"].items():
+            if max_diff is not None and o["max_abs_diff"] > max_diff:
+                failures.append(f"{m['model']}: {name} differs by {o['max_abs_diff']:.3g} > --max-diff {max_diff}")
+            if min_agreement is not None and o.get("top1_agreement", 1.0) < min_agreement:
+                failures.append(f"{m['model']}: {name} agrees on {o['top1_agreement']:.4f} < --min-agreement "
+                                f"{min_agreement}")
+    return failures
+
+
 def load_labels(path, n=None):
     """Labels from .npy, .npz ('y'), IDX (.gz) or a text file with one integer per line."""
     from .data import load_idx

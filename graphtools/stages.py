@@ -48,7 +48,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
                   splice, verify, rtol, atol, mean, std, select_tf_ops, allow_custom_ops, allow_leftovers, rnn):
     from . import conversion, io, tensorboard, tflite
     from .analysis import op_histogram
-    from .comparison import LiteModel, NeedsFlexError, compare, load_labels
+    from .comparison import LiteModel, NeedsFlexError, compare, labels_for
     from .data import load_samples
     from .freezing import freeze
     from .surgery import strip_report
@@ -101,11 +101,8 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     if data_arrays is None and data:
         data_arrays = load_samples(data, ins, shapes, scale=scale, mean=mean, std=std)
         calibration = {k: v[:calibration_samples] for k, v in data_arrays.items()}
-    if labels:
-        label_array = load_labels(labels)
-    elif data and data.endswith(".npz") and label_array is None:
-        z = np.load(data, allow_pickle=False)
-        label_array = z["y"].reshape(-1) if "y" in z else None
+    if labels or data:
+        label_array = labels_for(data, labels)
     from . import quantize as quant
 
     modes, skipped = quant.split_by_data(modes, calibration is not None)

@@ -52,24 +52,11 @@ def run_compare(args):
     sig = resolve_signature(gd, args.inputs, args.outputs, args.input_shapes)  # once: for the data and the runs
     if args.data != "random":
         data = load_samples(args.data, sig.names, sig.shapes(), args.scale, args.mean, args.std, args.limit)
-        if args.labels is None and args.data.endswith(".npz"):
-            import numpy as np
-
-            z = np.load(args.data, allow_pickle=False)
-            labels = z["y"].reshape(-1).astype("int64") if "y" in z else None
-    if args.labels:
-        labels = comparison.load_labels(args.labels)
-    report = comparison.compare(gd, args.tflite, data, labels, signature=sig, batch=args.batch, limit=args.limit, samples=args.samples, locate=args.locate,
-                                max_diff=args.max_diff, allow_unsafe_ops=args.allow_unsafe_ops)
-    failures = []
-    for m in report["models"]:
-        for name, o in m["outputs"].items():
-            if args.max_diff is not None and o["max_abs_diff"] > args.max_diff:
-                failures.append(f"{m['model']}: {name} differs by {o['max_abs_diff']:.3g} > --max-diff {args.max_diff}")
-            if args.min_agreement is not None and o.get("top1_agreement", 1.0) < args.min_agreement:
-                failures.append(f"{m['model']}: {name} agrees on {o['top1_agreement']:.4f} < --min-agreement "
-                                f"{args.min_agreement}")
-    report["failures"] = failures
+    labels = comparison.labels_for(None if args.data == "random" else args.data, args.labels)
+    report = comparison.compare(gd, args.tflite, data, labels, signature=sig, batch=args.batch, limit=args.limit,
+                                samples=args.samples, locate=args.locate, max_diff=args.max_diff,
+                                allow_unsafe_ops=args.allow_unsafe_ops)
+    failures = report["failures"] = comparison.limit_failures(report, args.max_diff, args.min_agreement)
     if args.logdir:
         tensorboard.write_comparison(args.logdir, gd, report, data)
     _emit(args, report, _compare_text(report))
