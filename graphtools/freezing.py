@@ -10,7 +10,9 @@ import os
 import re
 
 from . import io, safety
-from .analysis import VARIABLE_OPS, VARIABLE_READ_OPS, GraphAnalysis
+from .analysis import GraphAnalysis
+from .heuristics import moving_statistics_names
+from .ops import VARIABLE_OPS, VARIABLE_READ_OPS
 from .errors import FreezeError, InputError, NodeNotFoundError
 from .graph import node_name
 from .runtime import op_error_text
@@ -124,7 +126,7 @@ def _moving_statistics(gd, outputs, stats=None):
             scope = name.split("/moments/")[0]
         candidates = [f"{name}/ExponentialMovingAverage"]  # tf.train.ExponentialMovingAverage shadows
         if scope is not None:
-            candidates += [f"{scope}/moving_mean", f"{scope}/moving_variance"]
+            candidates += moving_statistics_names(scope)
         for v in candidates:
             if v in names and names[v].op in VARIABLE_OPS and v not in needed:
                 keep.append(v)

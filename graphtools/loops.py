@@ -18,14 +18,11 @@ import numpy as np
 
 from .errors import InputError
 from .graph import node_name
+from .ops import LOOP_OPS, TENSOR_ARRAY_OPS  # noqa: F401 (TENSOR_ARRAY_OPS re-exported)
 from .protos import make_ndarray
 
 log = logging.getLogger(__name__)
 
-TENSOR_ARRAY_OPS = {"TensorArrayV3", "TensorArrayScatterV3", "TensorArrayReadV3", "TensorArrayWriteV3",
-                    "TensorArrayGatherV3", "TensorArraySizeV3", "TensorArrayCloseV3", "TensorArrayConcatV3",
-                    "TensorArraySplitV3", "TensorArrayGradV3"}
-LOOP_OPS = {"Enter", "Merge", "Switch", "Exit", "NextIteration", "LoopCond"}
 FLOW_CARRIERS = {"Enter", "Merge", "Switch", "Exit", "NextIteration", "Identity"}
 ROUTES = ("auto", "unroll", "while")
 DT_INT32, DT_VARIANT = 3, 21

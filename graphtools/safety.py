@@ -17,13 +17,13 @@ UNSAFE_OPS = {
     "GenerateVocabRemapping", "DecodeProtoV2", "Rpc", "TryRpc",
 }
 # what a checkpoint restore legitimately runs
-SAVER_OPS = {"Save", "SaveV2", "SaveSlices", "Restore", "RestoreV2", "RestoreSlice", "MergeV2Checkpoints"}
+from .ops import CHECKPOINT_FILE_OPS  # noqa: E402 (the saver ops that touch files)
 
 
 def find_unsafe(graph_def, needed=None, allow_saver=False):
     """[(node or function/node, op)] of unsafe ops in ``graph_def``; with ``needed``, only among those
     names and the functions they call (what would actually run)."""
-    skip = SAVER_OPS if allow_saver else set()
+    skip = CHECKPOINT_FILE_OPS if allow_saver else set()
     found = [(n.name, n.op) for n in graph_def.node
              if n.op in UNSAFE_OPS and n.op not in skip and (needed is None or n.name in needed)]
     used = None if needed is None else _functions_used(graph_def, needed)

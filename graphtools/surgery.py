@@ -4,7 +4,8 @@ import logging
 
 import numpy as np
 
-from .analysis import VARIABLE_OPS, GraphAnalysis, op_histogram
+from .analysis import GraphAnalysis, op_histogram
+from .ops import VARIABLE_OPS
 from .errors import InputError
 from .graph import node_name
 from .passes import PassContext, run_passes
@@ -249,7 +250,7 @@ def _refuse_leftovers(graph, names, labels, ops):
     ``ops``: its op histogram, so a clean graph costs no look-up (the Graph's indexes are rebuilt on
     first use after the runner's compact).
     """
-    from .analysis import STOCHASTIC_OPS
+    from .ops import STOCHASTIC_OPS
     from .passes import const_value
 
     found = []

@@ -93,7 +93,8 @@ def is_random(graph_def, data_inputs, outputs, flags, seed=0, runner=None, batch
     uniform noise, -3 and 3 for normal noise) and the outputs compared. ``runner``: a GraphRunner
     over ``graph_def`` to share with later runs (importing a large graph is the expensive part).
     """
-    from .analysis import STOCHASTIC_OPS, GraphAnalysis
+    from .analysis import GraphAnalysis
+    from .ops import STOCHASTIC_OPS
     from .runtime import GraphRunner, RunError
 
     a = GraphAnalysis(graph_def)

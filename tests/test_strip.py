@@ -8,7 +8,7 @@ import pytest
 import builders
 import graphtools
 from conftest import FIXTURE_CKPT, assert_clean_error, run_cli, sha256
-from graphtools.analysis import STOCHASTIC_OPS
+from graphtools.ops import STOCHASTIC_OPS
 from graphtools.errors import InputError, NodeNotFoundError
 from graphtools.passes import PassContext, run_passes
 from graphtools.runtime import run_graph

@@ -8,11 +8,13 @@ import importlib
 import logging
 
 from ..errors import PassError
+from ..constants import const_expr, const_value  # the passes' helpers, re-exported
 from ..graph import Graph, clean_colocation, node_name
 
 log = logging.getLogger(__name__)
 
 PASSES = {}
+__all__ = ["register", "run_passes", "PassContext", "PassRecord", "const_value", "const_expr", "PASSES"]
 # The order ``--remove all`` runs them in: bind flags first so conds fold, then remove.
 MODULES = ("cut_nodes", "splice_nodes", "use_moving_statistics", "dequantize_ops", "bind_placeholders", "fold_switches", "fold_ifs", "strip_dropout", "remove_training", "remove_debug",
            "remove_identity", "fold_constants", "fold_batch_norms")
@@ -155,72 +157,6 @@ def _check_touched(graph, pass_name):
         for src in graph.sources(name):
             if src not in idx:
                 raise PassError(pass_name, f"left node '{name}' reading missing '{src}'")
-
-
-def const_value(graph, ref, max_hops=8):
-    """The numpy value of ``ref`` when it is a Const (through Identity chains), else None."""
-    name = node_name(ref)
-    op_of = graph.ops()
-    for _ in range(max_hops):
-        op = op_of.get(name)
-        if op == "Const":
-            return graph.const(name)
-        if op in ("Identity", "Snapshot"):
-            inputs = graph.inputs(name)
-            if inputs:
-                name = node_name(inputs[0])
-                continue
-        return None
-    return None
-
-
-_FOLD = []  # fold_constants' NUMPY, numpy_value and reads_port0_only, imported on first use (it imports this module)
-
-
-def const_expr(graph, ref, budget=16, memo=None):
-    """The value of ``ref`` when it is computed from constants by float elementwise arithmetic
-    (``fold_constants.numpy_value``, e.g. ``gamma * Rsqrt(var + eps)``) within ``budget`` nodes, else None.
-
-    Lets fold_batch_norms read a decomposed batch norm's scale and offset without constant folding
-    first materialising every intermediate as a Const (which it would then sweep away again).
-    ``memo``: a dict shared by calls within one pass (the scale is part of the offset's expression).
-    Run it under ``np.errstate(all="ignore")``: overflow is a value here, as in TensorFlow.
-    """
-    if not _FOLD:
-        from .fold_constants import NUMPY, numpy_value, reads_port0_only
-
-        _FOLD.extend((NUMPY, numpy_value, reads_port0_only))
-    numpy_ops, numpy_value, reads_port0_only = _FOLD
-    left = [budget]
-    op_of, inputs_of, const = graph.ops(), graph.inputs, graph.const
-    memo = {} if memo is None else memo
-
-    def value(name):
-        v = memo.get(name, memo)  # (memo itself: not seen yet)
-        if v is not memo:
-            return v
-        left[0] -= 1
-        if left[0] < 0:
-            return None  # out of budget: not an answer about this node, so not remembered
-        op = op_of.get(name)
-        v = None
-        if op == "Const":
-            v = const(name)
-        elif (op in numpy_ops or op in ("Identity", "Snapshot")) and reads_port0_only(inputs_of(name)):
-            args = []
-            for i in inputs_of(name):
-                a = value(i[:-2] if ":" in i else i)
-                if a is None:
-                    args = None
-                    break
-                args.append(a)
-            if args:
-                v = numpy_value(op, args) if op in numpy_ops else args[0] if len(args) == 1 else None
-        if left[0] >= 0:
-            memo[name] = v
-        return v
-
-    return value(node_name(ref))
 
 
 def candidate_names(graph, ctx, ops):

@@ -4,6 +4,7 @@ import logging
 
 import numpy as np
 
+from ..constants import NUMPY, numpy_value, reads_port0_only  # noqa: F401 (re-exported)
 from ..graph import node_name
 from . import register
 
@@ -18,47 +19,6 @@ from ..safety import UNSAFE_OPS  # noqa: E402  (never evaluated, even on constan
 
 NEVER |= UNSAFE_OPS
 MAX_ELEMENTS = 1 << 22  # do not materialise huge tensors (Fill, Tile, ...) as constants
-# float elementwise ops numpy computes exactly as TensorFlow's CPU kernels do (up to rounding)
-NUMPY = {
-    "Add": np.add, "AddV2": np.add, "Sub": np.subtract, "Mul": np.multiply, "RealDiv": np.divide,
-    "Maximum": np.maximum, "Minimum": np.minimum, "Neg": np.negative, "Sqrt": np.sqrt,
-    "Rsqrt": lambda a: np.float32(1) / np.sqrt(a) if a.dtype == np.float32 else 1 / np.sqrt(a),
-    "Reciprocal": np.reciprocal, "Inv": np.reciprocal, "Square": np.square, "SquaredDifference":
-        lambda a, b: np.square(a - b), "Abs": np.abs, "Exp": np.exp, "Log": np.log,
-}
-
-
-def reads_port0_only(inputs):
-    """True when every one of ``inputs`` (a node's input references) is a data edge from output 0
-    (no control input, no other port)."""
-    for i in inputs:  # (a loop, not any(): const_expr calls it for every node it evaluates)
-        if i[0] == "^" or (":" in i and i[-2:] != ":0"):
-            return False
-    return True
-
-
-def numpy_value(op, args):
-    """``op`` over constant ``args`` with numpy, when it is float elementwise arithmetic on one dtype
-    (computed as TensorFlow's CPU kernels do, up to rounding); else None.
-
-    Overflow and NaN are values here, as in TensorFlow: callers run it under
-    ``np.errstate(all="ignore")`` (once per pass, not per op: it is a hot path).
-    """
-    fn = NUMPY.get(op)
-    if fn is None or not args or args[0] is None:
-        return None
-    dtype = args[0].dtype
-    if dtype.kind != "f":
-        return None
-    for a in args:  # (a loop, not any(): this runs for every node of every constant expression)
-        if a is None or (a.dtype is not dtype and a.dtype != dtype):  # (``is``: mostly the same object)
-            return None
-    out = fn(*args)
-    if type(out) is np.ndarray and (out.dtype is dtype or out.dtype == dtype):
-        return out
-    return np.asarray(out).astype(dtype, copy=False)
-
-
 def _stateful(op, cache={}):
     if op not in cache:
         from tensorflow.python.framework import op_def_registry

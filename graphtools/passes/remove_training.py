@@ -2,14 +2,11 @@
 import logging
 import re
 
-from ..analysis import ASSIGN_OPS, GRADIENT_OPS, LOSS_OPS, SAVER_OPS, SUMMARY_OPS, is_training_op
+from ..heuristics import is_training_node
+from ..ops import ASSIGN_OPS, GRADIENT_OPS, LOSS_OPS, SAVER_OPS, SUMMARY_OPS
 from . import register
 
 log = logging.getLogger(__name__)
-UPDATE_SCOPE = re.compile(r"(AssignMovingAvg|ExponentialMovingAverage|update_ops|/Assign(_\d+)?$|"
-                          r"(^|/)(train|train_op|train_step|init|group_deps)(_\d+)?$)")
-
-
 TRAINING_OP_TYPES = tuple(ASSIGN_OPS | SAVER_OPS | SUMMARY_OPS | LOSS_OPS | GRADIENT_OPS | {"NoOp"})
 _TRAINING_OPS = frozenset(TRAINING_OP_TYPES)
 _APPLY = ("Apply", "ResourceApply", "SparseApply", "ResourceSparseApply")  # optimizer update ops
@@ -44,12 +41,6 @@ def _suspect_names(names):
         pos = end + 1
 
 
-def _is_training_node(node):
-    return (is_training_op(node) or node.op in ASSIGN_OPS | SAVER_OPS | SUMMARY_OPS
-            or (node.op == "NoOp" and bool(UPDATE_SCOPE.search(node.name)))
-            or bool(UPDATE_SCOPE.search(node.name)) and node.op in ("NoOp", "AssignSub", "AssignAdd", "Sub", "AddV2"))
-
-
 @register("remove_training")
 def remove_training(graph, ctx):
     """Drop control inputs on optimizer, update, summary, saver and initializer nodes.
@@ -67,7 +58,7 @@ def remove_training(graph, ctx):
         live = [d for d in dirty if d in idx]
         hinted = set(_suspect_names(live))
         suspects = [idx[d] for d in live if d in hinted or op_of[d] in _TRAINING_OPS or op_of[d].startswith(_APPLY)]
-    training = {n.name for n in suspects if _is_training_node(n)}
+    training = {n.name for n in suspects if is_training_node(n)}
     dropped = 0
     for t in training:
         for r in graph.consumers(t):

@@ -1,7 +1,7 @@
 """splice_nodes: remove a named node or a whole name scope by wiring its data input to its readers."""
 import logging
 
-from ..analysis import FLAG_NAME
+from ..heuristics import FLAG_NAME
 from ..errors import InputError, NodeNotFoundError
 from ..graph import node_name, tensor_ref
 from . import register

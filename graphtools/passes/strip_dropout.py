@@ -3,7 +3,7 @@ import logging
 
 import numpy as np
 
-from ..analysis import STOCHASTIC_OPS
+from ..ops import STOCHASTIC_OPS
 from ..graph import node_name, tensor_ref
 from ..protos import NodeDef
 from . import const_value, register

@@ -2,6 +2,7 @@
 import logging
 
 
+from ..heuristics import moving_statistics_names
 from ..protos import NodeDef
 from . import const_value, register
 
@@ -44,7 +45,7 @@ def _candidates(graph, n):
         out = recorded
     elif n.op in FUSED and n.attr["is_training"].b:
         scope = n.name.rsplit("/", 1)[0]
-        out = [f"{scope}/moving_mean", f"{scope}/moving_variance"]
+        out = moving_statistics_names(scope)
     elif "_moving_average" in n.attr:
         out = [n.attr["_moving_average"].s.decode()]
     elif "/moments/" in n.name:
