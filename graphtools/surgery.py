@@ -8,21 +8,16 @@ from .analysis import GraphAnalysis, op_histogram
 from .ops import VARIABLE_OPS
 from .errors import InputError
 from .graph import node_name
-from .passes import PassContext, run_passes
+from .passes import Options, PassContext, order, run_passes
 from .runtime import RunError
 
 log = logging.getLogger(__name__)
 
-GROUPS = {
-    "training": ["bind_placeholders", "fold_switches", "fold_ifs", "remove_training"],
-    "dropout": ["strip_dropout"],
-    "debug": ["remove_debug"],
-    "identity": ["remove_identity"],
-    "batchnorm": ["fold_constants", "fold_batch_norms"],
-    "quantized": ["dequantize_ops"],
-}
-ORDER = ["dequantize_ops", "bind_placeholders", "fold_switches", "fold_ifs", "strip_dropout", "remove_training", "remove_debug",
-         "remove_identity", "fold_batch_norms", "fold_constants"]
+def groups():
+    """--remove's groups, from the pass registry (``@register(..., group=...)``)."""
+    from .passes import groups as registry_groups
+
+    return registry_groups()
 
 
 @dataclasses.dataclass
@@ -42,20 +37,21 @@ def passes_for(remove):
     """The pass names ``remove`` (e.g. ['dropout', 'training'] or ['all']) asks for, in run order."""
     if isinstance(remove, str):
         remove = [remove]
+    known = groups()
     wanted = set()
     items = [i.strip().lower() for r in remove for i in str(r).split(",") if i.strip()]
     if items == ["none"]:
         return []
     for item in items:
         if item == "all":
-            wanted.update(p for ps in GROUPS.values() for p in ps)
-        elif item in GROUPS:
-            wanted.update(GROUPS[item])
+            wanted.update(p for ps in known.values() for p in ps)
+        elif item in known:
+            wanted.update(known[item])
         else:
-            raise InputError(f"--remove {item}: unknown; choose from {', '.join(list(GROUPS) + ['all', 'none'])}")
+            raise InputError(f"--remove {item}: unknown; choose from {', '.join(list(known) + ['all', 'none'])}")
     if not wanted:
-        raise InputError("--remove needs at least one of " + ", ".join(list(GROUPS) + ["all"]))
-    return [p for p in ORDER if p in wanted]
+        raise InputError("--remove needs at least one of " + ", ".join(list(known) + ["all"]))
+    return order(wanted)
 
 
 def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=None, splice=None, verify=True,
@@ -111,7 +107,7 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
     if cut:
         outputs, _ = GraphAnalysis(graph_def).outputs_or_best(outputs)
         graph_def, pre_records = run_passes(graph_def, ["cut_nodes"],
-                                            PassContext(inputs=[], outputs=outputs, params={"cut": cut}))
+                                            PassContext(inputs=[], outputs=outputs, options=Options(cut=cut)))
     if "dequantize_ops" in names:
         names = [n for n in names if n != "dequantize_ops"]
         from .passes.dequantize_ops import FLOAT_FORM
@@ -153,17 +149,17 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
         raise InputError(f"the graph still has variables ({frozen_vars[0]}, ...); freeze it first: "
                          f"graphtools freeze --ckpt ... --out frozen.pb")
     if bind and "bind_placeholders" not in names:
-        names = ["bind_placeholders", "fold_switches", "fold_ifs"] + names
+        names = order(["bind_placeholders", "fold_switches", "fold_ifs"] + names)
     if splice:
-        names = ["splice_nodes"] + names
+        names = order(["splice_nodes"] + names)
     if not names and not pre_records:  # (--remove quantized alone: the pre-pass was the work)
         raise InputError("nothing to do: give --remove, --bind, --cut or --splice")
-    ctx = PassContext(inputs=list(inputs), outputs=outputs, params={"bind": bind, "splice": list(splice or [])})
+    ctx = PassContext(inputs=list(inputs), outputs=outputs, options=Options(bind=bind, splice=list(splice or [])))
     ops_before = a.graph.op_counts()
     labels = sig.labels if "remove_training" in names else []
     out, records = run_passes(work, names, ctx, graph=a.graph, needed=needed)
     records = pre_records + records
-    ops_after = ctx.params.get("ops_after") or op_histogram(out)
+    ops_after = ctx.ops_after or op_histogram(out)
     if not allow_leftovers:
         _refuse_leftovers(a.graph, names, labels, ops_after)
     equivalence = None
@@ -300,7 +296,7 @@ def _use_moving_statistics(graph_def, outputs, analysis):
         return None
     outs, _ = analysis.outputs_or_best(outputs)
     return run_passes(graph_def, ["use_moving_statistics"], PassContext(inputs=[], outputs=outs,
-                                                                         params={"keep": keep}))
+                                                                         options=Options(keep=keep)))
 
 
 def _typed(bind, placeholders):

@@ -29,9 +29,9 @@ def parse_value(text, dtype):
         raise InputError(f"--bind value '{text}' is not a number")
 
 
-@register("bind_placeholders")
+@register("bind_placeholders", group="training", after=("dequantize_ops",))
 def bind_placeholders(graph, ctx):
-    """Replace each placeholder named in ``ctx.params['bind']`` by a Const of the given value.
+    """Replace each placeholder named in ``ctx.options.bind`` by a Const of the given value.
 
     The node keeps its name, so its readers are untouched. A value must fit the placeholder's
     shape (a scalar fits an unknown-rank placeholder).
@@ -40,15 +40,15 @@ def bind_placeholders(graph, ctx):
 
     tf = tf()
     rewrites = 0
-    for name, value in (ctx.params.get("bind") or {}).items():
+    for name, value in (ctx.options.bind or {}).items():
         if name not in graph:
-            if name in ctx.params.get("_bound", set()):
+            if name in ctx.done["bind_placeholders"]:
                 continue
             raise NodeNotFoundError(name, [n.name for n in graph.nodes if n.op in PLACEHOLDERS],
                                     what="--bind placeholder")
         node = graph.node(name)
         if node.op not in PLACEHOLDERS:
-            if node.op == "Const" and name in ctx.params.get("_bound", set()):
+            if node.op == "Const" and name in ctx.done["bind_placeholders"]:
                 continue
             raise InputError(f"--bind {name}: is a {node.op}, not a placeholder; --cut replaces any node")
         dtype = tf.as_dtype(node.attr["dtype"].type)
@@ -62,7 +62,7 @@ def bind_placeholders(graph, ctx):
         const.attr["dtype"].type = node.attr["dtype"].type
         const.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(arr, dtype=dtype))
         graph.replace_node(const)
-        ctx.params.setdefault("_bound", set()).add(name)
+        ctx.done["bind_placeholders"].add(name)
         ctx.protected.discard(name)
         log.info("bound %s = %s", name, arr.tolist())
         rewrites += 1

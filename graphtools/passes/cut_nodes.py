@@ -24,7 +24,7 @@ def parse_cut(spec):
 
 @register("cut_nodes")
 def cut_nodes(graph, ctx):
-    """Replace each node in ``ctx.params['cut']`` (name, dtype, shape) by a Placeholder of that name.
+    """Replace each node in ``ctx.options.cut`` (name, dtype, shape) by a Placeholder of that name.
 
     What fed the node is no longer needed and is pruned. Readers of other outputs than :0 of a
     cut node make the cut ambiguous and are refused.
@@ -33,11 +33,11 @@ def cut_nodes(graph, ctx):
 
     tf = tf()
     rewrites = 0
-    for name, dtype, shape in ctx.params.get("cut") or []:
+    for name, dtype, shape in ctx.options.cut or []:
         if name not in graph:
             raise NodeNotFoundError(name, graph.index().keys(), what="--cut node")
         node = graph.node(name)
-        if node.op == "Placeholder" and name in ctx.params.get("_cut", set()):
+        if node.op == "Placeholder" and name in ctx.done["cut_nodes"]:
             continue
         try:
             dt = tf.as_dtype(dtype)
@@ -53,7 +53,7 @@ def cut_nodes(graph, ctx):
         ph.attr["dtype"].type = dt.as_datatype_enum
         ph.attr["shape"].shape.CopyFrom(tf.TensorShape([None if d < 0 else d for d in shape]).as_proto())
         graph.replace_node(ph)
-        ctx.params.setdefault("_cut", set()).add(name)
+        ctx.done["cut_nodes"].add(name)
         ctx.protected.add(name)
         if name not in ctx.inputs:
             ctx.inputs.append(name)

@@ -32,7 +32,7 @@ FLOAT_FORM = {
 QUANTIZED_DTYPES = {11: np.int8, 12: np.uint8, 13: np.int32, 15: np.int16, 16: np.uint16}
 
 
-@register("dequantize_ops")
+@register("dequantize_ops", group="quantized", after=("splice_nodes",))
 def dequantize_ops(graph, ctx):
     """Replace each 8-bit op of TensorFlow's old graph transforms by its float op, in place (same name).
 

@@ -13,7 +13,7 @@ T_ENUM = {np.dtype(np.float32): 1, np.dtype(np.float64): 2, np.dtype(np.float16)
 WEIGHTED = ("Conv2D", "DepthwiseConv2dNative", "MatMul")
 
 
-@register("fold_batch_norms")
+@register("fold_batch_norms", group="batchnorm", after=("remove_identity",))
 def fold_batch_norms(graph, ctx):
     """Fold every batch norm that follows a weighted op into its weights and a bias.
 

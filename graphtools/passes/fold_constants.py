@@ -28,7 +28,7 @@ def _stateful(op, cache={}):
     return cache[op]
 
 
-@register("fold_constants")
+@register("fold_constants", group="batchnorm", after=("fold_batch_norms",))
 def fold_constants(graph, ctx):
     """Replace every deterministic node computed only from constants by a Const holding its value.
 
@@ -39,7 +39,7 @@ def fold_constants(graph, ctx):
     functions = graph.function_names()
     known = set(graph.names_of("Const"))
     order = []
-    dirty = ctx.params.get("dirty")
+    dirty = ctx.dirty
     if dirty is None:
         work = collections.deque(r for c in known for r in graph.consumers(c))
     else:  # what changed may now read only constants, or be a new constant others read

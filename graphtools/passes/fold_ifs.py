@@ -8,7 +8,7 @@ from . import const_value, register
 log = logging.getLogger(__name__)
 
 
-@register("fold_ifs")
+@register("fold_ifs", group="training", after=("fold_switches",))
 def fold_ifs(graph, ctx):
     """Inline the body of the branch a constant predicate selects.
 

@@ -10,7 +10,7 @@ SWITCH = ("Switch", "RefSwitch")
 MERGE = ("Merge", "RefMerge")
 
 
-@register("fold_switches")
+@register("fold_switches", group="training", after=("bind_placeholders",))
 def fold_switches(graph, ctx):
     """Route every Switch with a constant predicate to its live output and resolve the Merges.
 

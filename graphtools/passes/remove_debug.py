@@ -5,7 +5,7 @@ PASS_THROUGH = {"CheckNumerics", "CheckNumericsV2", "Print", "DebugIdentity", "D
 CONTROL_ONLY = {"Assert", "PrintV2", "DebugNanCount", "DebugNumericSummary"}
 
 
-@register("remove_debug")
+@register("remove_debug", group="debug", after=("remove_training",))
 def remove_debug(graph, ctx):
     """CheckNumerics/Print(x) -> x; control edges on Assert/PrintV2 are dropped."""
     rewrites = 0

@@ -10,7 +10,7 @@ IDENTITY_OPS = {"Identity", "Snapshot", "StopGradient", "PreventGradient", "Plac
 NO_BYPASS_SOURCES = {"Switch", "RefSwitch", "Enter", "RefEnter", "Merge", "Exit", "NextIteration", "LoopCond"}
 
 
-@register("remove_identity")
+@register("remove_identity", group="identity", after=("remove_debug",))
 def remove_identity(graph, ctx):
     """Wire the readers of an Identity to its input.
 

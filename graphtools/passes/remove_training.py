@@ -41,7 +41,7 @@ def _suspect_names(names):
         pos = end + 1
 
 
-@register("remove_training")
+@register("remove_training", group="training", after=("strip_dropout",))
 def remove_training(graph, ctx):
     """Drop control inputs on optimizer, update, summary, saver and initializer nodes.
 
@@ -49,7 +49,7 @@ def remove_training(graph, ctx):
     the outputs once these edges are gone, so the runner's prune removes them.
     """
     idx, op_of = graph.index(), graph.ops()
-    dirty = ctx.params.get("dirty")
+    dirty = ctx.dirty
     # a training node has a training op type or a name with one of the hint words: look at those only
     if dirty is None:
         suspects = [idx[name] for name in _suspect_names(list(idx))]

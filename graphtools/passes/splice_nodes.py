@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 
 @register("splice_nodes")
 def splice_nodes(graph, ctx):
-    """Splice out each node or scope in ``ctx.params['splice']``.
+    """Splice out each node or scope in ``ctx.options.splice``.
 
     Before::  x -> [scope: dropout_1/...] -> y readers
     After::   x -> y readers
@@ -22,11 +22,11 @@ def splice_nodes(graph, ctx):
     """
     rewrites = 0
     idx = graph.index()
-    for target in ctx.params.get("splice") or []:
+    for target in ctx.options.splice or []:
         target = target.rstrip("/")
         members = {n.name for n in graph.nodes if n.name == target or n.name.startswith(target + "/")}
         if not members:
-            if target in ctx.params.get("_spliced", set()):
+            if target in ctx.done["splice_nodes"]:
                 continue
             raise NodeNotFoundError(target, _scopes(graph), what="--splice node or scope")
         protected = members & ctx.protected
@@ -60,7 +60,7 @@ def splice_nodes(graph, ctx):
         for n in graph.nodes:  # control edges on spliced nodes go away with them
             if n.name not in members:
                 graph.drop_control_inputs(n, lambda s: s in members)
-        ctx.params.setdefault("_spliced", set()).add(target)
+        ctx.done["splice_nodes"].add(target)
         log.info("spliced %s (%d nodes): %s now reads %s", target, len(members), outs[0], ins[0])
         rewrites += 1
     return rewrites

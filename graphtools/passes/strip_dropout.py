@@ -18,7 +18,7 @@ SCALE_OPS = {"Mul", "Sub", "Identity", "Enter"}
 _WALKED = MASK_OPS | COMBINE_OPS | SCALE_OPS  # every op the walk from a random op can step onto
 
 
-@register("strip_dropout")
+@register("strip_dropout", group="dropout", after=("fold_ifs",))
 def strip_dropout(graph, ctx):
     """Remove dropout in its legacy forms by rewiring its output to its input.
 

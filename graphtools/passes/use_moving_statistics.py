@@ -105,7 +105,7 @@ def use_moving_statistics(graph, ctx):
                 log.info("%s: replaced by %s", n.name, stats[0])
                 rewrites += 1
     if rewrites:
-        ctx.params["keep"] = set()
+        ctx.options.keep = set()
     return rewrites
 
 
