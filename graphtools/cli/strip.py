@@ -20,7 +20,9 @@ prove the result equivalent before writing it.
   identity   Identity chains (W/read, ...), StopGradient, PlaceholderWithDefault not listed as input
   batchnorm  constant folding, training-mode batch norm to inference, batch norms folded into
              the preceding Conv2D / DepthwiseConv2dNative / MatMul
-  all        all of the above
+  quantized  graph-transform 8-bit ops (QuantizeV2, QuantizedConv2D, ...) back to float ops
+  all        all of the above (also when --bind, --cut or --splice are given)
+  none       only what --bind, --cut and --splice ask for
 
 By default the graph is run before and after on seeded random inputs (training flags at their
 inference values) and nothing is written when an output differs beyond the tolerance."""
