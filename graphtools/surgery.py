@@ -54,6 +54,32 @@ def passes_for(remove):
     return order(wanted)
 
 
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """A strip stage that changes the baseline of the equivalence check by design (run before the
+    check's reference is taken): ``wanted(names, cut, graph_def)`` says whether it runs."""
+
+    name: str
+    pass_name: str
+    wanted: object
+    why: str
+
+
+def _has_8bit_ops(graph_def):
+    from .passes.dequantize_ops import FLOAT_FORM
+
+    return any(n.op in FLOAT_FORM for n in graph_def.node)
+
+
+BASELINE_STAGES = (
+    Stage("cut", "cut_nodes", lambda names, cut, gd: bool(cut), "a cut changes what feeds the graph"),
+    Stage("dequantize", "dequantize_ops", lambda names, cut, gd: "dequantize_ops" in names and _has_8bit_ops(gd),
+          "8-bit ops back to float lose the rounding between ops"),
+)
+# (then, inside the working copy's analysis: use_moving_statistics, batch statistics -> moving averages;
+# then the main passes of --remove, in the registry's order, checked against that baseline)
+
+
 def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=None, splice=None, verify=True,
           rtol=1e-4, atol=1e-5, input_shapes=None, allow_unsafe_ops=False, allow_leftovers=False):
     """Return the stripped GraphDef (see ``strip_report`` for the arguments and what it checks)."""
@@ -102,22 +128,19 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
     from .passes.cut_nodes import parse_cut
 
     names = passes_for(remove) if remove else []  # ('none' or []: only what bind/cut/splice ask for)
+    names = [n for n in names if n != "dequantize_ops"] if not _has_8bit_ops(graph_def) else names
     cut = [parse_cut(c) if isinstance(c, str) else tuple(c) for c in (cut or [])]
     pre_records = []
-    if cut:
+    # the stages that rewrite the baseline (what the check compares against) by design, declared in
+    # BASELINE_STAGES and run by the one runner; the main passes, proved equivalent, come after
+    for stage in BASELINE_STAGES:
+        if not stage.wanted(names, cut, graph_def):
+            continue
+        names = [n for n in names if n != stage.pass_name]
         outputs, _ = GraphAnalysis(graph_def).outputs_or_best(outputs)
-        graph_def, pre_records = run_passes(graph_def, ["cut_nodes"],
-                                            PassContext(inputs=[], outputs=outputs, options=Options(cut=cut)))
-    if "dequantize_ops" in names:
-        names = [n for n in names if n != "dequantize_ops"]
-        from .passes.dequantize_ops import FLOAT_FORM
-
-        if any(n.op in FLOAT_FORM for n in graph_def.node):
-            # 8-bit ops back to float changes the numbers by design (no more rounding between ops):
-            # like a cut, the rest is checked against the dequantized graph
-            outputs, _ = GraphAnalysis(graph_def).outputs_or_best(outputs)
-            graph_def, records = run_passes(graph_def, ["dequantize_ops"], PassContext(inputs=[], outputs=outputs))
-            pre_records += records
+        graph_def, records = run_passes(graph_def, [stage.pass_name],
+                                        PassContext(inputs=[], outputs=outputs, options=Options(cut=cut)))
+        pre_records += records
     # one private copy: analysed here, then edited in place by the passes (the caller's proto and
     # ``graph_def``, the baseline of the equivalence check, are never touched) -- unless the caller
     # handed the proto over: then the baseline is kept as bytes, a seventh of the parsed size
