@@ -72,3 +72,14 @@ def test_the_context_is_typed():
     assert ctx.protected == {"x", "y"} and ctx.dirty is None and ctx.ops_after is None
     with pytest.raises(TypeError):
         Options(unknown=1)
+
+
+def test_a_run_returns_a_typed_result():
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 2], name="x")
+        tf.identity(tf.identity(x) * 2.0, name="y")
+    run = run_passes(g.as_graph_def(), ["remove_identity"], PassContext(inputs=["x"], outputs=["y"]))
+    gd, records = run  # (unpacks as before)
+    assert run.graph_def is gd and [r.name for r in records] == ["remove_identity"]
+    assert run.ops_after == {"Const": 1, "Identity": 1, "Mul": 1, "Placeholder": 1}

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 PASSES = {}   # name -> the pass function
 INFO = {}     # name -> PassInfo
 __all__ = ["register", "run_passes", "PassContext", "PassRecord", "PassInfo", "const_value", "const_expr",
-           "PASSES", "INFO", "order", "groups"]
+           "PASSES", "INFO", "order", "groups", "PassRun", "Options"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +115,13 @@ class PassContext:
             self.options = Options(**self.options)
 
 
+class PassRun(collections.namedtuple("PassRun", "graph_def records")):
+    """What ``run_passes`` returns: the new GraphDef and a PassRecord per pass that changed something
+    (unpacks as ``graph_def, records``); ``ops_after`` is the result's op histogram."""
+
+    ops_after = None
+
+
 @dataclasses.dataclass
 class PassRecord:
     name: str
@@ -130,7 +137,8 @@ class PassRecord:
 
 
 def run_passes(graph_def, names, ctx, max_rounds=8, graph=None, needed=None):
-    """Copy ``graph_def``, run the named passes in order until none rewrites; return (GraphDef, records).
+    """Copy ``graph_def``, run the named passes in order until none rewrites; return a PassRun
+    (graph_def, records, and ops_after).
 
     ``graph``: a Graph over a private copy the caller already made (it is edited in place), and
     ``needed`` the ancestors of the outputs in it, when the caller computed them.
@@ -205,7 +213,9 @@ def run_passes(graph_def, names, ctx, max_rounds=8, graph=None, needed=None):
     clean_colocation(graph.graph_def)
     if [f.signature.name for f in graph.graph_def.library.function] != library:
         raise PassError("the pass runner", "changed the function library")
-    return graph.graph_def, records
+    run = PassRun(graph.graph_def, records)
+    run.ops_after = ctx.ops_after
+    return run
 
 
 def run_pass(graph_def, name, outputs, inputs=(), **params):
