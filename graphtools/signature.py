@@ -198,7 +198,11 @@ def resolve(graph_def, inputs=None, outputs=None, shapes=None, bind=None, analys
             flags[name] = bind[name]
         elif bind_flags and p.role == "training_flag" and name not in fed:
             flags[name] = inference_flag_value(p.as_dict())
-    given = _parse_shapes(shapes, [p.name for p in chosen], input_flag)
+    open_shape = [p.name for p in chosen if p.shape is None or any(d < 0 for d in p.shape[1:])]
+    given = _parse_shapes(shapes, [p.name for p in chosen], input_flag, open_shape)
+    if isinstance(shapes, str) and len(given) < len(chosen):
+        notes.append(f"--input-shapes {shapes}: for {', '.join(given)} (the inputs whose shape the graph leaves "
+                     f"open); the others keep the graph's")
     chosen = [dataclasses.replace(p, given=tuple(given[p.name])) if p.name in given else p for p in chosen]
     for p in chosen:
         if p.given is not None and p.shape is not None and len(p.shape) != len(p.given) and p.shape != []:
@@ -211,7 +215,9 @@ def resolve(graph_def, inputs=None, outputs=None, shapes=None, bind=None, analys
     return Signature(tuple(chosen), tuple(outs), flags, found, batch, tuple(notes), discovered, not listed)
 
 
-def _parse_shapes(shapes, names, input_flag):
+def _parse_shapes(shapes, names, input_flag, open_shape=()):
+    """{input: shape} from toco syntax (one shape per data input, or one per input whose shape the graph
+    leaves open when that is how many were given) or a dict."""
     if not shapes:
         return {}
     if isinstance(shapes, str):
@@ -220,6 +226,9 @@ def _parse_shapes(shapes, names, input_flag):
         if not names:
             raise InputError(f"--input-shapes: the graph has no data inputs to give shapes to; name them with "
                              f"{input_flag}")
+        count = len(shapes.split(":"))
+        if count != len(names) and open_shape and count == len(open_shape):
+            return parse_shapes(shapes, list(open_shape))
         return parse_shapes(shapes, names)
     out = {node_name(k): [int(d) for d in v] for k, v in dict(shapes).items()}
     for k in out:

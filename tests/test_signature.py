@@ -166,3 +166,18 @@ def test_the_signature_is_the_users_flags_applied_once():
     after = r.signature
     assert after.names == ["x"] and after.placeholders.keys() == {"x"} and after.input("x").given == (6, 4)
     assert after.against(r.graph_def) == after  # idempotent
+
+
+def test_input_shapes_may_name_only_the_inputs_whose_shape_is_open():
+    g = tf.Graph()
+    with g.as_default():
+        img = tf1.placeholder(tf.float32, None, name="image")  # unknown: needs a shape
+        style = tf1.placeholder(tf.float32, [26], name="style")  # fixed by the graph
+        tf.identity(tf.reduce_mean(img) * tf.reduce_sum(style), name="out")
+    gd = g.as_graph_def()
+    sig = resolve(gd, outputs="out", shapes="1,8,8,3")
+    assert sig.shapes() == {"image": [1, 8, 8, 3], "style": [26]}
+    assert any("leaves open" in n for n in sig.notes)
+    assert resolve(gd, outputs="out", shapes="1,8,8,3:26").shapes()["style"] == [26]  # one per input still works
+    with pytest.raises(InputError, match="3 shape"):
+        resolve(gd, outputs="out", shapes="1:2:3")
