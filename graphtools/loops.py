@@ -797,7 +797,7 @@ def lower(graph_def, signature, route="auto"):
     gd = lists
     values = {k: v for k, v in measured.items() if v.ndim == 0 or v.size <= 64}  # (counters and bounds)
     values.update({c.name: _tensor_value(c) for c in gd.node if c.op == "Const" and frame_of.get(c.name) == ""
-                   and c.attr["value"].tensor.tensor_shape.dim.__len__() == 0})
+                   and not len(c.attr["value"].tensor.tensor_shape.dim)})
     for f in loop_frames:
         frame_of, _ = frames(gd)
         idx = {n.name: n for n in gd.node}

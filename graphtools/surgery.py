@@ -202,7 +202,9 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
             if clash:
                 raise InputError(f"input {d['name']} has shape {d['shape']} but feeds {clash[0]}, which needs "
                                  f"rank {clash[1]}: give its real shape with --input-shapes")
-        _, why = sig.random_feeds()
+        from .validate import unfeedable
+
+        why = unfeedable(data)
         if why:  # nothing can run: not even the randomness probe
             from .validate import Equivalence
 

@@ -38,6 +38,23 @@ def inference_flag_value(placeholder):
     return 0
 
 
+def unfeedable(inputs):
+    """Why no random feeds can be made for ``inputs`` (unknown rank, a string or other non-numeric
+    tensor), or '' -- without making them."""
+    for i in inputs:
+        if i["shape"] is None:
+            return f"input {i['name']} has unknown rank"
+        if i["dtype"] == "string":
+            return f"input {i['name']} is a string tensor"
+        try:
+            kind = np.dtype(i["dtype"]).kind
+        except TypeError:  # (resource, variant, bfloat16: no numpy dtype)
+            kind = None
+        if kind is None or kind not in "fiub":
+            return f"input {i['name']} has dtype {i['dtype']}"
+    return ""
+
+
 def random_feeds(inputs, seed=0, batch=2):
     """Seeded feeds for data inputs; None when a shape cannot be guessed (unknown rank)."""
     rng = np.random.RandomState(seed)
