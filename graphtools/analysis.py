@@ -23,7 +23,7 @@ class GraphAnalysis:
     def __init__(self, graph_def):
         self.graph_def = graph_def
         self.graph = Graph(graph_def)
-        self.index = self.graph.index()
+        self.index = self.graph.node_map()  # {name: NodeDef}, graph order, follows the graph's edits
         self._nx = None
         self._data = None
         self._training = None

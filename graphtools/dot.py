@@ -17,13 +17,12 @@ def graph_def_to_dot(graph_def, title="graph", outputs=None, max_nodes=None, sho
     (a note says how many were left out); constants are hidden unless ``show_consts``.
     """
     g = Graph(graph_def)
-    idx = g.index()
-    names = list(idx)
+    names = list(g.names())
     if outputs:
         needed = g.ancestors(outputs)
         names = [n for n in names if n in needed]
     if not show_consts:
-        names = [n for n in names if idx[n].op != "Const"]
+        names = [n for n in names if g.op_of(n) != "Const"]
     left_out = 0
     if max_nodes and len(names) > max_nodes:
         left_out = len(names) - max_nodes
@@ -32,11 +31,11 @@ def graph_def_to_dot(graph_def, title="graph", outputs=None, max_nodes=None, sho
     lines = [f"digraph {_q(title)} {{", "  rankdir=TB;", '  node [shape=box, style="rounded,filled", '
              'fillcolor=white, fontname="Helvetica", fontsize=10];']
     for n in names:
-        node = idx[n]
+        node = g.node(n)
         color = _COLORS.get(node.op, "white")
         lines.append(f"  {_q(n)} [label={_q(node.op + chr(10) + n)}, fillcolor={color}];")
     for n in names:
-        for i in idx[n].input:
+        for i in g.inputs(n):
             src = node_name(i)
             if src in keep:
                 style = " [style=dashed]" if i.startswith("^") else ""

@@ -180,13 +180,12 @@ def statistics_by_update(gd):
     from .graph import Graph
 
     graph = Graph(gd)
-    idx = graph.index()
     through = ("Identity", "ReadVariableOp", "Cast", "Enter", "RefIdentity")
 
     def source(ref):  # the tensor behind Identity/reads
         for _ in range(6):
             name = node_name(ref)
-            node = idx.get(name)
+            node = graph.get(name)
             if node is None or node.op not in through or not graph.data_inputs(name):
                 return ref if ":" in ref else ref + ":0"
             ref = graph.data_inputs(name)[0]
@@ -194,7 +193,7 @@ def statistics_by_update(gd):
 
     def var_of(ref):
         name = node_name(source(ref))
-        return name if name in idx and idx[name].op in VARIABLE_OPS else None
+        return name if name in graph and graph.op_of(name) in VARIABLE_OPS else None
 
     found = {}
     for a in graph.nodes_of(*ASSIGN_TARGET_OPS):
@@ -206,7 +205,7 @@ def statistics_by_update(gd):
             continue
         value = source(ins[1])
         stat = None
-        v = idx.get(node_name(value))
+        v = graph.get(node_name(value))
         if v is not None and v.op.startswith("FusedBatchNorm") and value[-2:] in (":1", ":2"):
             stat = value
         else:
@@ -219,7 +218,7 @@ def statistics_by_update(gd):
                     break
                 if v.op not in ("Mul", "Sub") or not vin:
                     break
-                v = idx.get(node_name(source(vin[0])))
+                v = graph.get(node_name(source(vin[0])))
         if stat is not None:
             found[stat] = target
     return found

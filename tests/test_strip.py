@@ -475,9 +475,9 @@ def test_equivalence_check_compares_nan_and_inf_by_position():
 
 def _indexes(graph):
     """What the Graph's indexes say, as plain sets (live nodes only)."""
-    live = set(graph.index())
+    live = set(graph.names())
     return ({n: graph.op_of(n) for n in live}, {n: list(graph.inputs(n)) for n in live},
-            {n: set(graph.consumers(n)) & live for n in live}, {op: set(graph.names_of(op)) for op in graph.op_types()})
+            {n: set(graph.consumers(n)) & live for n in live}, {op: set(graph.names_of(op)) for op in graph.op_counts()})
 
 
 def test_graph_indexes_after_edits_match_a_rebuild():
@@ -502,9 +502,9 @@ def test_graph_indexes_after_edits_match_a_rebuild():
     graph.set_const("w", rng.randn(4, 4).astype(np.float32))                  # bytes only
     graph.set_const("w", rng.randn(4, 3).astype(np.float32).T[:4, :3].copy())  # new shape: rebuilt
     k = graph.add_const("k", np.ones(4, np.float32))
-    graph.rewrite(graph.node("c"), op="AddV2", inputs=["sq", k.name, "^a"])
+    graph.rewrite("c", op="AddV2", inputs=["sq", k.name, "^a"])
     graph.replace_all_uses("a:0", "x")              # a keeps only the control reader... then loses it
-    graph.rewrite(graph.node("c"), inputs=["sq", k.name])
+    graph.rewrite("c", inputs=["sq", k.name])
     graph.sweep(keep=["out", "x"])
     assert "b" not in graph and "a" not in graph and graph.consumers("sq") == ["c"]
     assert sorted(graph.consumers("x")) == ["sq"]
@@ -533,9 +533,9 @@ def test_ancestors_by_sweeping_from_the_sinks_equal_a_walk_from_the_roots():
                 node.input.append("missing")
         graph = Graph(gd)
         roots = [f"n{rng.randint(0, n)}" for _ in range(rng.randint(1, 3))]
-        walked = graph._walk_up(roots)
+        walked = graph._index().walk_up(roots)
         assert graph.ancestors(roots) == walked, trial
-        assert set(roots) <= walked and walked <= set(graph.index())
+        assert set(roots) <= walked and walked <= set(graph.names())
         graph.prune(roots)  # everything else is killed: the indexes change, the answer must not
         assert len(graph) == len(walked)
-        assert graph.ancestors(roots) == graph._walk_up(roots) == walked, trial
+        assert graph.ancestors(roots) == graph._index().walk_up(roots) == walked, trial

@@ -171,7 +171,7 @@ def run_passes(graph_def, names, ctx, max_rounds=8, graph=None, needed=None):
             graph.journal.reset()
             if rnd > 1:
                 dirty = set(graph.edit_log[last_run[name]:])
-                dirty.intersection_update(graph.index())
+                dirty.intersection_update(graph.names())
                 if not dirty:
                     continue
                 ctx.dirty = dirty
@@ -192,7 +192,7 @@ def run_passes(graph_def, names, ctx, max_rounds=8, graph=None, needed=None):
             j = graph.journal
             added = {n for n, _ in j.added}
             removed = [n for n, _ in j.removed if n not in added] if added else [n for n, _ in j.removed]
-            live = graph.index()
+            live = graph.names()
             rec = PassRecord(name, rnd, rewrites, pruned, j.op_delta(), removed,
                              [n for n, _ in j.added if n in live])
             log.info("%s (round %d): %d rewrites, %d nodes pruned, ops %s", name, rnd, rewrites, pruned,
@@ -228,12 +228,11 @@ def run_pass(graph_def, name, outputs, inputs=(), **params):
 
 def _check_touched(graph, pass_name):
     """Every node a pass touched reads only live nodes."""
-    idx = graph.index()
     for name in graph.journal.touched:
-        if name not in idx:
+        if name not in graph:
             continue
         for src in graph.sources(name):
-            if src not in idx:
+            if src not in graph:
                 raise PassError(pass_name, f"left node '{name}' reading missing '{src}'")
 
 

@@ -35,7 +35,7 @@ def cut_nodes(graph, ctx):
     rewrites = 0
     for name, dtype, shape in ctx.options.cut or []:
         if name not in graph:
-            raise NodeNotFoundError(name, graph.index().keys(), what="--cut node")
+            raise NodeNotFoundError(name, graph.names(), what="--cut node")
         node = graph.node(name)
         if node.op == "Placeholder" and name in ctx.done["cut_nodes"]:
             continue
@@ -44,7 +44,7 @@ def cut_nodes(graph, ctx):
         except TypeError:
             raise InputError(f"--cut {name}: unknown dtype '{dtype}'; use float32, int32, uint8, bool, ...")
         needed = _needed(graph, ctx)
-        other = sorted({i for n in graph.nodes if n.name in needed for i in n.input
+        other = sorted({i for n in needed for i in graph.inputs(n)
                         if not i.startswith("^") and node_name(i) == name and ":" in i and not i.endswith(":0")})
         if other:
             raise InputError(f"--cut {name}: the outputs read {', '.join(other)} too; a cut replaces output :0 "
@@ -63,13 +63,7 @@ def cut_nodes(graph, ctx):
 
 
 def _needed(graph, ctx):
-    import networkx as nx
-
-    g = graph.to_networkx()
-    needed = set()
-    for o in ctx.outputs:
-        needed |= nx.ancestors(g, o) | {o}
-    return needed
+    return graph.ancestors(ctx.outputs)
 
 
 def cut_tensors(graph_def, cuts, outputs):

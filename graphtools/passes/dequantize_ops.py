@@ -95,7 +95,7 @@ def _form(n):
 
 
 def _quantized_const(graph, ref):
-    node = graph.index().get(node_name(ref))
+    node = graph.get(node_name(ref))
     return node is not None and node.op == "Const" and node.attr["dtype"].type in QUANTIZED_DTYPES
 
 
@@ -128,7 +128,7 @@ def dequantized(q, dtype, lo, hi, mode):
 
 def _float_const(graph, name, lo, hi, mode):
     """A float Const beside the quantized constant ``name``: its values dequantized with [lo, hi]."""
-    t = graph.index()[name].attr["value"].tensor
+    t = graph.node(name).attr["value"].tensor
     dt = t.dtype
     shape = [d.size for d in t.tensor_shape.dim]
     if t.tensor_content:

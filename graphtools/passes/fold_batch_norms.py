@@ -33,11 +33,11 @@ def fold_batch_norms(graph, ctx):
     rewrites = 0
     memo = {}  # constant expressions evaluated so far (their nodes are never rewritten by this pass)
     with np.errstate(all="ignore"):  # overflow in a constant expression is its value, as in TensorFlow
-        op_of, idx = graph.ops(), graph.index()
+        op_of = graph.ops()
         for name in candidate_names(graph, ctx, FUSED + ("Add", "AddV2", "BiasAdd")):
             op = op_of.get(name)  # (None: removed by an earlier fold)
-            if op in FUSED and not idx[name].attr["is_training"].b:
-                rewrites += _fold_fused(graph, ctx, idx[name])
+            if op in FUSED and not graph.node(name).attr["is_training"].b:
+                rewrites += _fold_fused(graph, ctx, graph.node(name))
             elif op in ("Add", "AddV2", "BiasAdd"):
                 rewrites += _fold_mul_add(graph, ctx, name, memo)
     return rewrites
@@ -102,7 +102,7 @@ def _fold(graph, ctx, bn_name, x_ref, scale, offset, inner=(), producer=None):
             return 0
     op_of = graph.ops()
     op = op_of[w_name]
-    attr = graph.index()[w_name].attr
+    attr = graph.node(w_name).attr
     if op == "MatMul":
         if attr["transpose_a"].b:
             return 0
@@ -140,13 +140,13 @@ def _fold(graph, ctx, bn_name, x_ref, scale, offset, inner=(), producer=None):
         graph.set_const(weights_name, new_w.astype(dtype))  # its only reader: scaled in place (as TensorFlow's own fold does)
     else:  # shared or behind an Identity: the folded copy is a new constant
         w_const = graph.add_const(graph.unique_name(w_name + "/folded_weights"), new_w.astype(dtype))
-        graph.rewrite(graph.index()[w_name],
+        graph.rewrite(w_name,
                       inputs=[w_data[0], w_const.name] + w_data[2:] + [i for i in w_inputs if i[0] == "^"])
     b_name = graph.unique_name(bn_name + "/folded_bias")
     graph.add_const(b_name, new_b.astype(dtype))
-    bn = graph.index()[bn_name]
+    bn = graph.node(bn_name)
     ctrl = [i for i in graph.inputs(bn_name) if i[0] == "^"]
-    graph.rewrite(bn, op="BiasAdd", inputs=[w_name, b_name] + ctrl)
+    graph.rewrite(bn_name, op="BiasAdd", inputs=[w_name, b_name] + ctrl)
     bn.attr.clear()
     bn_attr = bn.attr
     bn_attr["T"].type = T_ENUM[dtype]

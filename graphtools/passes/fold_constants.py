@@ -5,7 +5,6 @@ import logging
 import numpy as np
 
 from ..constants import NUMPY, numpy_value, reads_port0_only  # noqa: F401 (re-exported)
-from ..graph import node_name
 from . import register
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,7 @@ def fold_constants(graph, ctx):
     over all remaining foldable nodes. Nodes with several outputs read, with control inputs,
     stateful ops and control flow are left alone; protected nodes keep their op.
     """
-    functions = graph.function_names()
+    functions = {f.signature.name for f in graph.graph_def.library.function}
     known = set(graph.names_of("Const"))
     order = []
     dirty = ctx.dirty
@@ -118,9 +117,9 @@ def _store(graph, values, anchors=None):
         v = np.asarray(v)
         if v.size > MAX_ELEMENTS:
             continue
-        node = graph.set_const(name, v)
+        graph.set_const(name, v)
         if anchors and name in anchors:
-            graph.rewrite(node, inputs=sorted(anchors[name]))
+            graph.rewrite(name, inputs=sorted(anchors[name]))
         count += 1
     return count
 
@@ -130,16 +129,15 @@ def _evaluate_with_tensorflow(graph, names):
     from .._tf import tf
 
     tf = tf()
-    idx = graph.index()
     needed = set(names)
     for name in names:
-        needed.update(node_name(i) for i in idx[name].input)
+        needed.update(graph.sources(name))
     sub = type(graph.graph_def)()
     sub.library.CopyFrom(graph.graph_def.library)
     sub.versions.CopyFrom(graph.graph_def.versions)
     for name in needed:
         m = sub.node.add()
-        m.CopyFrom(idx[name])
+        m.CopyFrom(graph.node(name))
         if any(i.startswith("^") for i in m.input):  # (a loop frame's anchor: not part of the value)
             keep = [i for i in m.input if not i.startswith("^")]
             del m.input[:]

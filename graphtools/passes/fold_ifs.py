@@ -27,7 +27,7 @@ def fold_ifs(graph, ctx):
     for n in graph.nodes_of("If", "StatelessIf", "Case", "StatelessCase"):
         if n.name not in graph:
             continue
-        pred = const_value(graph, n.input[0])
+        pred = const_value(graph, graph.inputs(n.name)[0])
         if pred is None or pred.shape != ():
             continue
         if n.op.endswith("If"):
@@ -45,7 +45,7 @@ def fold_ifs(graph, ctx):
         sub, mapping = f2g.function_def_to_graph_def(fdef)
         prefix = graph.unique_name(f"{n.name}/{branch}") + "/"
         actual = graph.data_inputs(n.name)[1:]
-        ctrl = [i for i in n.input if i.startswith("^")]
+        ctrl = [i for i in graph.inputs(n.name) if i.startswith("^")]
         args = {a.name: actual[k] for k, a in enumerate(fdef.signature.input_arg)}
         for node in sub.node:
             if node.name in args and node.op == "Placeholder":

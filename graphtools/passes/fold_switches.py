@@ -21,25 +21,25 @@ def fold_switches(graph, ctx):
     or control edges, as TensorFlow's executor propagates deadness), except Merges with a live
     input. Switches inside while loops (fed by LoopCond) are left alone.
     """
-    idx = graph.index()
     selects = _fold_selects(graph)
     live_routes = {}
     dead_tensors = set()
     for n in graph.nodes_of(*SWITCH):
         if len(graph.data_inputs(n.name)) < 2:
             continue
-        pred_src = idx.get(node_name(n.input[1]))
+        ins = graph.inputs(n.name)
+        pred_src = graph.get(node_name(ins[1]))
         if pred_src is not None and pred_src.op == "LoopCond":
             continue
-        pred = const_value(graph, n.input[1])
+        pred = const_value(graph, ins[1])
         if pred is None or pred.shape != ():
             continue
         live = 1 if bool(pred) else 0
-        live_routes[n.name] = (live, n.input[0])
+        live_routes[n.name] = (live, ins[0])
         dead_tensors.add(f"{n.name}:{1 - live}")
     if not live_routes:
         return selects
-    dead_nodes, merge_fix = _propagate(graph, idx, live_routes, dead_tensors)
+    dead_nodes, merge_fix = _propagate(graph, live_routes, dead_tensors)
     rewrites = 0
     for name, (live, src) in live_routes.items():
         # readers of the dead port are dead themselves; the sweep removes them with the Switch
@@ -52,8 +52,8 @@ def fold_switches(graph, ctx):
     gone = dead_nodes | set(live_routes)
     for d in gone:
         for r in graph.consumers(d):
-            if r not in dead_nodes and r in idx:
-                graph.drop_control_inputs(idx[r], lambda src: src in gone)
+            if r not in dead_nodes and r in graph:
+                graph.drop_control_inputs(r, lambda src: src in gone)
     log.info("folded %d switches, %d merges; %d nodes dead", len(live_routes), len(merge_fix), len(dead_nodes))
     return rewrites + len(live_routes) + selects
 
@@ -86,7 +86,7 @@ def _fold_selects(graph):
     return rewrites
 
 
-def _propagate(graph, idx, live_routes, dead_tensors):
+def _propagate(graph, live_routes, dead_tensors):
     """Dead nodes (reading a dead tensor or a dead node) and Merges left with one live input."""
     dead = set()
     merges = set()
@@ -96,12 +96,11 @@ def _propagate(graph, idx, live_routes, dead_tensors):
         for r in graph.consumers(src):
             if r in dead or r in live_routes:
                 continue
-            n = idx[r]
-            if n.op in MERGE:
+            if graph.op_of(r) in MERGE:
                 merges.add(r)
                 continue
             reads_dead = any((not i.startswith("^") and tensor_ref(i) in dead_tensors) or node_name(i) in dead
-                             for i in n.input)
+                             for i in graph.inputs(r))
             if reads_dead:
                 dead.add(r)
                 stack.append(r)
@@ -123,7 +122,7 @@ def _propagate(graph, idx, live_routes, dead_tensors):
 
 def _replace_value_index(graph, merge, k):
     """Readers of Merge:1 (which input fired) get a constant."""
-    if not graph.readers(f"{merge}:1"):
+    if not graph.consumers(f"{merge}:1", data=True):
         return
     from .._tf import tf
 

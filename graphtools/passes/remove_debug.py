@@ -16,5 +16,5 @@ def remove_debug(graph, ctx):
             rewrites += bool(graph.replace_all_uses(n.name + ":0", graph.data_inputs(n.name)[0]))
         elif n.op in CONTROL_ONLY:
             for c in list(graph.consumers(n.name)):
-                rewrites += graph.drop_control_inputs(graph.index()[c], lambda s, name=n.name: s == name)
+                rewrites += graph.drop_control_inputs(c, lambda s, name=n.name: s == name)
     return rewrites

@@ -48,20 +48,20 @@ def remove_training(graph, ctx):
     Optimizer slots, gradients, losses, summaries, the saver and the global step are not read by
     the outputs once these edges are gone, so the runner's prune removes them.
     """
-    idx, op_of = graph.index(), graph.ops()
+    op_of = graph.ops()
     dirty = ctx.dirty
     # a training node has a training op type or a name with one of the hint words: look at those only
     if dirty is None:
-        suspects = [idx[name] for name in _suspect_names(list(idx))]
-        suspects += graph.nodes_of(*TRAINING_OP_TYPES, *[op for op in graph.op_types() if op.startswith(_APPLY)])
+        suspects = [graph.node(name) for name in _suspect_names(list(graph.names()))]
+        suspects += graph.nodes_of(*TRAINING_OP_TYPES, *[op for op in graph.op_counts() if op.startswith(_APPLY)])
     else:  # what changed since the last run
-        live = [d for d in dirty if d in idx]
+        live = [d for d in dirty if d in op_of]
         hinted = set(_suspect_names(live))
-        suspects = [idx[d] for d in live if d in hinted or op_of[d] in _TRAINING_OPS or op_of[d].startswith(_APPLY)]
+        suspects = [graph.node(d) for d in live if d in hinted or op_of[d] in _TRAINING_OPS or op_of[d].startswith(_APPLY)]
     training = {n.name for n in suspects if is_training_node(n)}
     dropped = 0
     for t in training:
         for r in graph.consumers(t):
             if r not in training:
-                dropped += graph.drop_control_inputs(idx[r], lambda src: src in training)
+                dropped += graph.drop_control_inputs(r, lambda src: src in training)
     return dropped

@@ -21,7 +21,6 @@ def splice_nodes(graph, ctx):
     with the tensors that could not be matched up.
     """
     rewrites = 0
-    idx = graph.index()
     for target in ctx.options.splice or []:
         target = target.rstrip("/")
         members = {n.name for n in graph.nodes if n.name == target or n.name.startswith(target + "/")}
@@ -34,13 +33,12 @@ def splice_nodes(graph, ctx):
             raise InputError(f"--splice {target}: contains the input/output {sorted(protected)[0]}; "
                              f"choose another scope or change --inputs/--outputs")
         ins = []
-        g = graph.to_networkx()
         for m in [n.name for n in graph.nodes if n.name in members]:  # graph order: stable messages
             for i in graph.data_inputs(m):
-                src = idx[node_name(i)]
-                if src.name in members or _settings_only(graph, g, src.name):
+                src = node_name(i)
+                if src in members or _settings_only(graph, src):
                     continue
-                if src.op == "Shape":  # dropout's noise shape reads the input's shape
+                if graph.op_of(src) == "Shape":  # dropout's noise shape reads the input's shape
                     continue
                 t = tensor_ref(i)
                 if t not in ins:
@@ -59,24 +57,22 @@ def splice_nodes(graph, ctx):
         graph.replace_all_uses(outs[0], ins[0])
         for n in graph.nodes:  # control edges on spliced nodes go away with them
             if n.name not in members:
-                graph.drop_control_inputs(n, lambda s: s in members)
+                graph.drop_control_inputs(n.name, lambda s: s in members)
         ctx.done["splice_nodes"].add(target)
         log.info("spliced %s (%d nodes): %s now reads %s", target, len(members), outs[0], ins[0])
         rewrites += 1
     return rewrites
 
 
-def _settings_only(graph, g, name):
+def _settings_only(graph, name):
     """True for tensors computed only from constants and training-flag placeholders (keep_prob, 1 - keep_prob)."""
-    import networkx as nx
-
-    for a in nx.ancestors(g, name) | {name}:
-        n = graph.index()[a]
+    for a in graph.ancestors([name]):
+        n = graph.node(a)
         if n.op == "Const":
             continue
         if n.op.startswith("Placeholder") and FLAG_NAME.search(n.name):
             continue
-        if a != name and not n.input and n.op != "Const":
+        if a != name and not graph.inputs(a) and n.op != "Const":
             return False
         if n.op.startswith("Placeholder"):
             return False

@@ -179,7 +179,7 @@ def _rewire(graph, ctx, combine, x):
     if combine in ctx.protected:
         # an output keeps its name: it becomes Identity(x)
         ident = NodeDef(graph.graph_def, name=combine, op="Identity", input=[x])
-        ident.attr["T"].CopyFrom(graph.index()[combine].attr["T"])
+        ident.attr["T"].CopyFrom(graph.node(combine).attr["T"])
         graph.replace_node(ident)
     else:
         graph.replace_all_uses(combine + ":0", x)

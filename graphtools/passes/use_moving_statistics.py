@@ -22,15 +22,15 @@ def statistics_names(graph):
 
 def _suspects(graph):
     """Training-mode fused batch norms, moments nodes, and tensors with an EMA shadow (cheap: names)."""
-    idx = graph.index()
     out = [n for n in graph.nodes_of(*FUSED) if n.attr["is_training"].b]
-    for name in idx:
-        if "/moments/" in name or "_moving_average" in idx[name].attr:
-            out.append(idx[name])
+    for node in graph.nodes:
+        name = node.name
+        if "/moments/" in name or "_moving_average" in node.attr:
+            out.append(node)
         elif name.endswith("/ExponentialMovingAverage"):
             base = name[: -len("/ExponentialMovingAverage")]
-            if base in idx:
-                out.append(idx[base])
+            if base in graph:
+                out.append(graph.node(base))
     return out
 
 
@@ -38,7 +38,6 @@ def _candidates(graph, n):
     """The moving statistics of ``n``: [mean, variance] for a fused batch norm, [average] for a moments
     tensor. What freeze learned from the moving-average updates (``_moving_statistics`` /
     ``_moving_average`` attrs) comes first; TF's naming (``<scope>/moving_mean``) otherwise."""
-    idx = graph.index()
     out = []
     recorded = [s.decode() for s in n.attr["_moving_statistics"].list.s] if "_moving_statistics" in n.attr else []
     if n.op in FUSED and n.attr["is_training"].b and len(recorded) == 2 and all(recorded):
@@ -53,7 +52,7 @@ def _candidates(graph, n):
         if leaf in MOMENT_NAMES:
             out = [f"{scope}/{MOMENT_NAMES[leaf]}"]
     out.append(f"{n.name}/ExponentialMovingAverage")
-    return [c for c in out if c in idx and idx[c].op == "Const"]
+    return [c for c in out if c in graph and graph.op_of(c) == "Const"]
 
 
 @register("use_moving_statistics")
