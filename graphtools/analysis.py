@@ -7,6 +7,7 @@ import networkx as nx
 import numpy as np
 
 from .graph import Graph, node_name
+from .errors import InputError, NodeNotFoundError
 from .heuristics import FLAG_NAME, LABEL_NAME, LOSS_SCOPE, OUTPUT_NAME, is_training_op
 from .ops import (
     ASSIGN_OPS, DEBUG_OPS, GATHER_OPS, ID_PRESERVING_OPS, INPUT_PIPELINE_OPS, INT_TYPES, LABEL_ARGS,
@@ -585,6 +586,29 @@ def describe_placeholder(node, producer=None):
     return {"name": node.name, "dtype": dtype, "shape": shape,
             "optional": node.op == "PlaceholderWithDefault",
             "role": "training_flag" if is_flag else "data"}
+
+
+def named_inputs(described, names, op_of, outputs):
+    """``described`` (``discover_inputs``'s list) in the order of ``names``, then the others.
+
+    Each named input must be a placeholder the outputs read, else an InputError says what it is
+    (a tensor inside the graph becomes an input with ``strip --cut``).
+    """
+    by_name = {i["name"]: i for i in described}
+    outs = ", ".join(outputs)
+    for name in names:
+        if name in by_name:
+            continue
+        op = op_of.get(name)
+        if op is None:
+            raise NodeNotFoundError(name, list(by_name) or list(op_of), what="--inputs node",
+                                    where=f"the graph the outputs {outs} read")
+        if op in ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault"):
+            raise InputError(f"--inputs {name}: the outputs {outs} do not read it; drop it, or name the outputs "
+                             f"that do with --outputs")
+        raise InputError(f"--inputs {name}: is a {op}, not a placeholder; the graph's own inputs are its "
+                         f"placeholders -- make this one an input with graphtools strip --cut {name}:DTYPE:SHAPE")
+    return [by_name[n] for n in dict.fromkeys(names)] + [i for i in described if i["name"] not in names]
 
 
 def op_histogram(graph_def):

@@ -642,12 +642,30 @@ def freeze_keras(path, output_nodes=None):
 # ---------------------------------------------------------------- one front door
 
 def freeze(ckpt=None, meta=None, graph=None, saved_model=None, tags=("serve",), keras=None,
-           output_nodes=None, signature=None, allow_unsafe_ops=False):
+           output_nodes=None, signature=None, allow_unsafe_ops=False, input_nodes=None):
     """Freeze whichever source is given; return a FreezeResult.
 
     Graphs with ops that reach the file system or Python (other than the saver's own restore) are
-    refused before anything runs, unless ``allow_unsafe_ops``.
+    refused before anything runs, unless ``allow_unsafe_ops``. ``input_nodes``: the placeholders the
+    caller means to feed; each must be one the outputs read (see ``check_inputs``).
     """
+    result = _freeze(ckpt, meta, graph, saved_model, tags, keras, output_nodes, signature, allow_unsafe_ops)
+    return check_inputs(result, input_nodes) if input_nodes else result
+
+
+def check_inputs(result, input_nodes):
+    """``result`` with its inputs in the order of ``input_nodes`` (then the others the outputs read).
+
+    Each named input must be a placeholder of the frozen graph that the outputs read: freezing keeps
+    the graph's own inputs (a tensor inside the graph becomes an input with ``strip --cut``).
+    """
+    from .analysis import named_inputs
+
+    ops = {n.name: n.op for n in result.graph_def.node}
+    return dataclasses.replace(result, inputs=named_inputs(result.inputs, _names(input_nodes), ops, result.outputs))
+
+
+def _freeze(ckpt, meta, graph, saved_model, tags, keras, output_nodes, signature, allow_unsafe_ops):
     given = [x for x in (ckpt or graph, saved_model, keras) if x]
     if len(given) != 1:
         raise InputError("give exactly one source: --ckpt (with --meta or --graph), --saved-model or --keras")

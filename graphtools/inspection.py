@@ -2,12 +2,12 @@
 import os
 
 from . import io
-from .analysis import GraphAnalysis, op_histogram
+from .analysis import GraphAnalysis, named_inputs, op_histogram
 from .errors import InputError, NodeNotFoundError
 from .graph import node_name
 
 
-def inspect_path(path, outputs=None, top=5):
+def inspect_path(path, outputs=None, top=5, inputs=None):
     """Return a JSON-ready report for a .pb/.pbtxt/.meta, checkpoint, SavedModel or .tflite."""
     kind = io.sniff(path)
     if kind == "tflite":
@@ -15,29 +15,36 @@ def inspect_path(path, outputs=None, top=5):
 
         report = {"file": path, "format": "tflite", "size_bytes": os.path.getsize(path)}
         report.update(tflite.summarize(path))
+        if inputs:
+            have = [i["name"] for i in report["inputs"]]
+            for name in (inputs.split(",") if isinstance(inputs, str) else inputs):
+                if name.strip() and name.strip() not in have:
+                    raise NodeNotFoundError(name.strip(), have, what="--inputs tensor", where=path)
         return report
     if kind == "keras_h5":
         raise InputError(f"{path}: Keras HDF5 models are inspected after freezing: "
                          f"graphtools freeze --keras {path} --out frozen.pb && graphtools inspect frozen.pb")
     if kind in ("checkpoint", "checkpoint_dir"):
-        return inspect_checkpoint(path, outputs, top)
+        return inspect_checkpoint(path, outputs, top, inputs)
     if kind == "saved_model":
-        return inspect_saved_model(path, outputs, top)
+        return inspect_saved_model(path, outputs, top, inputs)
     if kind == "meta":
         mg = io.load_meta_graph(path)
         report = {"file": path, "format": "meta_graph", "size_bytes": os.path.getsize(path),
                   "tensorflow_version": mg.meta_info_def.tensorflow_version or None}
-        report.update(inspect_graph_def(mg.graph_def, outputs, top, path))
+        report.update(inspect_graph_def(mg.graph_def, outputs, top, path, inputs))
         return report
     gd = io.load_graph_def(path)
     report = {"file": path, "format": "graph_def_text" if kind == "graph_text" else "graph_def",
               "size_bytes": os.path.getsize(path)}
-    report.update(inspect_graph_def(gd, outputs, top, path))
+    report.update(inspect_graph_def(gd, outputs, top, path, inputs))
     return report
 
 
-def inspect_graph_def(graph_def, outputs=None, top=5, where="the graph"):
-    """Analyse a GraphDef: inputs for the (given or best-ranked) outputs, histogram, blockers."""
+def inspect_graph_def(graph_def, outputs=None, top=5, where="the graph", inputs=None):
+    """Analyse a GraphDef: inputs for the (given or best-ranked) outputs, histogram, blockers.
+
+    ``inputs``: placeholders the caller means to feed: checked, and listed first."""
     a = GraphAnalysis(graph_def)
     candidates = a.rank_outputs(top=top)
     if outputs:
@@ -48,6 +55,9 @@ def inspect_graph_def(graph_def, outputs=None, top=5, where="the graph"):
     else:
         outputs = [candidates[0]["name"]] if candidates else []
     found = a.discover_inputs(outputs) if outputs else []
+    if inputs:
+        names = [node_name(i.strip()) for i in (inputs.split(",") if isinstance(inputs, str) else inputs) if i.strip()]
+        found = named_inputs(found, names, a.graph.ops(), outputs)
     needed = a.reachable(outputs) if outputs else set()
     count, nbytes = a.parameters()
     used_count, used_bytes = a.parameters(needed) if outputs else (0, 0)
@@ -68,7 +78,7 @@ def inspect_graph_def(graph_def, outputs=None, top=5, where="the graph"):
     return report
 
 
-def inspect_checkpoint(path, outputs=None, top=5):
+def inspect_checkpoint(path, outputs=None, top=5, inputs=None):
     from ._tf import tf
 
     tf = tf()
@@ -97,13 +107,13 @@ def inspect_checkpoint(path, outputs=None, top=5):
         mg = io.load_meta_graph(meta)
         report["meta_graph"] = meta
         report["tensorflow_version"] = mg.meta_info_def.tensorflow_version or None
-        report.update(inspect_graph_def(mg.graph_def, outputs, top, meta))
+        report.update(inspect_graph_def(mg.graph_def, outputs, top, meta, inputs))
     else:
         report["note"] = "no .meta beside the checkpoint: inputs and outputs come from the graph (--graph)"
     return report
 
 
-def inspect_saved_model(path, outputs=None, top=5):
+def inspect_saved_model(path, outputs=None, top=5, inputs=None):
     sm = io.load_saved_model_proto(path)
     mg = sm.meta_graphs[0]
     sigs = {}
@@ -115,5 +125,5 @@ def inspect_saved_model(path, outputs=None, top=5):
     report = {"file": path, "format": "saved_model", "tags": [list(m.meta_info_def.tags) for m in sm.meta_graphs],
               "signatures": sigs, "size_bytes": sum(os.path.getsize(os.path.join(r, f))
                                                      for r, _, fs in os.walk(path) for f in fs)}
-    report.update(inspect_graph_def(mg.graph_def, outputs, top, path))
+    report.update(inspect_graph_def(mg.graph_def, outputs, top, path, inputs))
     return report

@@ -57,27 +57,47 @@ def passes_for(remove):
 @dataclasses.dataclass(frozen=True)
 class Stage:
     """A strip stage that changes the baseline of the equivalence check by design (run before the
-    check's reference is taken): ``wanted(names, cut, graph_def)`` says whether it runs."""
+    check's reference is taken). ``options(names, cut, analysis)`` gives the pass's Options when it
+    has work to do on the graph the analysis reads, else None."""
 
     name: str
     pass_name: str
-    wanted: object
+    options: object
     why: str
+
+
+def _cut_options(names, cut, analysis):
+    return Options(cut=cut) if cut else None
+
+
+def _dequantize_options(names, cut, analysis):
+    from .passes.dequantize_ops import FLOAT_FORM
+
+    return Options() if "dequantize_ops" in names and analysis.graph.names_of(*FLOAT_FORM) else None
+
+
+def _moving_statistics_options(names, cut, analysis):
+    from .passes.use_moving_statistics import statistics_names
+
+    if "fold_batch_norms" not in names:
+        return None
+    keep = statistics_names(analysis.graph)
+    return Options(keep=keep) if keep else None
+
+
+BASELINE_STAGES = (
+    Stage("cut", "cut_nodes", _cut_options, "a cut changes what feeds the graph"),
+    Stage("dequantize", "dequantize_ops", _dequantize_options, "8-bit ops back to float lose the rounding between ops"),
+    Stage("moving statistics", "use_moving_statistics", _moving_statistics_options,
+          "batch statistics become the moving averages inference uses"),
+)
+# (then the main passes of --remove, in the registry's order, checked against the last baseline)
 
 
 def _has_8bit_ops(graph_def):
     from .passes.dequantize_ops import FLOAT_FORM
 
     return any(n.op in FLOAT_FORM for n in graph_def.node)
-
-
-BASELINE_STAGES = (
-    Stage("cut", "cut_nodes", lambda names, cut, gd: bool(cut), "a cut changes what feeds the graph"),
-    Stage("dequantize", "dequantize_ops", lambda names, cut, gd: "dequantize_ops" in names and _has_8bit_ops(gd),
-          "8-bit ops back to float lose the rounding between ops"),
-)
-# (then, inside the working copy's analysis: use_moving_statistics, batch statistics -> moving averages;
-# then the main passes of --remove, in the registry's order, checked against that baseline)
 
 
 def strip(graph_def, remove=("all",), inputs=None, outputs=None, bind=None, cut=None, splice=None, verify=True,
@@ -131,36 +151,33 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
     names = [n for n in names if n != "dequantize_ops"] if not _has_8bit_ops(graph_def) else names
     cut = [parse_cut(c) if isinstance(c, str) else tuple(c) for c in (cut or [])]
     pre_records = []
-    # the stages that rewrite the baseline (what the check compares against) by design, declared in
-    # BASELINE_STAGES and run by the one runner; the main passes, proved equivalent, come after
-    for stage in BASELINE_STAGES:
-        if not stage.wanted(names, cut, graph_def):
-            continue
-        names = [n for n in names if n != stage.pass_name]
-        outputs, _ = GraphAnalysis(graph_def).outputs_or_best(outputs)
-        graph_def, records = run_passes(graph_def, [stage.pass_name],
-                                        PassContext(inputs=[], outputs=outputs, options=Options(cut=cut)))
-        pre_records += records
     # one private copy: analysed here, then edited in place by the passes (the caller's proto and
     # ``graph_def``, the baseline of the equivalence check, are never touched) -- unless the caller
     # handed the proto over: then the baseline is kept as bytes, a seventh of the parsed size
     pristine = None
-    if consume and not pre_records:  # (pre-passes made a new graph_def: nothing of the caller's to consume)
+    if consume:
         pristine = graph_def.SerializeToString() if verify else None
         work = graph_def
     else:
         work = type(graph_def)()
         work.CopyFrom(graph_def)
     a = GraphAnalysis(work)
-    if "fold_batch_norms" in names:
-        stats = _use_moving_statistics(graph_def, outputs, a)
-        if stats is not None:
-            pristine = None  # the baseline is now this new graph, which the passes do not edit
-            graph_def, stats_records = stats
-            pre_records += stats_records
-            work = type(graph_def)()
-            work.CopyFrom(graph_def)
-            a = GraphAnalysis(work)
+    # the stages that rewrite the baseline (what the check compares against) by design, declared in
+    # BASELINE_STAGES and run by the one runner (each on an unedited copy: ``work`` is still the
+    # baseline); the main passes, proved equivalent against the last baseline, come after
+    for stage in BASELINE_STAGES:
+        options = stage.options(names, cut, a)
+        if options is None:
+            continue
+        names = [n for n in names if n != stage.pass_name]
+        stage_outputs, _ = a.outputs_or_best(outputs)
+        graph_def, records = run_passes(work, [stage.pass_name],
+                                        PassContext(inputs=[], outputs=stage_outputs, options=options))
+        pre_records += records
+        pristine = None  # the baseline is now this new graph, which the passes do not edit
+        work = type(graph_def)()
+        work.CopyFrom(graph_def)
+        a = GraphAnalysis(work)
     from .signature import resolve
 
     # the one signature of this strip: every run below (the probe, the check) feeds what it says
@@ -307,21 +324,6 @@ def _refuse_leftovers(graph, names, labels, ops):
         also = "; also " + ", ".join(w for w, _, _ in found[1:]) if len(found) > 1 else ""
         raise InputError(f"after strip the graph still has {what}: {', '.join(nodes[:3])}{more}{also}; {fix}, or "
                          f"write it anyway with --allow-leftovers")
-
-
-def _use_moving_statistics(graph_def, outputs, analysis):
-    """Switch training-mode batch norms to their moving statistics (the checked-against baseline).
-
-    Returns None when the graph has none, else (new GraphDef, records).
-    """
-    from .passes.use_moving_statistics import statistics_names
-
-    keep = statistics_names(analysis.graph)
-    if not keep:
-        return None
-    outs, _ = analysis.outputs_or_best(outputs)
-    return run_passes(graph_def, ["use_moving_statistics"], PassContext(inputs=[], outputs=outs,
-                                                                         options=Options(keep=keep)))
 
 
 def _typed(bind, placeholders):

@@ -49,7 +49,6 @@ COMMANDS = {  # command -> the arguments it needs besides the flag under test
     "audit": ["m.pb"], "convert": ["--in", "m.pb", "--out", "m.tflite"],
     "compare": ["--graph", "m.pb", "--tflite", "m.tflite"], "pipeline": [],
 }
-HAS_INPUTS = {"strip", "audit", "convert", "compare", "pipeline"}
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
@@ -60,9 +59,8 @@ def test_inputs_and_outputs_have_one_name_in_every_command_and_the_old_names_sti
     for flag in ("--outputs",) + OUTPUT_ALIASES:
         args = parser.parse_args([command, *COMMANDS[command], flag, "a,b"])
         assert args.outputs == "a,b", flag
-    if command in HAS_INPUTS:
-        for flag in ("--inputs",) + INPUT_ALIASES:
-            assert parser.parse_args([command, *COMMANDS[command], flag, "x"]).inputs == "x", flag
+    for flag in ("--inputs",) + INPUT_ALIASES:
+        assert parser.parse_args([command, *COMMANDS[command], flag, "x"]).inputs == "x", flag
     sub = parser._subparsers._group_actions[0].choices[command]
     usage = sub.format_usage()
     assert "--outputs" in usage and not [a for a in OUTPUT_ALIASES + INPUT_ALIASES if a in usage], usage
@@ -187,3 +185,31 @@ def test_strip_and_pipeline_share_one_tensorboard_layout(tmp_path, fixture_froze
                   "--logdir", logs / "optimized")
     assert res.code == 0, res.err
     assert not tensorboard.previous_event_files(str(logs / "optimized"))  # and the other way round
+
+
+def test_freeze_and_inspect_check_the_inputs_they_are_given(tmp_path):
+    """--inputs in freeze and inspect: named placeholders come first; a name that is not a
+    placeholder the outputs read is one clear line, and freeze writes nothing."""
+    from builders import tf, tf1
+
+    g = tf.Graph()
+    with g.as_default():
+        a = tf1.placeholder(tf.float32, [None, 4], name="a")
+        b = tf1.placeholder(tf.float32, [None, 4], name="b")
+        tf1.placeholder(tf.float32, [None, 4], name="unused")
+        tf.identity(tf.multiply(a, b, name="mul"), name="out")
+    src = str(tmp_path / "g.pb")
+    graphtools.save_graph_def(g.as_graph_def(), src)
+    out = tmp_path / "f.pb"
+    res = run_cli("freeze", "--graph", src, "--outputs", "out", "--inputs", "b,a", "--out", out, "--logdir", "", "--json")
+    assert res.code == 0, res.err
+    assert [i["name"] for i in json.loads(res.out)["inputs"]] == ["b", "a"]
+    res = run_cli("inspect", src, "--outputs", "out", "--inputs", "b", "--json")
+    assert res.code == 0 and [i["name"] for i in json.loads(res.out)["inputs"]] == ["b", "a"]
+    out.unlink()
+    for inputs, want in [("mul", "is a Mul, not a placeholder"), ("unused", "do not read it"),
+                         ("nope", "'nope' is not in")]:
+        res = run_cli("freeze", "--graph", src, "--outputs", "out", "--inputs", inputs, "--out", out, "--logdir", "")
+        assert_clean_error(res, f"--inputs", want)
+        assert not out.exists()
+        assert_clean_error(run_cli("inspect", src, "--outputs", "out", "--inputs", inputs), want)

@@ -83,3 +83,31 @@ def test_a_run_returns_a_typed_result():
     gd, records = run  # (unpacks as before)
     assert run.graph_def is gd and [r.name for r in records] == ["remove_identity"]
     assert run.ops_after == {"Const": 1, "Identity": 1, "Mul": 1, "Placeholder": 1}
+
+
+def test_every_pass_has_one_scheduler_and_strip_runs_the_declared_stages():
+    """A pass runs from --remove's groups, as a declared baseline stage, or from its own flag
+    (--splice); none is scheduled by hand. A training-mode batch norm goes through the declared
+    moving-statistics stage, recorded before the main passes."""
+    from graphtools.surgery import BASELINE_STAGES, strip_report
+
+    staged = {s.pass_name for s in BASELINE_STAGES}
+    grouped = {p for ps in groups().values() for p in ps}
+    assert set(INFO) - grouped - staged == {"splice_nodes"}
+    assert [s.name for s in BASELINE_STAGES] == ["cut", "dequantize", "moving statistics"]
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 3, 3, 2], name="x")
+        scale, offset = tf.constant([1.5, 0.5]), tf.constant([0.1, -0.2])
+        mean = tf.constant([0.3, -0.1], name="bn/moving_mean")
+        var = tf.constant([2.0, 0.5], name="bn/moving_variance")
+        w = tf.constant(np.random.RandomState(0).randn(1, 1, 2, 2).astype(np.float32))
+        conv = tf.nn.conv2d(x, w, [1, 1, 1, 1], "SAME")
+        y, _, _ = tf1.nn.fused_batch_norm(conv, scale, offset, mean=None, variance=None, is_training=True,
+                                          name="bn/fbn")
+        tf.identity(y, name="out")
+        del mean, var
+    result = strip_report(g.as_graph_def(), inputs=["x"], outputs=["out"], verify=False)
+    names = [r.name for r in result.passes]
+    assert names[0] == "use_moving_statistics" and "fold_batch_norms" in names[1:]
+    assert not any(n.op.startswith("FusedBatchNorm") for n in result.graph_def.node)

@@ -5,7 +5,7 @@ import sys
 
 from .common import (
     _checkpoint_files, _common, _cut_lines, _emit, _fmt_bytes, _fmt_hist, _fmt_input, _input_error,
-    _outputs_arg, _refuse_overwriting_inputs, _unsafe_arg, str2bool,
+    _io_args, _refuse_overwriting_inputs, _unsafe_arg, str2bool,
 )
 
 FREEZE_HELP = """Freeze a TF1 model into a GraphDef with every variable turned into a constant.
@@ -55,7 +55,9 @@ def _add_freeze(sub):
     p.add_argument("--signature", metavar="KEY", help="SavedModel signature whose outputs to freeze "
                                                       "(default: serving_default)")
     p.add_argument("--keras", metavar="MODEL.h5", help="Keras-2 HDF5 model saved with model.save('x.h5')")
-    _outputs_arg(p, metavar="A,B", help="output node names, comma-separated (default: discovered)")
+    _io_args(p, inputs_help="placeholders you will feed, checked against the frozen graph and listed first "
+                            "(default: every placeholder the outputs read)",
+             outputs_help="output node names, comma-separated (default: discovered)")
     p.add_argument("--out", "--output_graph", dest="out", default="frozen.pb", metavar="FILE",
                    help="frozen GraphDef to write; .pbtxt writes text (default: frozen.pb)")
     _unsafe_arg(p)
@@ -83,7 +85,8 @@ def run_freeze(args):
     io.check_output(args.out)
     result = freezing.freeze(ckpt=args.ckpt, meta=args.meta, graph=args.graph, saved_model=args.saved_model,
                              tags=args.tags, keras=args.keras, output_nodes=args.outputs,
-                             signature=args.signature, allow_unsafe_ops=args.allow_unsafe_ops)
+                             signature=args.signature, allow_unsafe_ops=args.allow_unsafe_ops,
+                             input_nodes=args.inputs)
     gd = result.graph_def
     data = io.graph_def_bytes(gd, args.out)
     replaced = []

@@ -1,7 +1,7 @@
 """graphtools inspect: a model's inputs, output candidates, ops, size and blockers (no TensorFlow for GraphDefs)."""
 import os
 
-from .common import _common, _emit, _fmt_bytes, _fmt_hist, _fmt_input, _input_error, _outputs_arg
+from .common import _common, _emit, _fmt_bytes, _fmt_hist, _fmt_input, _input_error, _io_args
 
 
 def _add_inspect(sub):
@@ -10,7 +10,8 @@ def _add_inspect(sub):
                                    "histogram, parameter count and size, and what will block conversion. "
                                    ".tflite files are read without TensorFlow.")
     p.add_argument("file", metavar="FILE", help="model file, checkpoint prefix or SavedModel directory")
-    _outputs_arg(p, metavar="A,B", help="analyse for these outputs instead of the best-ranked one")
+    _io_args(p, inputs_help="placeholders you will feed: checked against the graph and listed first",
+             outputs_help="analyse for these outputs instead of the best-ranked one")
     p.add_argument("--top", type=int, default=5, help="how many output candidates to list (default 5)")
     p.add_argument("--dot", metavar="OUT.dot", help="also write a Graphviz DOT file of the graph (GraphDef or "
                                                     ".tflite); rendered to SVG/PNG beside it when Graphviz is there")
@@ -22,7 +23,7 @@ def _add_inspect(sub):
 def run_inspect(args):
     from ..inspection import inspect_path
 
-    report = inspect_path(args.file, outputs=args.outputs, top=args.top)
+    report = inspect_path(args.file, outputs=args.outputs, top=args.top, inputs=args.inputs)
     text = _inspect_text(report)
     if args.dot:
         report["dot"] = _write_dot(args, report)
