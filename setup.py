@@ -23,7 +23,9 @@ setup(
         "h5py>=3.0",                # Keras .h5 loading
     ],
     extras_require={
-        "test": ["pytest>=7", "tf-slim>=1.1", "pydot>=2"],  # tf-slim: training graphs of the strip tests; pydot parses DOT output
+        # tf-slim: training graphs of the strip tests; pydot parses DOT output; ai-edge-quantizer:
+        # the test that its static int8 recipe calibrates a model through graphtools' serving_default
+        "test": ["pytest>=7", "tf-slim>=1.1", "pydot>=2", "ai-edge-quantizer>=0.10"],
         "fixtures": ["scikit-learn>=1.0"],  # only to regenerate fixtures/ (python fixtures/make_fixtures.py)
     },
     entry_points={"console_scripts": ["graphtools=graphtools.cli:main"]},

@@ -170,11 +170,16 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
         guard.stage(f"converting to TFLite (--quantize {quantize})")
         try:
             with stderr_quiet():  # the converter's C++ prints its settings on every call
-                return bytes(conv.convert())
+                model = bytes(conv.convert())
         except Exception as e:  # ConverterError and friends: turned into one readable line
             if isinstance(e, GraphtoolsError):
                 raise
             raise ConversionError(explain_converter_error(e)) from e
+    # from_frozen_graph writes no SignatureDef: name one, so signature runners, CompiledModel and
+    # ai-edge-quantizer find the model's inputs and outputs by their TensorFlow names
+    from .tflite import add_signature
+
+    return add_signature(model, inputs, outputs)
 
 
 def _representative(data, inputs, shapes, limit, progress):

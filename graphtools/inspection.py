@@ -15,6 +15,9 @@ def inspect_path(path, outputs=None, top=5, inputs=None):
 
         report = {"file": path, "format": "tflite", "size_bytes": os.path.getsize(path)}
         report.update(tflite.summarize(path))
+        report["io_card"] = tflite.io_card(path)
+        if report["io_card"]:
+            report["io_card"]["python"] = tflite.io_snippet(report["io_card"], os.path.basename(path))
         if inputs:
             have = [i["name"] for i in report["inputs"]]
             for name in (inputs.split(",") if isinstance(inputs, str) else inputs):

@@ -117,3 +117,102 @@ def summarize(path_or_bytes, path=None):
         "version": model.version,
         "blockers": blockers,
     }
+
+
+# ---------------------------------------------------------------- signatures
+
+SIGNATURE_KEY = "serving_default"
+
+
+def add_signature(model_bytes, inputs, outputs, key=SIGNATURE_KEY):
+    """``model_bytes`` with a SignatureDef ``key`` over subgraph 0: input and output keys are the TF
+    names ``inputs``/``outputs`` in the order the converter was given them (its subgraph lists them
+    in that order). A model that has signatures already is returned unchanged."""
+    import flatbuffers
+
+    schema = _schema()
+    model = load_model(model_bytes)
+    if model.signatureDefs:
+        return bytes(model_bytes)
+    sub = model.subgraphs[0]
+    if len(sub.inputs) != len(inputs) or len(sub.outputs) != len(outputs):
+        raise InputError(f"the converted model has {len(sub.inputs)} inputs and {len(sub.outputs)} outputs, "
+                         f"not the {len(inputs)} and {len(outputs)} asked for; no signature can be named")
+
+    def maps(names, indices):
+        out = []
+        for name, index in zip(names, indices):
+            m = schema.TensorMapT()
+            m.name, m.tensorIndex = name, int(index)
+            out.append(m)
+        return out
+
+    def by_name(names, indices):  # the converter keeps the order it was given; trust names if they say otherwise
+        have = [_text(sub.tensors[i].name) for i in indices]
+        if sorted(have) == sorted(names) and len(set(have)) == len(have):
+            return [indices[have.index(n)] for n in names]
+        return list(indices)
+
+    sig = schema.SignatureDefT()
+    sig.signatureKey, sig.subgraphIndex = key, 0
+    sig.inputs = maps(inputs, by_name(inputs, list(sub.inputs)))
+    sig.outputs = maps(outputs, by_name(outputs, list(sub.outputs)))
+    model.signatureDefs = [sig]
+    builder = flatbuffers.Builder(max(1024, len(model_bytes) + 4096))
+    builder.Finish(model.Pack(builder), file_identifier=TFLITE_MAGIC)
+    return bytes(builder.Output())
+
+
+def _text(value):
+    return value.decode(errors="replace") if isinstance(value, bytes) else (value or "")
+
+
+def io_card(path_or_bytes, key=SIGNATURE_KEY):
+    """The signature's inputs and outputs: key, dtype, shape, and scale/zero point of integer tensors."""
+    model = load_model(path_or_bytes)
+    types = _enum_names(_schema().TensorType)
+    sigs = {_text(s.signatureKey): s for s in model.signatureDefs or []}
+    if key not in sigs:
+        return None
+    s = sigs[key]
+    tensors = model.subgraphs[s.subgraphIndex].tensors
+
+    def rows(maps):
+        out = []
+        for m in maps:
+            t = tensors[m.tensorIndex]
+            row = {"key": _text(m.name),
+                   "dtype": types.get(t.type, str(t.type)).lower(),
+                   "shape": [int(d) for d in (t.shapeSignature if t.shapeSignature is not None else t.shape)]}
+            q = t.quantization
+            if q is not None and q.scale is not None and len(q.scale) and row["dtype"] in ("int8", "uint8", "int16"):
+                row["scale"], row["zero_point"] = float(q.scale[0]), int(q.zeroPoint[0])
+            out.append(row)
+        return out
+
+    return {"signature": key, "inputs": rows(s.inputs), "outputs": rows(s.outputs)}
+
+
+def io_snippet(card, path="model.tflite"):
+    """A few lines of Python that feed the signature correctly (quantizing integer inputs)."""
+    lines = ["import numpy as np", "from ai_edge_litert.interpreter import Interpreter", "",
+             f"runner = Interpreter(model_path={path!r}).get_signature_runner({card['signature']!r})"]
+    feeds = []
+    for i in card["inputs"]:
+        shape = tuple(1 if d < 0 else d for d in i["shape"])
+        var = "x%d" % len(feeds)
+        lines.append(f"{var} = np.zeros({shape}, np.float32)  # your {i['key']!r} data")
+        if "scale" in i:
+            lines.append(f"{var} = np.clip(np.round({var} / {i['scale']:.8g} + {i['zero_point']}), "
+                         f"np.iinfo(np.{i['dtype']}).min, np.iinfo(np.{i['dtype']}).max).astype(np.{i['dtype']})")
+        else:
+            lines.append(f"{var} = {var}.astype(np.{i['dtype']})")
+        feeds.append(f"{i['key']!r}: {var}")
+    lines.append(f"out = runner(**{{{', '.join(feeds)}}})")
+    for o in card["outputs"]:
+        if "scale" in o:
+            lines.append(f"{o['key'].replace('/', '_').replace(':', '_')} = "
+                         f"(out[{o['key']!r}].astype(np.float32) - {o['zero_point']}) * {o['scale']:.8g}")
+        else:
+            lines.append(f"{o['key'].replace('/', '_').replace(':', '_')} = out[{o['key']!r}]")
+    return "\n".join(lines)

@@ -82,6 +82,18 @@ def _inspect_text(r):
             lines.append(f"  output: {o['name']}  {o['dtype']}  {format_shape(o['shape'])}")
         if r.get("signatures"):
             lines.append(f"  signatures: {', '.join(r['signatures'])}")
+        card = r.get("io_card")
+        if card:
+            lines.append(f"  signature {card['signature']!r} (feed and read it by these keys):")
+            for kind, rows in (("in ", card["inputs"]), ("out", card["outputs"])):
+                for t in rows:
+                    q = f"  scale {t['scale']:.6g} zero point {t['zero_point']}" if "scale" in t else ""
+                    lines.append(f"    {kind} {t['key']}  {t['dtype']}  {format_shape(t['shape'])}{q}")
+            lines.append("  in Python:")
+            lines += ["    " + line if line else "" for line in card["python"].splitlines()]
+        else:
+            lines.append("  no 'serving_default' signature: signature runners and ai-edge-quantizer need one; "
+                         "convert with graphtools convert to get it")
         lines.append(f"  ops: {_fmt_hist(r['op_histogram'])}")
     else:
         if r["format"] == "checkpoint":
