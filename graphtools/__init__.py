@@ -9,6 +9,7 @@ Public API (TensorFlow is imported only when a function that needs it is called)
     graphtools.strip_report(...)                          -> StripResult (graph, per-pass records, proof)
     graphtools.run_pass(graph_def, "strip_dropout", outputs=[...])                     -> GraphDef
     graphtools.load_graph_def(path) / save_graph_def(graph_def, path)
+    graphtools.bench_model(tflite_bytes, threads=[1, 2], kernels=("xnnpack", "builtin", "reference")) -> dict
 """
 __version__ = "0.1.0"
 
@@ -33,6 +34,7 @@ _LAZY = {
     "convert": ("conversion", "convert"),
     "compare": ("comparison", "compare"),
     "pipeline": ("stages", "run_pipeline"),
+    "bench_model": ("bench", "bench_model"),
 }
 
 

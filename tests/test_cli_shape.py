@@ -210,6 +210,6 @@ def test_freeze_and_inspect_check_the_inputs_they_are_given(tmp_path):
     for inputs, want in [("mul", "is a Mul, not a placeholder"), ("unused", "do not read it"),
                          ("nope", "'nope' is not in")]:
         res = run_cli("freeze", "--graph", src, "--outputs", "out", "--inputs", inputs, "--out", out, "--logdir", "")
-        assert_clean_error(res, f"--inputs", want)
+        assert_clean_error(res, "--inputs", want)
         assert not out.exists()
         assert_clean_error(run_cli("inspect", src, "--outputs", "out", "--inputs", inputs), want)

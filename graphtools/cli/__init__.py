@@ -16,6 +16,7 @@ from .audit import _add_audit
 from .compare import _add_compare
 from .pipeline import _add_pipeline
 from .diff import _add_diff
+from .bench import _add_bench
 
 __all__ = ["main", "build_parser", "INPUT_ALIASES", "OUTPUT_ALIASES", "PROG"]
 
@@ -49,6 +50,7 @@ def build_parser():
     _add_compare(sub)
     _add_pipeline(sub)
     _add_diff(sub)
+    _add_bench(sub)
     sub.add_parser("toco", help="the TensorFlow 1.x toco command line, verbatim (graphtools toco --help)",
                    add_help=False)
     return parser
@@ -81,7 +83,7 @@ def _run_toco(argv):
 
 
 # Commands that only read graphs (checkpoints and SavedModels still import TensorFlow to be read).
-STRUCTURAL = {"inspect", "diff", "audit"}
+STRUCTURAL = {"inspect", "diff", "audit", "bench"}
 
 
 def main(argv=None, guard=True):

@@ -26,6 +26,9 @@ def _add_compare(sub):
     p.add_argument("--max-diff", type=float, help="exit 1 when a model's max |difference| exceeds this")
     p.add_argument("--min-agreement", type=float, help="exit 1 when a model's top-1 agreement is below this")
     p.add_argument("--locate", action="store_true", help="find the first tensor where a model departs from TF")
+    p.add_argument("--bench", action="store_true",
+                   help="add a 'bench' section: latency per thread count and kernel set, and whether the "
+                        "kernel sets agree (graphtools bench, 20 runs per setting)")
     _unsafe_arg(p)
     p.add_argument("--logdir", default=os.path.join("logs", "compare"), metavar="DIR",
                    help="TensorBoard run for the comparison tables and scalars (default: logs/compare)")
@@ -57,6 +60,10 @@ def run_compare(args):
                                 samples=args.samples, locate=args.locate, max_diff=args.max_diff,
                                 allow_unsafe_ops=args.allow_unsafe_ops)
     failures = report["failures"] = comparison.limit_failures(report, args.max_diff, args.min_agreement)
+    if args.bench:
+        from .. import bench
+
+        report["bench"] = {m: bench.bench_model(io.read_bytes(m), runs=20) for m in args.tflite}
     if args.logdir:
         tensorboard.write_comparison(args.logdir, gd, report, data)
     _emit(args, report, _compare_text(report))
@@ -68,6 +75,17 @@ def run_compare(args):
 
 
 def _compare_text(r):
+    text = _models_text(r)
+    for m, b in (r.get("bench") or {}).items():
+        best = min(b["latency"], key=lambda row: row["median_ms"])
+        differ = [k for k, a in b["agreement"].items() if not a["agrees"]]
+        text += (f"\n  bench {os.path.basename(m)}: fastest {best['kernels']} x{best['threads']} "
+                 f"{best['median_ms']:.4f} ms median; " + (f"{', '.join(differ)} DIFFER from the reference kernels"
+                                                           if differ else "kernel sets agree"))
+    return text
+
+
+def _models_text(r):
     width = min(max([16] + [len(n) for n in r["outputs"]]), 40)
     lines = [f"compared {r['samples']} samples ({r['data']}): inputs {', '.join(r['inputs'])} -> outputs "
              f"{', '.join(r['outputs'])}; TF {r['tf_seconds']:.2f} s",
