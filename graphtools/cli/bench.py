@@ -41,6 +41,14 @@ def _ints(text, what):
     return values
 
 
+def _progress(path):
+    def show(done, total, what):
+        print(f"\rbench {os.path.basename(path)}: {done}/{total} {what:<16}", end="\n" if done == total else "",
+              file=sys.stderr, flush=True)
+
+    return show
+
+
 def run_bench(args):
     from .. import bench, io
 
@@ -62,12 +70,8 @@ def run_bench(args):
     report = {"threads": threads, "kernels": kernels, "runs": args.runs, "warmup": args.warmup, "models": []}
     lines = []
     for path, data in models:
-        show = None
-        if sys.stderr.isatty():
-            def show(done, total, what, path=path):
-                print(f"\rbench {os.path.basename(path)}: {done}/{total} {what:<16}", end="\n" if done == total else "",
-                      file=sys.stderr, flush=True)
-        r = bench.bench_model(data, threads, kernels, args.runs, args.warmup, args.seed, progress=show)
+        r = bench.bench_model(data, threads, kernels, args.runs, args.warmup, args.seed,
+                              progress=_progress(path) if sys.stderr.isatty() else None)
         r["model"], r["size_bytes"] = path, len(data)
         if args.litert_benchmark:
             r["litert_benchmark"] = bench.litert_benchmark(path, max(threads), args.runs, args.warmup) or \
