@@ -239,13 +239,15 @@ def worst_disagreements(ref, got, k=5):
 # ---------------------------------------------------------------- the whole comparison
 
 def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outputs=None, batch=512, limit=None,
-            seed=0, samples=256, locate=False, max_diff=None, allow_unsafe_ops=False, shapes=None, signature=None):
+            seed=0, samples=256, locate=False, max_diff=None, allow_unsafe_ops=False, shapes=None, signature=None,
+            per_op=0, progress=None):
     """Compare the TF graph with each .tflite model on ``data`` ({input: array}, or None: seeded random).
 
     ``shapes`` ({input: shape}) sizes random inputs where the graph does not say. ``signature``: the
     command's resolved signature (then ``inputs``/``outputs``/``shapes`` are not looked at).
     Returns a JSON-ready report: per model and output the metrics, latency, size, op count,
-    determinism, worst disagreements, and with ``locate`` the first tensor where it departs from TF.
+    determinism, worst disagreements, and with ``locate`` the first tensor where it departs from TF;
+    with ``per_op`` N, the per-op cumulative and local errors on the first N samples (``perop.per_op``).
     """
     from . import safety, tflite
     from .conversion import resolve_signature
@@ -313,6 +315,11 @@ def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outpu
             worst = max(o["max_abs_diff"] for o in entry["outputs"].values())
             if max_diff is None or worst > max_diff:
                 entry["locate"] = locate_divergence(graph_def, m, {k: v[:1] for k, v in data.items()}, ins)
+        if per_op:
+            from .perop import per_op as _per_op
+
+            entry["per_op"] = _per_op(graph_def, m.bytes, {k: v[:per_op * (sig.batch or 1)] for k, v in data.items()},
+                                      ins, whole=whole, fixed_batch=sig.batch, progress=progress)
         report["models"].append(entry)
     return report
 

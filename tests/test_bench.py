@@ -26,3 +26,9 @@ def test_bench_strip_ab_compares_two_revisions_in_one_process():
     assert int(row[0]) > 500 and float(row[-1]) > 0  # nodes, ..., the median ratio
     bad = run_script("bench_strip_ab", "--rev", "no-such-revision")
     assert_clean_error(bad, "no-such-revision", "--rev")
+
+
+def test_bench_perop_finds_the_damaged_layer_on_a_small_run():
+    res = run_script("bench_perop", "--seeds", "1", "--modes", "none,int8", "--corpus", "/nonexistent")
+    assert res.code == 0, res.err
+    assert "  all             16    16    100.0%" in res.out, res.out

@@ -26,6 +26,14 @@ def _add_compare(sub):
     p.add_argument("--max-diff", type=float, help="exit 1 when a model's max |difference| exceeds this")
     p.add_argument("--min-agreement", type=float, help="exit 1 when a model's top-1 agreement is below this")
     p.add_argument("--locate", action="store_true", help="find the first tensor where a model departs from TF")
+    p.add_argument("--per-op", nargs="?", const="per_op", metavar="DIR",
+                   help="per-op error: every TFLite op output mapped to its TF node, cumulative and local "
+                        "(the op alone fed TF's values of its inputs) error over --per-op-samples samples; "
+                        "a top-k table, and per model a JSON, a CSV and Model Explorer node data for the "
+                        ".tflite and the GraphDef written to DIR (default: per_op)")
+    p.add_argument("--per-op-samples", type=int, default=16, metavar="N",
+                   help="samples the per-op report runs (default 16)")
+    p.add_argument("--top", type=int, default=10, help="rows of the per-op table (default 10)")
     p.add_argument("--bench", action="store_true",
                    help="add a 'bench' section: latency per thread count and kernel set, and whether the "
                         "kernel sets agree (graphtools bench, 20 runs per setting)")
@@ -56,9 +64,18 @@ def run_compare(args):
     if args.data != "random":
         data = load_samples(args.data, sig.names, sig.shapes(), args.scale, args.mean, args.std, args.limit)
     labels = comparison.labels_for(None if args.data == "random" else args.data, args.labels)
+    if args.per_op is not None:
+        if args.per_op_samples < 1:
+            raise _input_error("--per-op-samples must be at least 1")
+        io.check_output(os.path.join(args.per_op, "x.json"))
     report = comparison.compare(gd, args.tflite, data, labels, signature=sig, batch=args.batch, limit=args.limit,
                                 samples=args.samples, locate=args.locate, max_diff=args.max_diff,
-                                allow_unsafe_ops=args.allow_unsafe_ops)
+                                allow_unsafe_ops=args.allow_unsafe_ops,
+                                per_op=args.per_op_samples if args.per_op is not None else 0,
+                                progress=_per_op_progress() if args.per_op is not None else None)
+    if args.per_op is not None:
+        report["per_op_top"] = args.top
+        report["per_op_files"] = _write_per_op(args, report)
     failures = report["failures"] = comparison.limit_failures(report, args.max_diff, args.min_agreement)
     if args.bench:
         from .. import bench
@@ -74,8 +91,46 @@ def run_compare(args):
     return 0
 
 
+def _per_op_progress():
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done, total, what):
+        print(f"\rper-op {what}: {done}/{total}   ", end="\n" if done == total and what == "ops" else "",
+              file=sys.stderr, flush=True)
+
+    return show
+
+
+def _write_per_op(args, report):
+    from .. import io, perop
+
+    os.makedirs(args.per_op, exist_ok=True)
+    written = []
+    for m in report["models"]:
+        base = os.path.join(args.per_op, os.path.splitext(os.path.basename(m["model"]))[0])
+        lite, graph = perop.model_explorer_overlays(m["per_op"])
+        for path, text in ((base + ".per_op.json", perop.dumps(m["per_op"])), (base + ".per_op.csv", perop.to_csv(m["per_op"])),
+                           (base + ".tflite.node_data.json", perop.dumps(lite)),
+                           (base + ".graph.node_data.json", perop.dumps(graph))):
+            io.atomic_write(path, text)
+            written.append(path)
+    return written
+
+
 def _compare_text(r):
     text = _models_text(r)
+    for m in r["models"]:
+        p = m.get("per_op")
+        if not p:
+            continue
+        from .. import perop
+
+        text += (f"\n\n  per-op {os.path.basename(m['model'])}: {p['mapped']} of {p['op_outputs']} op outputs mapped to "
+                 f"TF nodes ({100 * p['coverage']:.0f} %), {p['samples']} samples; ranked by local error "
+                 f"(the op alone, fed TF's inputs):\n" + "\n".join(perop.table(p, r.get("per_op_top", 10))))
+    if r.get("per_op_files"):
+        text += "\n  wrote " + ", ".join(r["per_op_files"])
     for m, b in (r.get("bench") or {}).items():
         best = min(b["latency"], key=lambda row: row["median_ms"])
         differ = [k for k, a in b["agreement"].items() if not a["agrees"]]
