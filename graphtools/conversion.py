@@ -1,4 +1,5 @@
 """GraphDef -> .tflite through TFLiteConverter.from_frozen_graph, in every quantization mode."""
+import contextlib
 import logging
 import os
 import re
@@ -101,7 +102,7 @@ def _verify_lowering(before, after, signature):
 def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", representative_data=None,
             calibration_samples=100, inference_input_type=None, inference_output_type=None,
             allow_custom_ops=False, select_tf_ops=False, progress=None, legacy_uint8=None, signature=None,
-            rnn="auto"):
+            rnn="auto", calibrate_only=False):
     """Convert a frozen GraphDef to TFLite flatbuffer bytes with TFLiteConverter.from_frozen_graph.
 
     ``quantize``: none, dynamic (Optimize.DEFAULT), float16, int8 (full integer: needs
@@ -111,6 +112,8 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
     ``progress``: optional callable(done, total) called during calibration.
     ``signature``: the command's resolved signature (then inputs/outputs/shapes are not looked at).
     ``rnn``: how v1 TensorArray loops become builtins ('auto', 'unroll', 'while'; see prepare_loops).
+    ``calibrate_only``: return (the calibrated float model, inputs, outputs) for ``mlir_quantize``
+    (``budget.quantize``: int8 with chosen ops kept in float).
     ``legacy_uint8``: toco's QUANTIZED_UINT8 — {"input_stats": {input: (mean, std)}, "default_ranges":
     (min, max) or None, "float_input": bool}; inference_type uint8 with dummy ranges where the graph has
     no FakeQuant ranges.
@@ -138,6 +141,41 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
                              f"full-integer quantization)")
         if value is not None and value not in IO_TYPES:
             raise InputError(f"{what} {value}: choose from {', '.join(IO_TYPES)}")
+    with _converter(tf, graph_def, inputs, outputs, shapes, m, quant, representative_data, calibration_samples,
+                    progress, inference_input_type, inference_output_type, allow_custom_ops, select_tf_ops,
+                    legacy_uint8) as conv:
+        from . import guard
+
+        guard.stage(f"converting to TFLite (--quantize {quantize})")
+        if calibrate_only:  # the float model carrying the calibration statistics (for mlir_quantize)
+            conv._experimental_calibrate_only = True
+            conv.experimental_mlir_quantizer = True
+        model = _run_converter(conv)
+    if calibrate_only:
+        return model, inputs, outputs
+    # from_frozen_graph writes no SignatureDef: name one, so signature runners, CompiledModel and
+    # ai-edge-quantizer find the model's inputs and outputs by their TensorFlow names
+    from .tflite import add_signature
+
+    return add_signature(model, inputs, outputs)
+
+
+def _run_converter(conv):
+    from ._tf import stderr_quiet
+
+    try:
+        with stderr_quiet():  # the converter's C++ prints its settings on every call
+            return bytes(conv.convert())
+    except Exception as e:  # ConverterError and friends: turned into one readable line
+        if isinstance(e, GraphtoolsError):
+            raise
+        raise ConversionError(explain_converter_error(e)) from e
+
+
+@contextlib.contextmanager
+def _converter(tf, graph_def, inputs, outputs, shapes, m, quant, representative_data, calibration_samples, progress,
+               inference_input_type, inference_output_type, allow_custom_ops, select_tf_ops, legacy_uint8):
+    """A TFLiteConverter.from_frozen_graph set up for mode ``m`` (valid inside the block)."""
     with tempfile.TemporaryDirectory(prefix="graphtools-") as tmp:
         pb = os.path.join(tmp, "frozen.pb")
         with open(pb, "wb") as f:
@@ -164,22 +202,7 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
             conv.quantized_input_stats = dict(legacy_uint8["input_stats"])
             if legacy_uint8.get("default_ranges"):
                 conv.default_ranges_stats = tuple(legacy_uint8["default_ranges"])
-        from . import guard
-        from ._tf import stderr_quiet
-
-        guard.stage(f"converting to TFLite (--quantize {quantize})")
-        try:
-            with stderr_quiet():  # the converter's C++ prints its settings on every call
-                model = bytes(conv.convert())
-        except Exception as e:  # ConverterError and friends: turned into one readable line
-            if isinstance(e, GraphtoolsError):
-                raise
-            raise ConversionError(explain_converter_error(e)) from e
-    # from_frozen_graph writes no SignatureDef: name one, so signature runners, CompiledModel and
-    # ai-edge-quantizer find the model's inputs and outputs by their TensorFlow names
-    from .tflite import add_signature
-
-    return add_signature(model, inputs, outputs)
+        yield conv
 
 
 def _representative(data, inputs, shapes, limit, progress):

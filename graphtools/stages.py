@@ -24,14 +24,16 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
                  remove=("all",), quantize="all", data=None, labels=None, scale=None, out_dir="out",
                  logdir="logs", calibration_samples=100, progress=None, allow_unsafe_ops=False, keras=None,
                  meta=None, bind=None, cut=None, splice=None, verify=True, rtol=1e-4, atol=1e-5, mean=None,
-                 std=None, select_tf_ops=False, allow_custom_ops=False, allow_leftovers=False, rnn="auto"):
+                 std=None, select_tf_ops=False, allow_custom_ops=False, allow_leftovers=False, rnn="auto",
+                 recipe=None):
     """Run every stage, write out_dir/{frozen.pb, optimized.pb, model*.tflite, report.json} and one
     TensorBoard run per stage under ``logdir``; return the report (also written as report.json).
 
     The arguments are the single commands' own: freeze's sources (``ckpt`` with ``meta`` or ``graph``,
     ``saved_model``, ``keras``), strip's ``remove``/``bind``/``cut``/``splice``/``verify``/``rtol``/
     ``atol``/``allow_leftovers``, convert's ``quantize`` ('all', one mode or a comma list),
-    ``select_tf_ops``/``allow_custom_ops``/``rnn``, and the data's ``scale``/``mean``/``std``.
+    ``select_tf_ops``/``allow_custom_ops``/``rnn``, and the data's ``scale``/``mean``/``std``;
+    ``recipe`` (``budget.load_recipe``): its mode's model is the recipe's (the same float ops and bytes).
     Every stage works in memory and the files are written only once all of them succeeded, so a
     failure leaves no partial output (and the previous run's files untouched). ``out_dir`` is locked
     for the whole run: a second pipeline on the same directory refuses instead of mixing files.
@@ -45,7 +47,8 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
 
 def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, remove, quantize, data, labels,
                   scale, out_dir, logdir, calibration_samples, progress, allow_unsafe_ops, keras, meta, bind, cut,
-                  splice, verify, rtol, atol, mean, std, select_tf_ops, allow_custom_ops, allow_leftovers, rnn):
+                  splice, verify, rtol, atol, mean, std, select_tf_ops, allow_custom_ops, allow_leftovers, rnn,
+                  recipe):
     from . import conversion, io, tensorboard, tflite
     from .analysis import op_histogram
     from .comparison import LiteModel, NeedsFlexError, compare, labels_for
@@ -110,9 +113,19 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     say(f"[4/5] convert: {', '.join(modes)}")
     models = []
     base = os.path.join(out_dir, "model.tflite")
+    replayed = None
+    if recipe is not None and recipe["mode"] not in modes:
+        modes = list(modes) + [recipe["mode"]]
     for mode in modes:
-        model = conversion.convert(converted, quantize=mode, representative_data=calibration,
-                                   select_tf_ops=select_tf_ops, allow_custom_ops=allow_custom_ops, signature=lsig)
+        if recipe is not None and mode == recipe["mode"]:
+            from . import budget
+
+            model, identical = budget.replay(converted, recipe, data_arrays, lsig)
+            replayed = {"file": recipe.get("file"), "mode": mode, "float_ops": recipe["float_ops"],
+                        "identical": identical}
+        else:
+            model = conversion.convert(converted, quantize=mode, representative_data=calibration,
+                                       select_tf_ops=select_tf_ops, allow_custom_ops=allow_custom_ops, signature=lsig)
         models.append((mode, conversion.output_path(base, mode), model))
 
     say("[5/5] compare")
@@ -130,7 +143,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
                   "verified": bool(sr.equivalence and sr.equivalence.checked),
                   "passes": [{"pass": p.name, "rewrites": p.rewrites, "removed": len(p.removed)} for p in sr.passes]},
         "audit": audit, "compare": cmp, "seconds": round(time.perf_counter() - t0, 2),
-        "rnn": loops, "input_pipeline_cuts": fz.cuts, "replaced_runs": replaced, "skipped_modes": skipped, "not_compared": not_compared,
+        "rnn": loops, "recipe": replayed, "input_pipeline_cuts": fz.cuts, "replaced_runs": replaced, "skipped_modes": skipped, "not_compared": not_compared,
         "files": [frozen_path, opt_path] + [p for _, p, _ in models],
     }
     # every stage succeeded: now the files, each written atomically, and the TensorBoard runs, all of

@@ -22,6 +22,13 @@ and are printed. Shapes use toco's syntax: a comma inside a shape, a colon betwe
   int16x8   16-bit activations, 8-bit weights, with calibration data
   all       every mode, one file each beside --out (model.tflite, model.dynamic.tflite, ...)
 
+--budget agreement=0.99 (or accuracy-drop=0.005 with --labels, max-diff=X; comma-separated for
+several), with --quantize int8 or int16x8: calibrate, measure the model against the TF graph on
+--eval-data (default: the representative data after the calibration samples), and when the budget is
+missed keep the fewest ops in float that meet it, worst local error first (compare --per-op's
+measure); one table row per attempt. The model's recipe (settings, float ops, a fingerprint of the
+calibration data) is written beside it as MODEL.recipe.json; --recipe FILE replays it to the same bytes.
+
 --representative-data: .npy, .npz (arrays named after the inputs, or 'x'), an IDX file such as
 MNIST's t10k-images-idx3-ubyte.gz, or a directory of images (resized to the input shape); then
 --scale, --mean and --std normalise it the way the model was trained (x * scale, (x - mean) / std)."""
@@ -46,11 +53,134 @@ def _add_convert(sub):
     p.add_argument("--inference-output-type", choices=["float32", "int8", "uint8"], help="output type of int8 models")
     p.add_argument("--allow-custom-ops", action="store_true", help="keep ops TFLite lacks as custom ops")
     p.add_argument("--select-tf-ops", action="store_true", help="allow TensorFlow ops (Flex delegate)")
+    p.add_argument("--budget", metavar="SPEC", help="accuracy budget for int8/int16x8: agreement=0.99, "
+                                                    "accuracy-drop=0.005 (with --labels) or max-diff=X")
+    p.add_argument("--eval-data", metavar="PATH", help="data the budget is measured on (default: the "
+                                                       "representative data after the calibration samples)")
+    p.add_argument("--labels", metavar="PATH", help="labels for --budget accuracy-drop (.npy, .npz y, IDX)")
+    p.add_argument("--max-attempts", type=int, default=16, metavar="N",
+                   help="with --budget: quantizations to try at most (default 16)")
+    p.add_argument("--recipe", metavar="FILE", help="replay a MODEL.recipe.json (needs the same --representative-data)")
     _rnn_arg(p)
     p.add_argument("--logdir", default=os.path.join("logs", "tflite"), metavar="DIR",
                    help="TensorBoard run for the converted graph and the model table (default: logs/tflite)")
     _common(p)
     p.set_defaults(run=run_convert)
+
+
+def recipe_path(model_path):
+    """model.int8.tflite -> model.int8.recipe.json (beside the model)."""
+    return os.path.splitext(model_path)[0] + ".recipe.json"
+
+
+def _run_budget(args):
+    """convert --budget / --recipe: int8 or int16x8 with the fewest ops kept in float."""
+    import json
+
+    from .. import budget, conversion, io
+    from .. import data as data_mod
+    from ..comparison import labels_for
+    from ..data import load_samples
+    from .common import PROG, _input_error
+
+    if args.budget and args.recipe:
+        raise _input_error("give --budget (search) or --recipe (replay), not both")
+    recipe = budget.load_recipe(args.recipe) if args.recipe else None
+    mode = recipe["mode"] if recipe else args.quantize
+    if recipe is None:
+        spec = budget.parse_budget(args.budget)
+        if mode not in budget.MODES:
+            raise _input_error(f"--budget needs --quantize int8 or int16x8 (not {mode})")
+    if args.inference_input_type not in (None, "float32") or args.inference_output_type not in (None, "float32"):
+        raise _input_error("--budget and --recipe keep float inputs and outputs (some ops stay float); "
+                           "drop --inference-input-type/--inference-output-type")
+    if not args.representative_data:
+        raise _input_error(f"--{'recipe' if recipe else 'budget'} needs --representative-data (the calibration data)")
+    data_mod.check_source(args.eval_data, "--eval-data")
+    if args.labels:
+        data_mod.check_source(args.labels, "--labels", text_ok=True)
+    out_recipe = recipe_path(args.out)
+    if recipe is None:
+        io.check_output(out_recipe)
+    gd = io.load_graph_def(args.input)
+    sig = conversion.resolve_signature(gd, args.inputs or (recipe or {}).get("inputs"),
+                                       args.outputs or (recipe or {}).get("outputs"), args.input_shapes)
+    gd, sig, _ = conversion.prepare_loops(gd, sig, args.rnn, False)
+    names, shapes = sig.names, sig.shapes()
+    if recipe is not None:
+        data = load_samples(args.representative_data, names, shapes, args.scale, args.mean, args.std,
+                            int(recipe["calibration"]["samples"]))
+        model, identical = budget.replay(gd, recipe, data, sig)
+        with io.write_phase(args.out):
+            io.atomic_write(args.out, model)
+        report = {"in": args.input, "out": args.out, "recipe": args.recipe, "mode": mode,
+                  "float_ops": recipe["float_ops"], "size_bytes": len(model), "identical": identical}
+        text = (f"replayed {args.recipe}: {mode} with {len(recipe['float_ops'])} op(s) in float -> {args.out} "
+                f"({_fmt_bytes(len(model))}); " + ("byte-identical to the recipe's model" if identical else
+                                                   "NOT byte-identical to the recipe's model (another TensorFlow?)"))
+        _emit(args, report, text)
+        return 0
+    everything = load_samples(args.representative_data, names, shapes, args.scale, args.mean, args.std, None)
+    n = args.calibration_samples
+    data = {k: v[:n] for k, v in everything.items()}
+    note = ""
+    if args.eval_data:
+        evaluation = load_samples(args.eval_data, names, shapes, args.scale, args.mean, args.std, None)
+        labels = labels_for(args.eval_data, args.labels)
+    else:
+        rest = len(next(iter(everything.values()))) - n
+        if rest >= 50:
+            evaluation = {k: v[n:] for k, v in everything.items()}
+            note = f"measured on the {rest} representative samples after the {n} calibration ones"
+        else:
+            evaluation = everything
+            note = "measured on the calibration data itself (give --eval-data for an honest figure)"
+        labels = labels_for(args.representative_data, args.labels)
+        if labels is not None and len(labels) == len(next(iter(everything.values()))) and rest >= 50:
+            labels = labels[n:]
+    if "accuracy-drop" in spec and labels is None:
+        raise _input_error("--budget accuracy-drop needs labels: give --labels (or an .npz with y)")
+    import sys
+
+    def show(a):
+        if sys.stderr.isatty():
+            print(f"\rattempt {len(result_rows) + 1}: {len(a.float_ops)} float op(s), "
+                  f"agreement {a.metrics.get('agreement', float('nan')):.4f}   ", end="", file=sys.stderr, flush=True)
+        result_rows.append(a)
+
+    result_rows = []
+    r = budget.meet_budget(gd, spec, data, evaluation, labels, mode, sig, n, max_attempts=args.max_attempts,
+                           progress=show, data_path=args.representative_data)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    rows = [a.row() for a in r.attempts]
+    lines = [f"{mode} within --budget {args.budget}" + (f" ({note})" if note else "")]
+    lines.append(f"  {'attempt':>7} {'float ops':>9} {'size':>10} {'agreement':>10} {'accuracy':>9} {'max|d|':>9} "
+                 f"{'ms/sample':>10}  met")
+    for k, a in enumerate(rows, 1):
+        acc = f"{a['accuracy']:.4f}" if "accuracy" in a else "-"
+        agr = f"{a['agreement']:.4f}" if "agreement" in a else "-"
+        lines.append(f"  {k:>7} {len(a['float_ops']):>9} {_fmt_bytes(a['size_bytes']):>10} {agr:>10} {acc:>9} "
+                     f"{a['max_abs_diff']:>9.3g} {a['latency_ms_per_sample']:>10.4f}  {'yes' if a['met'] else 'no'}")
+    report = {"in": args.input, "out": args.out, "mode": mode, "budget": spec, "met": r.met, "attempts": rows,
+              "float_ops": r.recipe["float_ops"], "recipe": out_recipe if r.met else None, "note": note,
+              "candidates": r.candidates}
+    if not r.met:
+        _emit(args, report, "\n".join(lines))
+        why = r.note or ("not met even with every op in float on this data: the float model itself misses it; "
+                         "loosen the budget or check --eval-data")
+        print(f"{PROG} convert: the budget {args.budget}: {why}", file=sys.stderr)
+        return 1
+    with io.write_phase(args.out):
+        io.atomic_write(args.out, r.model)
+        io.atomic_write(out_recipe, json.dumps(r.recipe, indent=1))
+    kept = r.recipe["float_ops"]
+    lines.append(f"  -> {args.out} ({_fmt_bytes(len(r.model))}), " +
+                 (f"{len(kept)} op(s) kept in float: {', '.join(kept)}" if kept else "fully quantized"))
+    lines.append(f"  recipe: {out_recipe} (replay: graphtools convert --in {args.input} --recipe {out_recipe} "
+                 f"--representative-data {args.representative_data} --out MODEL)")
+    _emit(args, report, "\n".join(lines))
+    return 0
 
 
 def run_convert(args):
@@ -62,6 +192,8 @@ def run_convert(args):
     _refuse_overwriting_inputs(args.out, [args.input])
     io.check_output(args.out)
     data_mod.check_source(args.representative_data, "--representative-data")
+    if args.budget or args.recipe:
+        return _run_budget(args)
     gd = io.load_graph_def(args.input)
     a = GraphAnalysis(gd)
     sig = conversion.resolve_signature(gd, args.inputs, args.outputs, args.input_shapes, analysis=a)

@@ -44,6 +44,9 @@ def _add_pipeline(sub):
     p.add_argument("--quantize", metavar="MODES",
                    help="none, dynamic, float16, int8, int16x8, a comma list (none,dynamic) or all (default: all; "
                         "int8/int16x8 need --data and are skipped, with a note, without it)")
+    p.add_argument("--recipe", metavar="FILE", help="build the recipe's mode (int8/int16x8) from a convert --budget "
+                                                    "MODEL.recipe.json: the same float ops, the same bytes (needs --data, "
+                                                    "the recipe's calibration data)")
     p.add_argument("--select-tf-ops", action="store_true", help="let TF ops without a builtin run as Flex ops")
     _rnn_arg(p)
     p.add_argument("--allow-custom-ops", action="store_true", help="keep unknown ops as custom ops")
@@ -74,6 +77,14 @@ def run_pipeline(args):
         check_source(args.labels, "--labels", text_ok=True)
     if os.path.isfile(args.out_dir):
         raise _input_error(f"--out-dir {args.out_dir}: is a file; give a directory for the outputs")
+    recipe = None
+    if args.recipe:
+        from ..budget import load_recipe
+
+        recipe = load_recipe(args.recipe)
+        recipe["file"] = args.recipe
+        if not args.data:
+            raise _input_error("--recipe needs --data: the calibration data the recipe was made with")
     report = run(ckpt=args.ckpt, graph=args.graph, saved_model=args.saved_model, keras=args.keras, meta=args.meta,
                  output_nodes=args.outputs, inputs=args.inputs, input_shapes=args.input_shapes,
                  remove=args.remove or ["all"], bind=_parse_bind(args.bind), cut=args.cut, splice=args.splice,
@@ -81,7 +92,7 @@ def run_pipeline(args):
                  quantize=args.quantize or "all", select_tf_ops=args.select_tf_ops, rnn=args.rnn,
                  allow_custom_ops=args.allow_custom_ops, data=args.data, labels=args.labels, scale=args.scale,
                  mean=args.mean, std=args.std, out_dir=args.out_dir, logdir=args.logdir,
-                 allow_unsafe_ops=args.allow_unsafe_ops,
+                 allow_unsafe_ops=args.allow_unsafe_ops, recipe=recipe,
                  progress=None if args.json else (lambda msg: print(msg, flush=True)))
     _emit(args, report, _pipeline_text(report, args))
     return 0
@@ -89,6 +100,9 @@ def run_pipeline(args):
 
 def _run_manifest(args):
     from ..manifest import FIELDS, run_manifest
+
+    if args.recipe:
+        raise _input_error("--recipe cannot be combined with --manifest; replay a recipe on one model")
 
     defaults = {"rnn": "auto"}
     single = [flag for key, (flag, _) in FIELDS.items()
@@ -118,6 +132,10 @@ def _pipeline_text(r, args):
     lines += _cut_lines(r.get("input_pipeline_cuts"))
     if r.get("rnn"):
         lines.append(f"  {_rnn_note(r['rnn'])}")
+    if r.get("recipe"):
+        rc = r["recipe"]
+        lines.append(f"  recipe {rc['file']}: {rc['mode']} with {len(rc['float_ops'])} op(s) in float, "
+                     + ("byte-identical to the recipe's model" if rc["identical"] else "NOT byte-identical to the recipe's model"))
     st = r["strip"]
     lines.append(f"  strip: bound {', '.join(f'{k}={v}' for k, v in st['bound'].items()) or 'nothing'}; "
                  f"{'verified equivalent' if st['verified'] else 'not verified'}")
