@@ -154,8 +154,22 @@ class LiteModel:
                     r.append(dequantize(self.it.get_tensor(d["index"]), d))
             return [np.stack(r) for r in results], times, 1
         if self.signature is not None:
-            self.note = f"run through its signature runner '{self.signature}'"
-            return self._run_signature(feeds, input_names, output_names, min(batch, n))
+            try:
+                out = self._run_signature(feeds, input_names, output_names, min(batch, n))
+                self.note = f"run through its signature runner '{self.signature}'"
+                return out
+            except (ValueError, RuntimeError) as e:  # (a model whose kernels cannot take the batch)
+                self.note = (f"its signature runner cannot take batch {min(batch, n)} "
+                             f"({str(e).splitlines()[0][:60]}): run through the interpreter")
+                self.signature = None
+                from ._tf import stderr_quiet
+
+                with stderr_quiet():
+                    self.it = self._cls(model_content=self.bytes, num_threads=2)
+                    self.it.allocate_tensors()
+                self.inputs = self.it.get_input_details()
+                self.outputs = self.it.get_output_details()
+                self.batch = None
         self._resize(min(batch, n))
         step = self.batch or 1  # (not resizable: the model's own batch, padded at the end)
         ins = self.match_inputs(input_names)
