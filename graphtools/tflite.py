@@ -193,6 +193,10 @@ def io_card(path_or_bytes, key=SIGNATURE_KEY):
     return {"signature": key, "inputs": rows(s.inputs), "outputs": rows(s.outputs)}
 
 
+def _plus(k):
+    return f" + {k}" if k > 0 else f" - {-k}" if k < 0 else ""
+
+
 def io_snippet(card, path="model.tflite"):
     """A few lines of Python that feed the signature correctly (quantizing integer inputs)."""
     lines = ["import numpy as np", "from ai_edge_litert.interpreter import Interpreter", "",
@@ -203,7 +207,7 @@ def io_snippet(card, path="model.tflite"):
         var = "x%d" % len(feeds)
         lines.append(f"{var} = np.zeros({shape}, np.float32)  # your {i['key']!r} data")
         if "scale" in i:
-            lines.append(f"{var} = np.clip(np.round({var} / {i['scale']:.8g} + {i['zero_point']}), "
+            lines.append(f"{var} = np.clip(np.round({var} / {i['scale']:.8g}{_plus(i['zero_point'])}), "
                          f"np.iinfo(np.{i['dtype']}).min, np.iinfo(np.{i['dtype']}).max).astype(np.{i['dtype']})")
         else:
             lines.append(f"{var} = {var}.astype(np.{i['dtype']})")
@@ -212,7 +216,7 @@ def io_snippet(card, path="model.tflite"):
     for o in card["outputs"]:
         if "scale" in o:
             lines.append(f"{o['key'].replace('/', '_').replace(':', '_')} = "
-                         f"(out[{o['key']!r}].astype(np.float32) - {o['zero_point']}) * {o['scale']:.8g}")
+                         f"(out[{o['key']!r}].astype(np.float32){_plus(-o['zero_point'])}) * {o['scale']:.8g}")
         else:
             lines.append(f"{o['key'].replace('/', '_').replace(':', '_')} = out[{o['key']!r}]")
     return "\n".join(lines)
