@@ -18,6 +18,7 @@ and 16x8 models are measured in the same float units.
 import csv
 import io as _io
 import json
+import re
 
 import numpy as np
 
@@ -197,6 +198,19 @@ def per_op(graph_def, tflite_bytes, feeds, input_names, top=10, progress=None, w
     for t in list(lite) + [d["index"] for d in ins]:
         parts = [p for p in m.tensor_name(t).split(";") if node_name(p) in graph_nodes]
         cand[t] = list(dict.fromkeys(p if ":" in p else p + ":0" for p in parts))
+    # a multi-output op (SPLIT, UNPACK, ...) names its outputs 'a/split', 'a/split1', 'a/split2': output
+    # k of the op that holds 'a/split' is TF's 'a/split:k'
+    for i, (_, o) in enumerate(m.ops):
+        outs = _ix(o.outputs)
+        if len(outs) > 1 and cand.get(outs[0]):
+            for k, t in enumerate(outs[1:], 1):
+                if not cand.get(t):
+                    cand[t] = [f"{node_name(c)}:{k}" for c in cand[outs[0]]]
+    # the converter makes a name unique with a number ('a/Squeeze' -> 'a/Squeeze1'): the node without it
+    for t in cand:
+        if not cand[t]:
+            parts = [re.sub(r"\d+$", "", p) for p in m.tensor_name(t).split(";")]
+            cand[t] = list(dict.fromkeys(p + ":0" for p in parts if p in graph_nodes))
     wanted = sorted({c for cs in cand.values() for c in cs} - {name + ":0" for name in input_names})
 
     def run(fetches):

@@ -114,3 +114,30 @@ def test_cli_per_op_writes_table_json_csv_and_model_explorer_overlays(tmp_path, 
     report = json.loads(run_cli("compare", "--graph", tmp_path / "o.pb", "--tflite", tmp_path / "m.tflite",
                                 "--per-op", out, "--per-op-samples", "2", "--logdir", "", "--json").out)
     assert report["models"][0]["per_op"]["samples"] == 2 and len(report["per_op_files"]) == 4
+
+
+def test_every_output_of_a_multi_output_op_is_mapped():
+    """SPLIT names its outputs 'a/split', 'a/split1', ...: output k stands for TF's 'a/split:k'."""
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [1, 12], name="x")
+        a, b, c = tf.split(tf.nn.relu(x) * 2.0, 3, axis=1, name="s")
+        tf.concat([tf.tanh(a), tf.sigmoid(b) * c], axis=1, name="y")
+    model = graphtools.convert(g.as_graph_def(), inputs=["x"], outputs=["y"])
+    r = perop.per_op(g.as_graph_def(), model, {"x": np.random.RandomState(0).randn(3, 12).astype(np.float32)}, ["x"])
+    split = [row for row in r["rows"] if row["op"] == "SPLIT"]
+    assert sorted(row["tf_tensor"] for row in split) == ["s:0", "s:1", "s:2"]
+    assert r["coverage"] == 1.0 and r["local_skipped"] == 0
+
+
+def test_a_name_the_converter_made_unique_still_maps():
+    """The converter renames a tensor whose name is taken ('sq' -> 'sq1'); the node without the
+    number is its TF counterpart (MobileNet's SpatialSqueeze)."""
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [1, 1, 1, 6], name="x")
+        sq = tf.squeeze(tf.nn.relu(x), [1, 2], name="sq")
+        tf.nn.softmax(sq, name="y")
+    model = graphtools.convert(g.as_graph_def(), inputs=["x"], outputs=["y"])
+    r = perop.per_op(g.as_graph_def(), model, {"x": np.random.RandomState(0).randn(2, 1, 1, 6).astype(np.float32)}, ["x"])
+    assert r["coverage"] == 1.0 and r["local_skipped"] == 0, [(row["tensor"], row.get("local_skipped")) for row in r["rows"]]
