@@ -9,6 +9,10 @@ Public API (TensorFlow is imported only when a function that needs it is called)
     graphtools.strip_report(...)                          -> StripResult (graph, per-pass records, proof)
     graphtools.run_pass(graph_def, "strip_dropout", outputs=[...])                     -> GraphDef
     graphtools.load_graph_def(path) / save_graph_def(graph_def, path)
+    graphtools.per_op(graph_def, tflite_bytes, {input: array}, [input])  -> dict (rows, coverage, top_local)
+    graphtools.meet_budget(graph_def, "agreement=0.99", calib, eval_data) -> BudgetResult (.model, .attempts, .recipe)
+    graphtools.replay_recipe(graph_def, recipe, calib)    -> (bytes, identical)
+    graphtools.io_card(tflite_bytes)                      -> the serving_default signature's keys, dtypes, shapes
     graphtools.bench_model(tflite_bytes, threads=[1, 2], kernels=("xnnpack", "builtin", "reference")) -> dict
 """
 __version__ = "0.1.0"
@@ -35,6 +39,10 @@ _LAZY = {
     "compare": ("comparison", "compare"),
     "pipeline": ("stages", "run_pipeline"),
     "bench_model": ("bench", "bench_model"),
+    "per_op": ("perop", "per_op"),
+    "meet_budget": ("budget", "meet_budget"),
+    "replay_recipe": ("budget", "replay"),
+    "io_card": ("tflite", "io_card"),
 }
 
 

@@ -141,3 +141,13 @@ def test_a_name_the_converter_made_unique_still_maps():
     model = graphtools.convert(g.as_graph_def(), inputs=["x"], outputs=["y"])
     r = perop.per_op(g.as_graph_def(), model, {"x": np.random.RandomState(0).randn(2, 1, 1, 6).astype(np.float32)}, ["x"])
     assert r["coverage"] == 1.0 and r["local_skipped"] == 0, [(row["tensor"], row.get("local_skipped")) for row in r["rows"]]
+
+
+def test_the_python_api_names(fixture_frozen):
+    gd = graphtools.strip(fixture_frozen.graph_def, outputs=["prediction"])
+    model = graphtools.convert(gd)
+    assert graphtools.io_card(model)["inputs"][0]["key"] == "x"
+    r = graphtools.per_op(gd, model, {"x": DIGITS["x_test"][:3]}, ["x"])
+    assert r["coverage"] == 1.0 and len(r["top_local"]) == len(r["rows"])
+    cmp = graphtools.compare(gd, [model], {"x": DIGITS["x_test"][:8]}, per_op=2)
+    assert cmp["models"][0]["per_op"]["samples"] == 2
