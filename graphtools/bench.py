@@ -56,14 +56,19 @@ def _interpreter(model, threads, kernels):
 
     from ._tf import stderr_quiet
 
-    with stderr_quiet():  # ("Created TensorFlow Lite XNNPACK delegate" on fd 2, unless --verbose)
-        it = Interpreter(model_content=model, num_threads=threads, experimental_op_resolver_type=_resolver(kernels))
-        for d in it.get_input_details():
-            sig = d.get("shape_signature")
-            if sig is not None and len(sig) and min(sig) < 0:
-                it.resize_tensor_input(d["index"], [1 if s < 0 else int(s) for s in sig])
-        it.allocate_tensors()
-        it.invoke()  # (the delegate is applied, and says so, at the first run)
+    try:
+        with stderr_quiet():  # ("Created TensorFlow Lite XNNPACK delegate" on fd 2, unless --verbose)
+            it = Interpreter(model_content=model, num_threads=threads,
+                             experimental_op_resolver_type=_resolver(kernels))
+            for d in it.get_input_details():
+                sig = d.get("shape_signature")
+                if sig is not None and len(sig) and min(sig) < 0:
+                    it.resize_tensor_input(d["index"], [1 if s < 0 else int(s) for s in sig])
+            it.allocate_tensors()
+            it.invoke()  # (the delegate is applied, and says so, at the first run)
+    except (ValueError, RuntimeError) as e:
+        raise InputError(f"bench: LiteRT cannot run the model with the {kernels} kernels "
+                         f"({str(e).splitlines()[0][:120]}); Flex (select TF) models need the Flex delegate")
     return it
 
 

@@ -159,7 +159,11 @@ def per_op(graph_def, tflite_bytes, feeds, input_names, top=10, progress=None, w
     from .comparison import run_tf_batched
 
     m = _Model(tflite_bytes)
-    it = _interpreter(m.data, preserve=True)
+    try:
+        it = _interpreter(m.data, preserve=True)
+    except (ValueError, RuntimeError) as e:
+        raise InputError(f"per-op: LiteRT cannot load the model ({str(e).splitlines()[0][:120]}); "
+                         f"Flex (select TF) models need a runtime with the Flex delegate")
     details = {d["index"]: d for d in it.get_tensor_details()}
     in_det = it.get_input_details()
     if len(in_det) != len(input_names):

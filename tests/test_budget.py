@@ -130,3 +130,19 @@ def test_budget_bad_input_is_one_line(fragile, tmp_path, argv, want):
     res = run_cli("convert", "--in", d / "g.pb", "--out", tmp_path / "m.tflite", *argv, "--logdir", "")
     assert_clean_error(res, want)
     assert not (tmp_path / "m.tflite").exists()
+
+
+def test_accuracy_drop_budget_reads_labels_from_the_eval_data(tmp_path, fixture_frozen):
+    gd = graphtools.strip(fixture_frozen.graph_def, outputs=["prediction"])
+    graphtools.save_graph_def(gd, str(tmp_path / "o.pb"))
+    digits = np.load(os.path.join(FIXTURES, "digits.npz"))
+    np.savez(tmp_path / "train.npz", x=digits["x_train"][:100])
+    np.savez(tmp_path / "test.npz", x=digits["x_test"], y=digits["y_test"])
+    res = run_cli("convert", "--in", tmp_path / "o.pb", "--out", tmp_path / "m.tflite", "--quantize", "int8",
+                  "--budget", "accuracy-drop=0.02", "--representative-data", tmp_path / "train.npz",
+                  "--eval-data", tmp_path / "test.npz", "--logdir", "", "--json")
+    assert res.code == 0, res.err
+    r = json.loads(res.out)
+    first = r["attempts"][0]
+    assert r["met"] and 0.9 < first["tf_accuracy"] <= 1 and first["accuracy_drop"] <= 0.02
+    assert abs(first["tf_accuracy"] - first["accuracy"] - first["accuracy_drop"]) < 1e-9

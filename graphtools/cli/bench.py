@@ -66,6 +66,9 @@ def run_bench(args):
         data = io.read_bytes(path)
         if data[4:8] != io.TFLITE_MAGIC:
             raise _input_error(f"{path}: not a TensorFlow Lite model (no TFL3 identifier); give .tflite files")
+        from .. import tflite
+
+        tflite.load_model(data, path)  # (a truncated or corrupt file: one line, before any timing)
         models.append((path, data))
     report = {"threads": threads, "kernels": kernels, "runs": args.runs, "warmup": args.warmup, "models": []}
     lines = []
