@@ -143,7 +143,9 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
                   "verified": bool(sr.equivalence and sr.equivalence.checked),
                   "passes": [{"pass": p.name, "rewrites": p.rewrites, "removed": len(p.removed)} for p in sr.passes]},
         "audit": audit, "compare": cmp, "seconds": round(time.perf_counter() - t0, 2),
-        "rnn": loops, "recipe": replayed, "input_pipeline_cuts": fz.cuts, "replaced_runs": replaced, "skipped_modes": skipped, "not_compared": not_compared,
+        "rnn": loops, "recipe": replayed, "input_pipeline_cuts": fz.cuts,
+        "data": {"path": data or ("fixture" if source.startswith("bundled fixture") else None),
+                 "scale": scale, "mean": mean, "std": std}, "replaced_runs": replaced, "skipped_modes": skipped, "not_compared": not_compared,
         "files": [frozen_path, opt_path] + [p for _, p, _ in models],
     }
     # every stage succeeded: now the files, each written atomically, and the TensorBoard runs, all of

@@ -17,6 +17,7 @@ from .compare import _add_compare
 from .pipeline import _add_pipeline
 from .diff import _add_diff
 from .bench import _add_bench
+from .bundle import _add_bundle
 
 __all__ = ["main", "build_parser", "INPUT_ALIASES", "OUTPUT_ALIASES", "PROG"]
 
@@ -51,6 +52,7 @@ def build_parser():
     _add_pipeline(sub)
     _add_diff(sub)
     _add_bench(sub)
+    _add_bundle(sub)
     sub.add_parser("toco", help="the TensorFlow 1.x toco command line, verbatim (graphtools toco --help)",
                    add_help=False)
     return parser

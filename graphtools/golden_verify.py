@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""Check .tflite models against this golden bundle, on the device: needs only numpy and a TFLite
+runtime (ai-edge-litert, or tflite-runtime on a board). No TensorFlow, no graphtools.
+
+    python verify.py                 # every model the bundle holds (models/*.tflite)
+    python verify.py path/to.tflite  # that file, against the bundle entry of the same name
+                                     # (or the only entry, or --as NAME)
+
+For each sample it feeds the stored input (quantized with the model's own scale and zero point
+when the model takes integers: the step apps most often get wrong), runs the model, and compares
+every output with the expected one within the bundle's tolerance. Prints PASS/FAIL per model and
+the failing samples; exit 0 when everything passes, 1 when something fails, 2 on bad usage.
+"""
+import hashlib
+import json
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+        return Interpreter
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter
+        return Interpreter
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf  # (works too, where it is installed)
+        return tf.lite.Interpreter
+    except ImportError:
+        raise SystemExit("verify.py: error: no TFLite runtime; pip install ai-edge-litert "
+                         "(or tflite-runtime on a board)")
+
+
+def _quantize(x, d):
+    dt = np.dtype(d["dtype"])
+    scale, zp = d["quantization"]
+    if dt.kind in "iu" and scale:
+        info = np.iinfo(dt)
+        return np.clip(np.round(x / scale + zp), info.min, info.max).astype(dt)
+    return x.astype(dt)
+
+
+def _dequantize(y, d):
+    scale, zp = d["quantization"]
+    if np.dtype(d["dtype"]).kind in "iu" and scale:
+        return (y.astype(np.float64) - zp) * scale
+    return y.astype(np.float64)
+
+
+def check(path, entry, inputs, expected, Interpreter):
+    """(passed, lines) for the model at ``path`` against the bundle ``entry``."""
+    lines = []
+    try:
+        it = Interpreter(model_path=path)
+        it.allocate_tensors()
+    except (ValueError, RuntimeError) as e:
+        return False, [f"  cannot load {path}: {str(e).splitlines()[0][:120]}"]
+    ins = {d["name"]: d for d in it.get_input_details()}
+    outs = {d["name"]: d for d in it.get_output_details()}
+    in_det = [ins.get(k) or list(ins.values())[i] for i, k in enumerate(entry["inputs"])]
+    out_det = [outs.get(k) or list(outs.values())[i] for i, k in enumerate(entry["outputs"])]
+    if len(ins) != len(entry["inputs"]) or len(outs) != len(entry["outputs"]):
+        return False, [f"  {path} has {len(ins)} inputs and {len(outs)} outputs; the bundle's model has "
+                       f"{len(entry['inputs'])} and {len(entry['outputs'])}: not the model this bundle checks"]
+    for d, name in zip(in_det, entry["inputs"]):
+        want = [int(s) for s in entry["input_shapes"][name]]
+        if list(d["shape"]) != want:
+            return False, [f"  {path}: input {d['name']} has shape {list(d['shape'])}, the bundle feeds {want}"]
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    if digest != entry["sha256"]:
+        lines.append(f"  note: {os.path.basename(path)} is not the file the bundle was made from (sha256 differs)")
+    n = len(inputs[entry["inputs"][0]])
+    failed = []
+    worst = 0.0
+    for s in range(n):
+        for d, name in zip(in_det, entry["inputs"]):
+            it.set_tensor(d["index"], _quantize(inputs[name][s], d))
+        it.invoke()
+        for d, name in zip(out_det, entry["outputs"]):
+            got = _dequantize(it.get_tensor(d["index"]), d)
+            want = expected[f"{entry['name']}/{name}"][s]
+            if got.shape != want.shape:
+                return False, lines + [f"  output {name} has shape {list(got.shape)}, expected {list(want.shape)}"]
+            diff = float(np.max(np.abs(got - want))) if got.size else 0.0
+            worst = max(worst, diff)
+            tol = entry["tolerance"][name]
+            if diff > tol:
+                failed.append((s, name, diff, tol))
+    if failed:
+        s, name, diff, tol = max(failed, key=lambda f: f[2] / max(f[3], 1e-30))
+        lines.append(f"  {len(failed)} of {n} sample(s) differ: worst sample {s}, output {name}: "
+                     f"|d| {diff:.3g} > tolerance {tol:.3g}")
+        return False, lines
+    lines.append(f"  {n} samples, worst |d| {worst:.3g} (tolerance {min(entry['tolerance'].values()):.3g})")
+    return True, lines
+
+
+def main(argv):
+    args = list(argv)
+    as_name = None
+    if "--as" in args:
+        k = args.index("--as")
+        if k + 1 >= len(args):
+            raise SystemExit("verify.py: error: --as needs a model name from the bundle")
+        as_name = args[k + 1]
+        del args[k:k + 2]
+    if any(a.startswith("-") for a in args) or len(args) > 1:
+        print(__doc__)
+        return 2
+    try:
+        with open(os.path.join(HERE, "golden.json")) as f:
+            bundle = json.load(f)
+        inputs = dict(np.load(os.path.join(HERE, "inputs.npz")))
+        expected = dict(np.load(os.path.join(HERE, "expected.npz")))
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"verify.py: error: the bundle is incomplete ({e}); copy the whole golden folder")
+    entries = {e["name"]: e for e in bundle["models"]}
+    Interpreter = _interpreter_class()
+    if args:
+        path = args[0]
+        if not os.path.isfile(path):
+            raise SystemExit(f"verify.py: error: {path}: no such file")
+        name = as_name or os.path.splitext(os.path.basename(path))[0]
+        if name not in entries:
+            if len(entries) != 1:
+                raise SystemExit(f"verify.py: error: {os.path.basename(path)} is not one of the bundle's models "
+                                 f"({', '.join(entries)}); say which with --as NAME")
+            name = next(iter(entries))
+        todo = [(path, entries[name])]
+    else:
+        todo = [(os.path.join(HERE, e["file"]), e) for e in bundle["models"]]
+    ok = True
+    for path, entry in todo:
+        passed, lines = check(path, entry, inputs, expected, Interpreter)
+        ok &= passed
+        print(f"{'PASS' if passed else 'FAIL'} {entry['name']} ({os.path.relpath(path)})")
+        for line in lines:
+            print(line)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

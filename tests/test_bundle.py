@@ -1,0 +1,87 @@
+"""Issue 17.3: the golden bundle -- inputs, expected outputs, tolerances, an I/O card and a
+standalone verify.py that needs only numpy and a TFLite runtime."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import assert_clean_error, run_cli
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pipe")
+    res = run_cli("pipeline", "--out-dir", d / "out", "--logdir", d / "logs", "--bundle", "--json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["bundle"]["bundle"] == str(d / "out" / "golden")
+    return d / "out"
+
+
+@pytest.fixture(scope="module")
+def bare_python(tmp_path_factory):
+    """A fresh venv with only numpy and ai-edge-litert (what a board has)."""
+    venv = tmp_path_factory.mktemp("venv") / "v"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    py = str(venv / "bin" / "python")
+    r = subprocess.run([py, "-m", "pip", "install", "-q", "numpy", "ai-edge-litert"], capture_output=True, text=True,
+                       timeout=900)
+    if r.returncode:
+        pytest.skip(f"cannot install numpy and ai-edge-litert into a venv here: {r.stderr.strip()[-200:]}")
+    mods = subprocess.run([py, "-c", "import importlib.util as u; print([m for m in ('tensorflow', 'graphtools') "
+                                     "if u.find_spec(m)])"], capture_output=True, text=True, cwd=venv).stdout.strip()
+    assert mods == "[]", mods
+    return py
+
+
+def test_the_bundle_holds_models_data_tolerances_and_the_io_card(out):
+    g = out / "golden"
+    assert sorted(os.listdir(g)) == ["README.txt", "expected.npz", "golden.json", "golden_data.json", "inputs.npz",
+                                     "models", "raw_inputs.npz", "verify.py"]
+    meta = json.loads((g / "golden.json").read_text())
+    names = [e["name"] for e in meta["models"]]
+    assert names[0] == "model" and set(names) == {"model", "model.dynamic", "model.float16", "model.int8", "model.int16x8"}
+    assert sorted(os.listdir(g / "models")) == sorted(os.path.basename(e["file"]) for e in meta["models"])
+    inputs, expected = np.load(g / "inputs.npz"), np.load(g / "expected.npz")
+    assert inputs["x"].shape == (32, 1, 8, 8, 1) and expected["model/prediction"].shape == (32, 1, 10)
+    by = {e["name"]: e for e in meta["models"]}
+    assert by["model"]["tolerance"]["prediction"] < by["model.int8"]["tolerance"]["prediction"]  # a quantum
+    assert by["model"]["max_abs_diff_vs_tf"]["prediction"] < 1e-5
+    assert by["model"]["io_card"]["inputs"][0]["key"] == "x"
+    data = json.loads((g / "golden_data.json").read_text())
+    assert np.allclose(np.array(data["inputs"]["x"]), inputs["x"])
+    assert np.allclose(np.array(data["expected"]["model.int8/prediction"]), expected["model.int8/prediction"])
+
+
+def test_verify_passes_with_only_numpy_and_litert_and_fails_clearly_on_the_wrong_model(out, bare_python, tmp_path):
+    g = tmp_path / "golden"
+    shutil.copytree(out / "golden", g)  # (the board gets a copy of the folder)
+    r = subprocess.run([bare_python, "verify.py"], cwd=g, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("PASS ") == 5 and "FAIL" not in r.stdout
+    r = subprocess.run([bare_python, "verify.py", str(out / "model.float16.tflite")], cwd=g, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.startswith("PASS model.float16"), r.stdout + r.stderr
+    shutil.copyfile(g / "models" / "model.int8.tflite", g / "models" / "model.tflite")
+    r = subprocess.run([bare_python, "verify.py"], cwd=g, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stdout + r.stderr
+    assert "FAIL model (models/model.tflite)" in r.stdout and "not the file the bundle was made from" in r.stdout
+    assert "sample(s) differ" in r.stdout and r.stdout.count("PASS ") == 4
+    r = subprocess.run([bare_python, "verify.py", "--nope"], cwd=g, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    os.remove(g / "expected.npz")
+    r = subprocess.run([bare_python, "verify.py"], cwd=g, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "the bundle is incomplete" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_bundle_command_and_bad_input(out, tmp_path):
+    res = run_cli("bundle", out, "--samples", "8", "--json")
+    assert res.code == 0, res.err
+    r = json.loads(res.out)
+    assert r["samples"] == 8 and "the bundled fixture's digits" in r["data"]
+    assert_clean_error(run_cli("bundle", tmp_path / "nothing"), "not a directory")
+    (tmp_path / "empty").mkdir()
+    assert_clean_error(run_cli("bundle", tmp_path / "empty"), "optimized.pb: missing")
