@@ -21,6 +21,7 @@ setup(
         "networkx>=3.0",
         "ai-edge-litert>=1.0",      # the maintained TFLite interpreter and flatbuffer schema
         "h5py>=3.0",                # Keras .h5 loading
+        "matplotlib>=3.5",          # report.html's charts, confusion matrices and thumbnails (inline SVG/PNG)
     ],
     extras_require={
         # tf-slim: training graphs of the strip tests; pydot parses DOT output; ai-edge-quantizer:

@@ -13,6 +13,7 @@ Public API (TensorFlow is imported only when a function that needs it is called)
     graphtools.meet_budget(graph_def, "agreement=0.99", calib, eval_data) -> BudgetResult (.model, .attempts, .recipe)
     graphtools.replay_recipe(graph_def, recipe, calib)    -> (bytes, identical)
     graphtools.io_card(tflite_bytes)                      -> the serving_default signature's keys, dtypes, shapes
+    graphtools.report(out_dir)                            -> out_dir/report.html (self-contained)
     graphtools.bundle(out_dir)                            -> out_dir/golden (inputs, expected outputs, verify.py)
     graphtools.bench_model(tflite_bytes, threads=[1, 2], kernels=("xnnpack", "builtin", "reference")) -> dict
 """
@@ -45,6 +46,7 @@ _LAZY = {
     "replay_recipe": ("budget", "replay"),
     "io_card": ("tflite", "io_card"),
     "bundle": ("bundle", "make_bundle"),
+    "report": ("report", "make_report"),
 }
 
 

@@ -31,6 +31,36 @@ from .errors import InputError
 SAMPLES = 32
 
 
+def pipeline_data(report, sig, data=None, scale=None, mean=None, std=None, samples=None, seed=0, labels=None):
+    """The data a pipeline ran on (its report's ``data``), or ``data``: (raw, fed, labels, source, norm)."""
+    from .comparison import labels_for
+    from .data import load_samples
+
+    names, shapes = sig.names, sig.shapes()
+    given = (report.get("data") or {}) if data is None else {"path": data, "scale": scale, "mean": mean, "std": std}
+    norm = {k: given.get(k) for k in ("scale", "mean", "std")}
+    source = given.get("path")
+    if source == "fixture":
+        from .stages import fixture_dir
+
+        d = np.load(os.path.join(fixture_dir(), "digits.npz"))
+        raw = fed = {names[0]: d["x_test"][:samples]}
+        return raw, fed, d["y_test"][:samples], "the bundled fixture's digits (x_test)", norm
+    if source:
+        raw = load_samples(source, names, shapes, limit=samples)
+        fed = load_samples(source, names, shapes, norm["scale"], norm["mean"], norm["std"], limit=samples)
+        y = labels_for(source, labels)
+        return raw, fed, (None if y is None else y[:samples]), source, norm
+    from .validate import random_feeds
+
+    n = samples or 64
+    fed, why = random_feeds([dict(i.as_dict(), shape=[n] + list(shapes[i.name][1:])) for i in sig.inputs],
+                            seed, batch=n)
+    if fed is None:
+        raise InputError(f"cannot make random inputs: {why}; give real inputs with --data")
+    return fed, fed, None, f"random (seed {seed}): give --data for real inputs", norm
+
+
 def _run(model, runs, kernels):
     from .bench import _interpreter, _outputs
 
@@ -88,7 +118,6 @@ def make_bundle(out_dir, data=None, models=None, graph=None, samples=SAMPLES, sc
     """Write ``out_dir/golden``; return a JSON-ready summary (see the module doc)."""
     from . import io, tflite
     from .comparison import run_tf_batched
-    from .data import load_samples
     from .signature import resolve
 
     report_path = os.path.join(out_dir, "report.json")
@@ -112,30 +141,8 @@ def make_bundle(out_dir, data=None, models=None, graph=None, samples=SAMPLES, sc
             raise InputError(f"{m}: no such file")
     gd = io.load_graph_def(graph)
     sig = resolve(gd, report.get("inputs"), report.get("outputs"), report.get("input_shapes"))
-    names, shapes = sig.names, sig.shapes()
-    given = (report.get("data") or {}) if data is None else {"path": data, "scale": scale, "mean": mean, "std": std}
-    norm = {k: given.get(k) for k in ("scale", "mean", "std")} if data is None else {"scale": scale, "mean": mean,
-                                                                                     "std": std}
-    source = given.get("path")
-    raw = fed = None
-    if source == "fixture":
-        from .stages import fixture_dir
-
-        d = np.load(os.path.join(fixture_dir(), "digits.npz"))
-        raw = fed = {names[0]: d["x_test"][:samples]}
-        source = "the bundled fixture's digits (x_test)"
-    elif source:
-        raw = load_samples(source, names, shapes, limit=samples)
-        fed = load_samples(source, names, shapes, norm["scale"], norm["mean"], norm["std"], limit=samples)
-    else:
-        from .validate import random_feeds
-
-        fed, why = random_feeds([dict(i.as_dict(), shape=[samples] + list(shapes[i.name][1:])) for i in sig.inputs],
-                                seed, batch=samples)
-        if fed is None:
-            raise InputError(f"cannot make random inputs: {why}; give real inputs with --data")
-        raw = fed
-        source = f"random (seed {seed}): give --data for real inputs"
+    names = sig.names
+    raw, fed, _, source, norm = pipeline_data(report, sig, data, scale, mean, std, samples, seed)
     entries, expected, runs_of = [], {}, {}
     with_tf = run_tf_batched(gd, fed, list(sig.outputs), batch=sig.batch or 64, fixed_batch=sig.batch)
     first_model_runs = None

@@ -18,6 +18,7 @@ from .pipeline import _add_pipeline
 from .diff import _add_diff
 from .bench import _add_bench
 from .bundle import _add_bundle
+from .report import _add_report
 
 __all__ = ["main", "build_parser", "INPUT_ALIASES", "OUTPUT_ALIASES", "PROG"]
 
@@ -53,6 +54,7 @@ def build_parser():
     _add_diff(sub)
     _add_bench(sub)
     _add_bundle(sub)
+    _add_report(sub)
     sub.add_parser("toco", help="the TensorFlow 1.x toco command line, verbatim (graphtools toco --help)",
                    add_help=False)
     return parser

@@ -47,6 +47,7 @@ def _add_pipeline(sub):
     p.add_argument("--recipe", metavar="FILE", help="build the recipe's mode (int8/int16x8) from a convert --budget "
                                                     "MODEL.recipe.json: the same float ops, the same bytes (needs --data, "
                                                     "the recipe's calibration data)")
+    p.add_argument("--no-report", action="store_true", help="do not write OUT/report.html")
     p.add_argument("--bundle", action="store_true", help="also write OUT/golden/: inputs, expected outputs and a "
                                                          "standalone verify.py for the device (graphtools bundle)")
     p.add_argument("--select-tf-ops", action="store_true", help="let TF ops without a builtin run as Flex ops")
@@ -96,11 +97,17 @@ def run_pipeline(args):
                  mean=args.mean, std=args.std, out_dir=args.out_dir, logdir=args.logdir,
                  allow_unsafe_ops=args.allow_unsafe_ops, recipe=recipe,
                  progress=None if args.json else (lambda msg: print(msg, flush=True)))
+    if not args.no_report:
+        from ..report import make_report
+
+        report["report_html"] = make_report(args.out_dir, data=args.data, labels=args.labels, scale=args.scale,
+                                            mean=args.mean, std=args.std)["path"]
     if args.bundle:
         from ..bundle import make_bundle
 
         report["bundle"] = make_bundle(args.out_dir, data=args.data, scale=args.scale, mean=args.mean, std=args.std)
     _emit(args, report, _pipeline_text(report, args) + (
+        f"\n  report: {report['report_html']} (open it in a browser)" if report.get("report_html") else "") + (
         f"\n  golden bundle: {report['bundle']['bundle']}/ (cd there and run python verify.py on the device)"
         if args.bundle else ""))
     return 0
