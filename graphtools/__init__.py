@@ -47,6 +47,7 @@ _LAZY = {
     "io_card": ("tflite", "io_card"),
     "bundle": ("bundle", "make_bundle"),
     "report": ("report", "make_report"),
+    "view_overlays": ("view", "overlays"),
 }
 
 

@@ -19,6 +19,7 @@ from .diff import _add_diff
 from .bench import _add_bench
 from .bundle import _add_bundle
 from .report import _add_report
+from .view import _add_view
 
 __all__ = ["main", "build_parser", "INPUT_ALIASES", "OUTPUT_ALIASES", "PROG"]
 
@@ -55,6 +56,7 @@ def build_parser():
     _add_bench(sub)
     _add_bundle(sub)
     _add_report(sub)
+    _add_view(sub)
     sub.add_parser("toco", help="the TensorFlow 1.x toco command line, verbatim (graphtools toco --help)",
                    add_help=False)
     return parser
