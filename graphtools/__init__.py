@@ -13,8 +13,8 @@ Public API (TensorFlow is imported only when a function that needs it is called)
     graphtools.meet_budget(graph_def, "agreement=0.99", calib, eval_data) -> BudgetResult (.model, .attempts, .recipe)
     graphtools.replay_recipe(graph_def, recipe, calib)    -> (bytes, identical)
     graphtools.io_card(tflite_bytes)                      -> the serving_default signature's keys, dtypes, shapes
-    graphtools.report(out_dir)                            -> out_dir/report.html (self-contained)
-    graphtools.bundle(out_dir)                            -> out_dir/golden (inputs, expected outputs, verify.py)
+    graphtools.make_report(out_dir)                       -> out_dir/report.html (self-contained)
+    graphtools.make_bundle(out_dir)                       -> out_dir/golden (inputs, expected outputs, verify.py)
     graphtools.bench_model(tflite_bytes, threads=[1, 2], kernels=("xnnpack", "builtin", "reference")) -> dict
 """
 __version__ = "0.1.0"
@@ -45,8 +45,8 @@ _LAZY = {
     "meet_budget": ("budget", "meet_budget"),
     "replay_recipe": ("budget", "replay"),
     "io_card": ("tflite", "io_card"),
-    "bundle": ("bundle", "make_bundle"),
-    "report": ("report", "make_report"),
+    "make_bundle": ("bundle", "make_bundle"),
+    "make_report": ("report", "make_report"),
     "view_overlays": ("view", "overlays"),
 }
 

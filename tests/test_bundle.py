@@ -85,3 +85,15 @@ def test_bundle_command_and_bad_input(out, tmp_path):
     assert_clean_error(run_cli("bundle", tmp_path / "nothing"), "not a directory")
     (tmp_path / "empty").mkdir()
     assert_clean_error(run_cli("bundle", tmp_path / "empty"), "optimized.pb: missing")
+
+
+def test_the_python_api_names(out, tmp_path):
+    import graphtools
+    import graphtools.bundle  # noqa: F401  (a submodule import must not hide the API names)
+    import graphtools.report  # noqa: F401
+
+    r = graphtools.make_bundle(str(out), samples=4)
+    assert r["samples"] == 4 and os.path.isdir(r["bundle"])
+    page = graphtools.make_report(str(out), path=str(tmp_path / "r.html"))
+    assert os.path.getsize(page["path"]) > 10000 and set(page["models"]) >= {"model.tflite", "model.int8.tflite"}
+    assert graphtools.view_overlays(str(out))[0][0].endswith("frozen.pb")
