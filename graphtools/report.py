@@ -68,11 +68,8 @@ def class_metrics(pred, truth, classes):
 
 
 def make_report(out_dir, data=None, labels=None, scale=None, mean=None, std=None, samples=None, path=None):
-    """Write ``out_dir/report.html`` (or ``path``); return what it shows (JSON-ready)."""
+    """Write ``out_dir/report.html`` (or ``path``) from what a pipeline wrote; return what it shows."""
     from . import io
-    from .bundle import pipeline_data
-    from .comparison import LiteModel, run_tf_batched
-    from .signature import resolve
 
     report_path = os.path.join(out_dir, "report.json")
     if not os.path.exists(report_path):
@@ -85,32 +82,50 @@ def make_report(out_dir, data=None, labels=None, scale=None, mean=None, std=None
     graph = os.path.join(out_dir, "optimized.pb")
     if not os.path.exists(graph):
         raise InputError(f"{graph}: missing; run graphtools pipeline again")
-    gd = io.load_graph_def(graph)
-    sig = resolve(gd, rep.get("inputs"), rep.get("outputs"), rep.get("input_shapes"))
-    raw, fed, y, source, norm = pipeline_data(rep, sig, data, scale, mean, std, samples, labels=labels)
-    outs = list(sig.outputs)
-    cmp = rep.get("compare") or {"models": []}
-    models = [m for m in cmp["models"] if os.path.exists(m["model"]) or os.path.exists(os.path.join(out_dir, os.path.basename(m["model"])))]
-    ref = run_tf_batched(gd, fed, outs[:1], batch=sig.batch or 256, fixed_batch=sig.batch)[0]
-    preds = {}
-    for m in models:
+    models = {}
+    for m in (rep.get("compare") or {"models": []})["models"]:
         p = m["model"] if os.path.exists(m["model"]) else os.path.join(out_dir, os.path.basename(m["model"]))
-        preds[os.path.basename(p)] = LiteModel(p).run(fed, sig.names, outs[:1], sig.batch or 256)[0][0]
-    classifier = ref.ndim == 2 and ref.shape[1] > 1
-    shown = {"source": rep.get("source"), "data": source, "models": {}, "per_class": {}, "disagreements": 0}
-    parts = [_head(rep, source)]
-    parts.append(_summary(models, cmp, shown))
-    if classifier:
-        parts.append(_per_class(ref, preds, y, shown))
-        parts.append(_worst(raw, sig.names, ref, preds, y, shown))
-        parts.append(_samples(ref, preds, y, shown))
-    parts.append(_strip(rep, out_dir))
-    parts.append(_per_op(out_dir))
-    page = _page("\n".join(p for p in parts if p))
+        if os.path.exists(p):
+            models[os.path.basename(p)] = io.read_bytes(p)
+    frozen = os.path.join(out_dir, "frozen.pb")
+    page, shown = render(rep, io.load_graph_def(graph), models,
+                         io.load_graph_def(frozen) if os.path.exists(frozen) else None,
+                         os.path.join(out_dir, "per_op"), data, labels, scale, mean, std, samples)
     target = path or os.path.join(out_dir, "report.html")
     io.atomic_write(target, page)
     shown["path"] = target
     return shown
+
+
+def render(rep, gd, models, frozen_gd=None, per_op_dir=None, data=None, labels=None, scale=None, mean=None, std=None,
+           samples=None):
+    """(report.html text, what it shows) for a pipeline report ``rep``, the stripped GraphDef ``gd``
+    and the models' bytes ({file name: bytes}); nothing is read from or written to disk but data."""
+    from .bundle import pipeline_data
+    from .comparison import LiteModel, run_tf_batched
+    from .signature import resolve
+
+    sig = resolve(gd, rep.get("inputs"), rep.get("outputs"), rep.get("input_shapes"))
+    raw, fed, y, source, norm = pipeline_data(rep, sig, data, scale, mean, std, samples, labels=labels)
+    outs = list(sig.outputs)
+    cmp = rep.get("compare") or {"models": []}
+    entries = [m for m in cmp["models"] if os.path.basename(m["model"]) in models]
+    ref = run_tf_batched(gd, fed, outs[:1], batch=sig.batch or 256, fixed_batch=sig.batch)[0]
+    preds = {}
+    for m in entries:
+        name = os.path.basename(m["model"])
+        preds[name] = LiteModel(models[name], name=name).run(fed, sig.names, outs[:1], sig.batch or 256)[0][0]
+    classifier = ref.ndim == 2 and ref.shape[1] > 1
+    shown = {"source": rep.get("source"), "data": source, "models": {}, "per_class": {}, "disagreements": 0}
+    parts = [_head(rep, source)]
+    parts.append(_summary(entries, cmp, shown))
+    if classifier:
+        parts.append(_per_class(ref, preds, y, shown))
+        parts.append(_worst(raw, sig.names, ref, preds, y, shown))
+        parts.append(_samples(ref, preds, y, shown))
+    parts.append(_strip(rep, frozen_gd, gd))
+    parts.append(_per_op(per_op_dir))
+    return _page("\n".join(p for p in parts if p)), shown
 
 
 def _head(rep, source):
@@ -261,7 +276,7 @@ def _samples(ref, preds, y, shown, limit=500):
             f"</p><table class='grid sortable'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></section>")
 
 
-def _strip(rep, out_dir):
+def _strip(rep, frozen_gd, gd):
     st = rep.get("strip") or {}
     if not st:
         return ""
@@ -274,12 +289,10 @@ def _strip(rep, out_dir):
                  f"<td>{v.get('max_ref', 0):.3g}</td><td>{'yes' if v.get('ok') else 'NO'}</td></tr>"
                  for k, v in (st.get("equivalence") or {}).items())
     diff = ""
-    frozen, opt = os.path.join(out_dir, "frozen.pb"), os.path.join(out_dir, "optimized.pb")
-    if os.path.exists(frozen) and os.path.exists(opt):
-        from . import io
+    if frozen_gd is not None:
         from .analysis import diff as graph_diff
 
-        d = graph_diff(io.load_graph_def(frozen), io.load_graph_def(opt))
+        d = graph_diff(frozen_gd, gd)
         delta = ", ".join(f"{_e(k)} {v:+d}" for k, v in d["op_delta"].items()) or "unchanged"
         diff = (f"<p id='diff'>frozen.pb &rarr; optimized.pb: <span data-k='nodes_before'>{d['nodes'][0]}</span> &rarr; "
                 f"<span data-k='nodes_after'>{d['nodes'][1]}</span> nodes; removed {len(d['removed'])}, added "
@@ -292,8 +305,8 @@ def _strip(rep, out_dir):
                f"<th>within tolerance</th></tr></thead><tbody>{eq}</tbody></table>" if eq else "") + "</section>")
 
 
-def _per_op(out_dir):
-    files = sorted(glob.glob(os.path.join(out_dir, "per_op", "*.per_op.json")))
+def _per_op(per_op_dir):
+    files = sorted(glob.glob(os.path.join(per_op_dir, "*.per_op.json"))) if per_op_dir else []
     if not files:
         return ""
     plt = _plt()

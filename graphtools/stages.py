@@ -25,7 +25,7 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
                  logdir="logs", calibration_samples=100, progress=None, allow_unsafe_ops=False, keras=None,
                  meta=None, bind=None, cut=None, splice=None, verify=True, rtol=1e-4, atol=1e-5, mean=None,
                  std=None, select_tf_ops=False, allow_custom_ops=False, allow_leftovers=False, rnn="auto",
-                 recipe=None):
+                 recipe=None, html_report=True):
     """Run every stage, write out_dir/{frozen.pb, optimized.pb, model*.tflite, report.json} and one
     TensorBoard run per stage under ``logdir``; return the report (also written as report.json).
 
@@ -33,7 +33,8 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
     ``saved_model``, ``keras``), strip's ``remove``/``bind``/``cut``/``splice``/``verify``/``rtol``/
     ``atol``/``allow_leftovers``, convert's ``quantize`` ('all', one mode or a comma list),
     ``select_tf_ops``/``allow_custom_ops``/``rnn``, and the data's ``scale``/``mean``/``std``;
-    ``recipe`` (``budget.load_recipe``): its mode's model is the recipe's (the same float ops and bytes).
+    ``recipe`` (``budget.load_recipe``): its mode's model is the recipe's (the same float ops and bytes);
+    ``html_report``: also OUT/report.html (``report.render``), written with the rest.
     Every stage works in memory and the files are written only once all of them succeeded, so a
     failure leaves no partial output (and the previous run's files untouched). ``out_dir`` is locked
     for the whole run: a second pipeline on the same directory refuses instead of mixing files.
@@ -48,7 +49,7 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
 def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, remove, quantize, data, labels,
                   scale, out_dir, logdir, calibration_samples, progress, allow_unsafe_ops, keras, meta, bind, cut,
                   splice, verify, rtol, atol, mean, std, select_tf_ops, allow_custom_ops, allow_leftovers, rnn,
-                  recipe):
+                  recipe, html_report):
     from . import conversion, io, tensorboard, tflite
     from .analysis import op_histogram
     from .comparison import LiteModel, NeedsFlexError, compare, labels_for
@@ -152,6 +153,18 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
                  "scale": scale, "mean": mean, "std": std}, "replaced_runs": replaced, "skipped_modes": skipped, "not_compared": not_compared,
         "files": [frozen_path, opt_path] + [p for _, p, _ in models],
     }
+    page = None
+    if html_report:  # (rendered in memory before anything is written, like every other output)
+        from .report import render
+
+        try:
+            page, _ = render(report, sr.graph_def, {os.path.basename(p): b for _, p, b in models}, fz.graph_def,
+                             os.path.join(out_dir, "per_op"), data, labels, scale, mean, std)
+            report["files"].append(os.path.join(out_dir, "report.html"))
+            report["report_html"] = os.path.join(out_dir, "report.html")
+        except InputError as e:  # (matplotlib missing, say): the models are still good
+            report["report_html"] = None
+            report["report_html_note"] = f"report.html not written: {e}"
     # every stage succeeded: now the files, each written atomically, and the TensorBoard runs, all of
     # them (Ctrl-C waits: never a half-replaced set)
     tflite_text = "\n".join(f"- {m}: `{p}` {len(b)} bytes, {tflite.summarize(b)['operators']} ops"
@@ -161,6 +174,8 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
         io.atomic_write(opt_path, opt_bytes)
         for _, path, model in models:
             io.atomic_write(path, model)
+        if page is not None:
+            io.atomic_write(os.path.join(out_dir, "report.html"), page)
         io.atomic_write(os.path.join(out_dir, "report.json"), json.dumps(report, indent=2, default=_plain) + "\n")
         if logdir:  # (--logdir '': no event files, as every stage)
             tensorboard.write_graph(os.path.join(logdir, "freeze"), fz.graph_def)

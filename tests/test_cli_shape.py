@@ -162,7 +162,7 @@ def test_ctrl_c_while_writing_finishes_the_whole_set_and_says_so(tmp_path, monke
     assert res.code == 0, res.err
     assert "interrupted while writing" in res.err and "finished writing them" in res.err
     assert sorted(os.listdir(tmp_path / "out")) == ["frozen.pb", "model.dynamic.tflite", "model.tflite",
-                                                     "optimized.pb", "report.json"]
+                                                     "optimized.pb", "report.html", "report.json"]
     assert sorted(os.listdir(tmp_path / "logs")) == ["compare", "freeze", "optimized", "tflite"]
 
 

@@ -110,7 +110,7 @@ def test_killed_mid_write_leaves_old_output_or_none(tmp_path):
     res = run_cli(*common, "--remove", "dropout,training")  # the old output: optimized.pb differs from the new one
     assert res.code == 0, res.err
     old = {f: sha256(out / f) for f in os.listdir(out)}
-    assert sorted(old) == ["frozen.pb", "model.tflite", "optimized.pb", "report.json"]
+    assert sorted(old) == ["frozen.pb", "model.tflite", "optimized.pb", "report.html", "report.json"]
 
     # killed while optimized.pb (write 2) is half done: it is still the old file, frozen.pb is complete
     _kill_mid_write(tmp_path, 2, common)
@@ -157,7 +157,7 @@ def test_two_pipelines_on_one_out_dir_refuse_instead_of_mixing(tmp_path):
     assert [line for line in second.stderr.splitlines() if line.strip()] == [
         f"graphtools pipeline: error: {out} is being written by another graphtools run (pid {first.pid}); "
         f"wait for it to finish or choose another --out-dir"]
-    assert sorted(os.listdir(out)) == ["frozen.pb", "model.tflite", "optimized.pb", "report.json"]
+    assert sorted(os.listdir(out)) == ["frozen.pb", "model.tflite", "optimized.pb", "report.html", "report.json"]
     # once the first has finished, the directory is free again
     assert run_cli("pipeline", "--quantize", "none", "--out-dir", out, "--logdir", tmp_path / "logs").code == 0
 

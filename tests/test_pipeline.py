@@ -30,7 +30,8 @@ def test_pipeline_writes_every_stage(ran):
     d, report = ran
     assert sorted(os.listdir(d / "out")) == sorted(["frozen.pb", "optimized.pb", "model.tflite",
                                                    "model.dynamic.tflite", "model.float16.tflite",
-                                                   "model.int8.tflite", "model.int16x8.tflite", "report.json"])
+                                                   "model.int8.tflite", "model.int16x8.tflite", "report.html",
+                                                   "report.json"])
     assert sorted(os.listdir(d / "logs")) == ["compare", "freeze", "optimized", "tflite"]
     assert json.loads((d / "out" / "report.json").read_text())["files"] == report["files"]
     freeze, strip = report["stages"]

@@ -95,19 +95,15 @@ def run_pipeline(args):
                  quantize=args.quantize or "all", select_tf_ops=args.select_tf_ops, rnn=args.rnn,
                  allow_custom_ops=args.allow_custom_ops, data=args.data, labels=args.labels, scale=args.scale,
                  mean=args.mean, std=args.std, out_dir=args.out_dir, logdir=args.logdir,
-                 allow_unsafe_ops=args.allow_unsafe_ops, recipe=recipe,
+                 allow_unsafe_ops=args.allow_unsafe_ops, recipe=recipe, html_report=not args.no_report,
                  progress=None if args.json else (lambda msg: print(msg, flush=True)))
-    if not args.no_report:
-        from ..report import make_report
-
-        report["report_html"] = make_report(args.out_dir, data=args.data, labels=args.labels, scale=args.scale,
-                                            mean=args.mean, std=args.std)["path"]
     if args.bundle:
         from ..bundle import make_bundle
 
         report["bundle"] = make_bundle(args.out_dir, data=args.data, scale=args.scale, mean=args.mean, std=args.std)
     _emit(args, report, _pipeline_text(report, args) + (
-        f"\n  report: {report['report_html']} (open it in a browser)" if report.get("report_html") else "") + (
+        f"\n  report: {report['report_html']} (open it in a browser)" if report.get("report_html") else
+        f"\n  {report['report_html_note']}" if report.get("report_html_note") else "") + (
         f"\n  golden bundle: {report['bundle']['bundle']}/ (cd there and run python verify.py on the device)"
         if args.bundle else ""))
     return 0
