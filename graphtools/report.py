@@ -106,23 +106,31 @@ def render(rep, gd, models, frozen_gd=None, per_op_dir=None, data=None, labels=N
     from .signature import resolve
 
     sig = resolve(gd, rep.get("inputs"), rep.get("outputs"), rep.get("input_shapes"))
-    raw, fed, y, source, norm = pipeline_data(rep, sig, data, scale, mean, std, samples, labels=labels)
-    outs = list(sig.outputs)
     cmp = rep.get("compare") or {"models": []}
     entries = [m for m in cmp["models"] if os.path.basename(m["model"]) in models]
-    ref = run_tf_batched(gd, fed, outs[:1], batch=sig.batch or 256, fixed_batch=sig.batch)[0]
-    preds = {}
-    for m in entries:
-        name = os.path.basename(m["model"])
-        preds[name] = LiteModel(models[name], name=name).run(fed, sig.names, outs[:1], sig.batch or 256)[0][0]
-    classifier = ref.ndim == 2 and ref.shape[1] > 1
-    shown = {"source": rep.get("source"), "data": source, "models": {}, "per_class": {}, "disagreements": 0}
-    parts = [_head(rep, source)]
-    parts.append(_summary(entries, cmp, shown))
-    if classifier:
-        parts.append(_per_class(ref, preds, y, shown))
-        parts.append(_worst(raw, sig.names, ref, preds, y, shown))
-        parts.append(_samples(ref, preds, y, shown))
+    real = data is not None or (rep.get("data") or {}).get("path")
+    shown = {"source": rep.get("source"), "data": "random inputs" if not real else None, "models": {},
+             "per_class": {}, "disagreements": 0}
+    parts = [None, _summary(entries, cmp, shown)]
+    source = shown["data"]
+    if real:  # per-sample sections: on real data only (random inputs have no classes to speak of)
+        source = str(data or rep["data"]["path"])
+        try:
+            raw, fed, y, source, norm = pipeline_data(rep, sig, data, scale, mean, std, samples, labels=labels)
+            outs = list(sig.outputs)
+            ref = run_tf_batched(gd, fed, outs[:1], batch=sig.batch or 256, fixed_batch=sig.batch)[0]
+            preds = {}
+            for m in entries:
+                name = os.path.basename(m["model"])
+                preds[name] = LiteModel(models[name], name=name).run(fed, sig.names, outs[:1], sig.batch or 256)[0][0]
+            if ref.ndim == 2 and ref.shape[1] > 1:
+                parts.append(_per_class(ref, preds, y, shown))
+                parts.append(_worst(raw, sig.names, ref, preds, y, shown))
+                parts.append(_samples(ref, preds, y, shown))
+        except InputError as e:
+            parts.append(f"<section id='samples'><p>per-sample sections left out: {_e(e)}</p></section>")
+        shown["data"] = source
+    parts[0] = _head(rep, source)
     parts.append(_strip(rep, frozen_gd, gd))
     parts.append(_per_op(per_op_dir))
     return _page("\n".join(p for p in parts if p)), shown

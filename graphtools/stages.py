@@ -162,9 +162,9 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
                              os.path.join(out_dir, "per_op"), data, labels, scale, mean, std)
             report["files"].append(os.path.join(out_dir, "report.html"))
             report["report_html"] = os.path.join(out_dir, "report.html")
-        except InputError as e:  # (matplotlib missing, say): the models are still good
+        except Exception as e:  # noqa: BLE001 -- (matplotlib missing, say): the models are still good
             report["report_html"] = None
-            report["report_html_note"] = f"report.html not written: {e}"
+            report["report_html_note"] = f"report.html not written: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
     # every stage succeeded: now the files, each written atomically, and the TensorBoard runs, all of
     # them (Ctrl-C waits: never a half-replaced set)
     tflite_text = "\n".join(f"- {m}: `{p}` {len(b)} bytes, {tflite.summarize(b)['operators']} ops"

@@ -35,9 +35,10 @@ def test_manifest_runs_in_parallel_isolates_failures_and_resumes(tmp_path):
     assert "broken.pb: not a valid binary GraphDef" in by["broken"]["detail"]
     assert "did not finish within 1 s" in by["hangs"]["detail"]
     assert sorted(os.listdir(out / "digits")) == ["frozen.pb", "manifest-entry.json", "model.tflite",
-                                                  "optimized.pb", "report.json"]
+                                                  "optimized.pb", "report.html", "report.json"]
     assert sorted(os.listdir(out / "digits-dynamic")) == ["frozen.pb", "manifest-entry.json",
-                                                          "model.dynamic.tflite", "optimized.pb", "report.json"]
+                                                          "model.dynamic.tflite", "optimized.pb", "report.html",
+                                                          "report.json"]
     for failed in ("broken", "hangs"):  # failures leave no output (a killed worker at most its released lock)
         assert not [f for f in os.listdir(out / failed) if not f.startswith(".")] if (out / failed).exists() else True
     assert sorted(os.listdir(logs / "digits")) == ["compare", "freeze", "optimized", "tflite"]
