@@ -27,6 +27,7 @@ import tempfile
 import numpy as np
 
 from .errors import InputError
+from .golden_verify import _quantize  # (verify.py's own: the bundle feeds exactly what the device will)
 
 SAMPLES = 32
 
@@ -73,15 +74,6 @@ def _run(model, runs, kernels):
         it.invoke()
         results.append([v for _, v, _ in _outputs(it)])
     return results, it
-
-
-def _quantize(x, d):
-    dt = np.dtype(d["dtype"])
-    scale, zp = d["quantization"]
-    if dt.kind in "iu" and scale:
-        info = np.iinfo(dt)
-        return np.clip(np.round(x / scale + zp), info.min, info.max).astype(dt)
-    return x.astype(dt)
 
 
 def _output_quanta(model):
