@@ -26,10 +26,13 @@ setup(
     extras_require={
         # tf-slim: training graphs of the strip tests; pydot parses DOT output; ai-edge-quantizer:
         # the test that its static int8 recipe calibrates a model through graphtools' serving_default
-        # ai-edge-model-explorer: the test that graphtools view serves the stages
-        "test": ["pytest>=7", "tf-slim>=1.1", "pydot>=2", "ai-edge-quantizer>=0.10", "ai-edge-model-explorer>=0.1.30"],
+        # ai-edge-model-explorer and netron: the tests that graphtools view serves the stages (and its fallback)
+        "test": ["pytest>=7", "tf-slim>=1.1", "pydot>=2", "ai-edge-quantizer>=0.10", "ai-edge-model-explorer>=0.1.30",
+                 "netron>=7"],
         "fixtures": ["scikit-learn>=1.0"],
-        "view": ["ai-edge-model-explorer>=0.1.30"],  # graphtools view: the stages side by side in Model Explorer  # only to regenerate fixtures/ (python fixtures/make_fixtures.py)
+        # graphtools view: the stages side by side in Model Explorer; Netron where it cannot be installed
+        "view": ["ai-edge-model-explorer>=0.1.30"],
+        "view-netron": ["netron>=7"],  # only to regenerate fixtures/ (python fixtures/make_fixtures.py)
     },
     entry_points={"console_scripts": ["graphtools=graphtools.cli:main"]},
 )

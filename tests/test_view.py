@@ -106,3 +106,26 @@ def test_without_model_explorer_or_netron_the_way_to_install_is_said(out, monkey
     monkeypatch.setattr(view, "backend", lambda: None)
     with pytest.raises(InputError, match=r"pip install 'graphtools\[view\]'"):
         view.serve(view.overlays(str(out)), port=_free_port())
+
+
+def test_netron_is_the_fallback_where_model_explorer_is_missing(out, monkeypatch):
+    """Netron serves the float .tflite on loopback when Model Explorer is not installed."""
+    pytest.importorskip("netron")
+    import threading
+
+    import netron
+
+    from graphtools import view
+
+    monkeypatch.setattr(view, "backend", lambda: "netron")
+    monkeypatch.setattr(netron, "wait", lambda: None)  # (return instead of serving until Ctrl-C)
+    port, said = _free_port(), []
+    t = threading.Thread(target=view.serve, args=(view.overlays(str(out)), "127.0.0.1", port, False, said.append))
+    t.start()
+    t.join(60)
+    try:
+        assert said and "Netron" in said[0] and said[0].endswith("model.tflite")
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode()
+        assert "<html" in page.lower()
+    finally:
+        netron.stop(("127.0.0.1", port))
