@@ -97,3 +97,51 @@ def test_the_python_api_names(out, tmp_path):
     page = graphtools.make_report(str(out), path=str(tmp_path / "r.html"))
     assert os.path.getsize(page["path"]) > 10000 and set(page["models"]) >= {"model.tflite", "model.int8.tflite"}
     assert graphtools.view_overlays(str(out))[0][0].endswith("frozen.pb")
+
+
+def _out_dir(tmp_path, build):
+    """An output directory holding optimized.pb and model.tflite of the graph ``build`` makes."""
+    import graphtools
+    from builders import tf
+
+    g = tf.Graph()
+    with g.as_default():
+        inputs, outputs = build()
+    d = tmp_path / "out"
+    d.mkdir()
+    graphtools.save_graph_def(g.as_graph_def(), str(d / "optimized.pb"))
+    (d / "model.tflite").write_bytes(graphtools.convert(g.as_graph_def(), inputs=inputs, outputs=outputs))
+    return d
+
+
+def test_bundle_and_bench_on_id_inputs_ops_without_reference_kernels_and_a_fixed_batch(tmp_path):
+    """Three classes met on the corpus: int32 ids into a gather (bench fed them out-of-range random ints,
+    char-rnn), an op the reference kernels lack (ELU, bn_text: the builtin kernels give the expected
+    outputs), and a graph whose batch is fixed at 8 (MNIST's 100: the samples are rounded up to whole runs)."""
+    import graphtools
+    from builders import tf, tf1
+
+    def ids():
+        x = tf1.placeholder(tf.int32, [1, 5], name="ids")
+        emb = tf.constant(np.random.RandomState(0).randn(7, 3).astype(np.float32))
+        tf.nn.elu(tf.reduce_sum(tf.gather(emb, x), axis=1), name="y")
+        return ["ids"], ["y"]
+
+    (tmp_path / "a").mkdir()
+    d = _out_dir(tmp_path / "a", ids)
+    b = graphtools.bench_model((d / "model.tflite").read_bytes(), threads=[1], runs=2)
+    assert b["latency"] and "reference" in b["unavailable"] and "ELU" in b["unavailable"]["reference"]
+    r = graphtools.make_bundle(str(d), samples=3)
+    meta = json.loads((d / "golden" / "golden.json").read_text())
+    assert r["samples"] == 3 and meta["models"][0]["expected_from"] == "builtin kernels"
+    assert meta["models"][0]["kernels_not_run"] == ["reference"]
+
+    def fixed():
+        x = tf1.placeholder(tf.float32, [None, 4], name="x")
+        tf.identity(tf.reshape(x * 2.0, [8, 4]), name="y")
+        return ["x"], ["y"]
+
+    (tmp_path / "b").mkdir()
+    d = _out_dir(tmp_path / "b", fixed)
+    r = graphtools.make_bundle(str(d), samples=3)
+    assert r["samples"] == 8 and json.loads((d / "golden" / "golden.json").read_text())["models"][0]["runs"] == 1

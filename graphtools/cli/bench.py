@@ -89,6 +89,8 @@ def run_bench(args):
             q = f", {max(a['max_diff_in_quanta'].values())} quanta" if a["max_diff_in_quanta"] else ""
             lines.append(f"  {k} vs reference kernels: {'agree' if a['agrees'] else 'DIFFER'} "
                          f"(max |d| {worst:.3g}{q})")
+        for k, why in r.get("unavailable", {}).items():
+            lines.append(f"  {k} kernels: cannot run this model ({why[:100]})")
         lb = r.get("litert_benchmark")
         if lb:
             lines.append(f"  litert-benchmark: {lb['error']}" if "error" in lb else
