@@ -16,15 +16,8 @@ import time
 import numpy as np
 
 from .errors import InputError
+from .tflite import KERNELS, interpreter
 
-KERNELS = ("xnnpack", "builtin", "reference")
-
-
-def _resolver(kernels):
-    from ai_edge_litert.interpreter import OpResolverType
-
-    return {"xnnpack": OpResolverType.AUTO, "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-            "reference": OpResolverType.BUILTIN_REF}[kernels]
 
 
 def default_threads():
@@ -53,26 +46,6 @@ def _feeds(it, seed):
     return feeds
 
 
-def _interpreter(model, threads, kernels):
-    from ai_edge_litert.interpreter import Interpreter
-
-    from ._tf import stderr_quiet
-
-    try:
-        with stderr_quiet():  # ("Created TensorFlow Lite XNNPACK delegate" on fd 2, unless --verbose)
-            it = Interpreter(model_content=model, num_threads=threads,
-                             experimental_op_resolver_type=_resolver(kernels))
-            for d in it.get_input_details():
-                sig = d.get("shape_signature")
-                if sig is not None and len(sig) and min(sig) < 0:
-                    it.resize_tensor_input(d["index"], [1 if s < 0 else int(s) for s in sig])
-            it.allocate_tensors()
-    except (ValueError, RuntimeError) as e:
-        raise InputError(f"bench: LiteRT cannot run the model with the {kernels} kernels "
-                         f"({str(e).splitlines()[0][:120]})")
-    return it
-
-
 def _first_run(it, kernels):
     """The first invoke (where the XNNPACK delegate is applied, and says so on fd 2), inputs set."""
     from ._tf import stderr_quiet
@@ -81,8 +54,7 @@ def _first_run(it, kernels):
         with stderr_quiet():
             it.invoke()
     except (ValueError, RuntimeError) as e:
-        raise InputError(f"bench: LiteRT cannot run the model with the {kernels} kernels "
-                         f"({str(e).splitlines()[0][:120]})")
+        raise InputError(f"LiteRT cannot run the model with the {kernels} kernels ({str(e).splitlines()[0][:120]})")
 
 
 def _outputs(it):
@@ -100,7 +72,7 @@ def bench_model(model, threads=None, kernels=KERNELS, runs=50, warmup=5, seed=0,
     """Time one model (bytes); return a JSON-ready dict: per kernel set and thread count the median
     and p90 ms, and per kernel set the largest output difference from the reference kernels."""
     threads = threads or default_threads()
-    it0 = _interpreter(model, 1, "builtin")
+    it0 = interpreter(model, 1, "builtin")
     feeds = [v for _, v in _feeds(it0, seed)]
     rows, outputs, unavailable = [], {}, {}
     plan = [(k, t) for k in kernels for t in (threads if k != "reference" else [1])]
@@ -110,7 +82,7 @@ def bench_model(model, threads=None, kernels=KERNELS, runs=50, warmup=5, seed=0,
         if k in unavailable:
             continue
         try:
-            it = _interpreter(model, t, k)
+            it = interpreter(model, t, k)
             for d, v in zip(it.get_input_details(), feeds):
                 it.set_tensor(d["index"], v)
             _first_run(it, k)

@@ -64,9 +64,10 @@ def pipeline_data(report, sig, data=None, scale=None, mean=None, std=None, sampl
 
 
 def _run(model, runs, kernels):
-    from .bench import _first_run, _interpreter, _outputs
+    from .bench import _first_run, _outputs
+    from .tflite import interpreter
 
-    it = _interpreter(model, 1, kernels)
+    it = interpreter(model, 1, kernels)
     ins = it.get_input_details()
     results = []
     for k, feeds in enumerate(runs):
@@ -103,9 +104,9 @@ def _output_quanta(model):
 
 
 def _model_inputs(model):
-    from .bench import _interpreter
+    from .tflite import interpreter
 
-    it = _interpreter(model, 1, "builtin")
+    it = interpreter(model, 1, "builtin")
     return it.get_input_details(), it.get_output_details()
 
 

@@ -22,8 +22,10 @@ import re
 
 import numpy as np
 
+from .comparison import dequantize, quantize
 from .errors import InputError
 from .graph import node_name
+from .tflite import interpreter
 
 
 def _text(v):
@@ -38,20 +40,8 @@ def _ix(v):
     return [] if v is None else [int(t) for t in v]
 
 
-def _dequant(value, q):
-    scale, zp = q
-    if value.dtype.kind in "iu" and scale:
-        return (value.astype(np.float64) - zp) * scale
-    return value.astype(np.float64)
-
-
-def _quant(value, dtype, q):
-    dtype = np.dtype(dtype)
-    scale, zp = q
-    if dtype.kind in "iu" and scale:
-        info = np.iinfo(dtype)
-        return np.clip(np.round(value / scale + zp), info.min, info.max).astype(dtype)
-    return value.astype(dtype)
+def _dequant(value, detail):
+    return dequantize(value, detail).astype(np.float64)
 
 
 def _stats(ref, got):
@@ -133,20 +123,9 @@ class _Model:
 
 
 def _interpreter(data, preserve=False):
-    import warnings
-
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    from ._tf import stderr_quiet
-
-    with warnings.catch_warnings(), stderr_quiet():
-        warnings.simplefilter("ignore")
-        # the builtin kernels: the ones every platform has (the XNNPACK delegate would take whole
-        # partitions and hide the intermediate tensors)
-        it = Interpreter(model_content=data, experimental_preserve_all_tensors=preserve,
-                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        it.allocate_tensors()
-    return it
+    # the builtin kernels: the ones every platform has (the XNNPACK delegate would take whole
+    # partitions and hide the intermediate tensors)
+    return interpreter(data, 1, "builtin", preserve)
 
 
 def per_op(graph_def, tflite_bytes, feeds, input_names, top=10, progress=None, whole=False, fixed_batch=None):
@@ -159,11 +138,7 @@ def per_op(graph_def, tflite_bytes, feeds, input_names, top=10, progress=None, w
     from .comparison import run_tf_batched
 
     m = _Model(tflite_bytes)
-    try:
-        it = _interpreter(m.data, preserve=True)
-    except (ValueError, RuntimeError) as e:
-        raise InputError(f"per-op: LiteRT cannot load the model ({str(e).splitlines()[0][:120]}); "
-                         f"Flex (select TF) models need a runtime with the Flex delegate")
+    it = _interpreter(m.data, preserve=True)
     details = {d["index"]: d for d in it.get_tensor_details()}
     in_det = it.get_input_details()
     if len(in_det) != len(input_names):
@@ -186,11 +161,11 @@ def per_op(graph_def, tflite_bytes, feeds, input_names, top=10, progress=None, w
             if v.size != int(np.prod(d["shape"])):
                 raise InputError(f"per-op: input {name} gives {v.size} values a run, the model's {d['name']} "
                                  f"takes {int(np.prod(d['shape']))}")
-            it.set_tensor(d["index"], _quant(v.reshape(d["shape"]), d["dtype"], d["quantization"]))
+            it.set_tensor(d["index"], quantize(v.reshape(d["shape"]), d))
         it.invoke()
         for t in out_tensors:
             try:
-                lite.setdefault(t, []).append(_dequant(it.get_tensor(t), details[t]["quantization"]).ravel())
+                lite.setdefault(t, []).append(_dequant(it.get_tensor(t), details[t]).ravel())
             except ValueError:  # (a tensor LiteRT freed or never computed)
                 pass
         if progress:
@@ -304,8 +279,8 @@ def _local(m, i, t, n, tf_of, lite, ref):
         values.append(match[1])
     try:
         it = _interpreter(m.single_op(i))
-    except (ValueError, RuntimeError) as e:
-        return None, f"the op cannot run alone ({str(e).splitlines()[0][:80]})"
+    except InputError as e:
+        return None, f"the op cannot run alone ({str(e)[:120]})"
     dets = it.get_input_details()
     out = it.get_output_details()
     want = [d for d in out if d["name"] == m.tensor_name(t)] or out[:1]
@@ -316,9 +291,9 @@ def _local(m, i, t, n, tf_of, lite, ref):
         if any(_outside(v[s], d) for d, v in zip(dets, values)):
             continue
         for d, v in zip(dets, values):
-            it.set_tensor(d["index"], _quant(v[s].reshape(d["shape"]), d["dtype"], d["quantization"]))
+            it.set_tensor(d["index"], quantize(v[s].reshape(d["shape"]), d))
         it.invoke()
-        got.append(_dequant(it.get_tensor(want[0]["index"]), want[0]["quantization"]).ravel())
+        got.append(_dequant(it.get_tensor(want[0]["index"]), want[0]).ravel())
         runs.append(s)
     if not runs:
         return None, "every run's TF inputs lie outside the op's quantized input range"

@@ -164,21 +164,20 @@ def _summary(models, cmp, shown):
                     f"{'' if agr is None else f'{agr:.4f}'}</td>"
                     f"<td data-k='accuracy' data-v='{acc if acc is not None else ''}'>"
                     f"{'' if acc is None else f'{acc:.4f}'}</td></tr>")
-        y = acc if acc is not None else agr
+        y, what = (acc, "accuracy") if acc is not None else (agr, "top-1 agreement with TF")
         if y is not None:
-            points.append((m["size_bytes"] / 1024, y, name))
+            points.append((m["size_bytes"] / 1024, y, name, what))
     chart = ""
     if points:
         fig, ax = plt.subplots(figsize=(6, 3.4))
-        for x, yv, name in points:
+        for x, yv, name, _ in points:
             ax.scatter([x], [yv], s=40)
             short = name[:-len(".tflite")] if name.endswith(".tflite") else name
             short = "float" if short == "model" else short.replace("model.", "")
             ax.annotate(short, (x, yv),
                         textcoords="offset points", xytext=(5, 4), fontsize=8)
         ax.set_xlabel("size (KB)")
-        ax.set_ylabel("accuracy" if points and models and next(iter(models[0]["outputs"].values())).get("accuracy")
-                      is not None else "top-1 agreement with TF")
+        ax.set_ylabel(points[0][3])
         ax.grid(alpha=0.3)
         chart = f"<figure id='chart-size-accuracy'>{_svg(fig)}<figcaption>size against accuracy, every mode</figcaption></figure>"
     tf_acc = next((next(iter(m["outputs"].values())).get("tf_accuracy") for m in models), None)

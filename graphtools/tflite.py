@@ -119,6 +119,38 @@ def summarize(path_or_bytes, path=None):
     }
 
 
+# ---------------------------------------------------------------- running
+
+KERNELS = ("xnnpack", "builtin", "reference")
+
+
+def interpreter(model, threads=1, kernels="builtin", preserve=False):
+    """A LiteRT interpreter for ``model`` (bytes), allocated; ``kernels``: xnnpack (the default
+    builtin kernels with the XNNPACK delegate), builtin (those alone), reference. Open dimensions are
+    resized to 1. LiteRT's own chatter is hidden unless --verbose; a model it cannot run is one line."""
+    import warnings
+
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from ._tf import stderr_quiet
+
+    resolver = {"xnnpack": OpResolverType.AUTO, "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+                "reference": OpResolverType.BUILTIN_REF}[kernels]
+    try:
+        with warnings.catch_warnings(), stderr_quiet():
+            warnings.simplefilter("ignore")  # (preserve_all_tensors: "intended for debugging")
+            it = Interpreter(model_content=model, num_threads=threads, experimental_op_resolver_type=resolver,
+                             experimental_preserve_all_tensors=preserve)
+            for d in it.get_input_details():
+                sig = d.get("shape_signature")
+                if sig is not None and len(sig) and min(sig) < 0:
+                    it.resize_tensor_input(d["index"], [1 if s < 0 else int(s) for s in sig])
+            it.allocate_tensors()
+    except (ValueError, RuntimeError) as e:
+        raise InputError(f"LiteRT cannot run the model with the {kernels} kernels ({str(e).splitlines()[0][:120]})")
+    return it
+
+
 # ---------------------------------------------------------------- signatures
 
 SIGNATURE_KEY = "serving_default"

@@ -72,5 +72,13 @@ def fixture_frozen(tmp_path_factory):
     return freezing.freeze(ckpt=FIXTURE_CKPT, output_nodes="prediction,fc2/logits")
 
 
+@pytest.fixture(scope="session")
+def fixture_optimized(fixture_frozen):
+    """The fixture frozen and stripped (remove all) to 'prediction', once for the session (GraphDef)."""
+    from graphtools.surgery import strip
+
+    return strip(fixture_frozen.graph_def, remove=["all"], outputs=["prediction"])
+
+
 needs_corpus = pytest.mark.skipif(not os.path.isdir(CORPUS), reason="../shared/corpus not present")
 needs_mnist = pytest.mark.skipif(not os.path.isdir(MNIST), reason="../shared/data/mnist not present")

@@ -13,9 +13,9 @@ DIGITS = np.load(os.path.join(FIXTURES, "digits.npz"))
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory, fixture_frozen):
+def models(tmp_path_factory, fixture_optimized):
     d = tmp_path_factory.mktemp("bench")
-    g = graphtools.strip(fixture_frozen.graph_def, remove=["all"], outputs=["prediction"])
+    g = fixture_optimized
     (d / "float.tflite").write_bytes(graphtools.convert(g))
     (d / "int8.tflite").write_bytes(graphtools.convert(g, quantize="int8", representative_data={"x": DIGITS["x_train"][:50]},
                                                        inference_input_type="int8", inference_output_type="int8"))
@@ -64,8 +64,8 @@ def test_bad_input_is_one_line(models, tmp_path, argv, want):
     assert_clean_error(run_cli("bench", *argv), want)
 
 
-def test_compare_bench_section(models, fixture_frozen, tmp_path):
-    g = graphtools.strip(fixture_frozen.graph_def, remove=["all"], outputs=["prediction"])
+def test_compare_bench_section(models, fixture_optimized, tmp_path):
+    g = fixture_optimized
     graphtools.save_graph_def(g, str(tmp_path / "o.pb"))
     res = run_cli("compare", "--graph", tmp_path / "o.pb", "--tflite", models / "float.tflite", "--bench",
                   "--logdir", "", "--json")

@@ -62,8 +62,8 @@ def test_full_int8_misses_the_budget_and_two_float_ops_meet_it_smaller_than_floa
     assert len(r.model) > full.size_bytes  # (the float ops cost something)
 
 
-def test_a_model_that_meets_the_budget_stays_fully_quantized(fixture_frozen):
-    gd = graphtools.strip(fixture_frozen.graph_def, outputs=["prediction"])
+def test_a_model_that_meets_the_budget_stays_fully_quantized(fixture_optimized):
+    gd = fixture_optimized
     digits = np.load(os.path.join(FIXTURES, "digits.npz"))
     r = budget.meet_budget(gd, "agreement=0.95", {"x": digits["x_train"][:100]}, {"x": digits["x_test"]})
     assert r.met and len(r.attempts) == 1 and r.recipe["float_ops"] == []
@@ -104,7 +104,7 @@ def test_pipeline_replays_a_recipe(fragile, tmp_path):
     assert json.loads(res.out)["recipe"]["identical"] is True
 
 
-def test_int16x8_is_measured_and_says_why_it_cannot_keep_ops_in_float(fragile, fixture_frozen):
+def test_int16x8_is_measured_and_says_why_it_cannot_keep_ops_in_float(fragile):
     """16x8 holds the fragile layer's range (16-bit activations) -- so the budget is met by the
     converter's own 16x8 model; where it is not, the reason is said (no selective 16x8 in TF)."""
     _, gd, x = fragile
@@ -132,8 +132,8 @@ def test_budget_bad_input_is_one_line(fragile, tmp_path, argv, want):
     assert not (tmp_path / "m.tflite").exists()
 
 
-def test_accuracy_drop_budget_reads_labels_from_the_eval_data(tmp_path, fixture_frozen):
-    gd = graphtools.strip(fixture_frozen.graph_def, outputs=["prediction"])
+def test_accuracy_drop_budget_reads_labels_from_the_eval_data(tmp_path, fixture_optimized):
+    gd = fixture_optimized
     graphtools.save_graph_def(gd, str(tmp_path / "o.pb"))
     digits = np.load(os.path.join(FIXTURES, "digits.npz"))
     np.savez(tmp_path / "train.npz", x=digits["x_train"][:100])

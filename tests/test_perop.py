@@ -59,14 +59,15 @@ def test_the_damaged_layer_ranks_first_by_local_error_and_its_readers_inherit_li
         assert first is _row_of(r, w, bad), (w, r["top_local"])
         assert first["local"]["relative"] > 0.05  # the x1.1 damage shows as ~10 %
         later = [row for row in r["rows"] if row["op_index"] > first["op_index"] and row["local"]]
-        for row in later:  # downstream ops carry the error (cumulative) but make none of their own
-            assert row["local"]["relative"] < 0.2 * first["local"]["relative"] <= row["cumulative"]["relative"] or \
-                row["cumulative"]["relative"] < 0.2 * first["local"]["relative"]
+        # downstream ops make little error of their own, and the one right after the damage carries it
+        assert all(row["local"]["relative"] < 0.2 * first["local"]["relative"] for row in later), w
+        if later:
+            assert max(row["cumulative"]["relative"] for row in later) >= 0.2 * first["local"]["relative"], w
 
 
 @pytest.mark.parametrize("mode", conversion.MODES)
-def test_every_mode_maps_every_op_output_of_the_fixture(mode, fixture_frozen):
-    gd = graphtools.strip(fixture_frozen.graph_def, outputs=["prediction"])
+def test_every_mode_maps_every_op_output_of_the_fixture(mode, fixture_optimized):
+    gd = fixture_optimized
     model = graphtools.convert(gd, quantize=mode, representative_data={"x": DIGITS["x_train"][:50]})
     r = perop.per_op(gd, model, {"x": DIGITS["x_test"][:6]}, ["x"])
     assert r["coverage"] == 1.0 and r["local_skipped"] == 0 and r["samples"] == 6
@@ -88,8 +89,8 @@ def test_a_fixed_batch_graph_runs_whole_batches():
     assert "d1/out" in r["top_local"][0] or "d1/relu" in r["top_local"][0]
 
 
-def test_cli_per_op_writes_table_json_csv_and_model_explorer_overlays(tmp_path, fixture_frozen):
-    gd = graphtools.strip(fixture_frozen.graph_def, outputs=["prediction"])
+def test_cli_per_op_writes_table_json_csv_and_model_explorer_overlays(tmp_path, fixture_optimized):
+    gd = fixture_optimized
     graphtools.save_graph_def(gd, str(tmp_path / "o.pb"))
     (tmp_path / "m.tflite").write_bytes(graphtools.convert(gd))
     graphtools.save_graph_def(_damaged(gd, "fc1/W"), str(tmp_path / "bad.pb"))
@@ -143,8 +144,8 @@ def test_a_name_the_converter_made_unique_still_maps():
     assert r["coverage"] == 1.0 and r["local_skipped"] == 0, [(row["tensor"], row.get("local_skipped")) for row in r["rows"]]
 
 
-def test_the_python_api_names(fixture_frozen):
-    gd = graphtools.strip(fixture_frozen.graph_def, outputs=["prediction"])
+def test_the_python_api_names(fixture_optimized):
+    gd = fixture_optimized
     model = graphtools.convert(gd)
     assert graphtools.io_card(model)["inputs"][0]["key"] == "x"
     r = graphtools.per_op(gd, model, {"x": DIGITS["x_test"][:3]}, ["x"])

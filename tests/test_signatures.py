@@ -9,25 +9,15 @@ import builders
 import graphtools
 from conftest import FIXTURES, run_cli
 from graphtools import conversion, tflite
-from graphtools.surgery import strip
+from graphtools.comparison import quantize
 
 tf, tf1 = builders.tf, builders.tf1
 DIGITS = np.load(os.path.join(FIXTURES, "digits.npz"))
 
 
 @pytest.fixture(scope="module")
-def digits_graph():
-    frozen = graphtools.freeze(ckpt=os.path.join(FIXTURES, "digits_cnn", "model.ckpt"),
-                               output_nodes="prediction").graph_def
-    return strip(frozen, remove=["all"], outputs=["prediction"])
-
-
-def _quantize(v, d):
-    if d["dtype"] == np.float32:
-        return v.astype(np.float32)
-    scale, zp = d["quantization"]
-    info = np.iinfo(d["dtype"])
-    return np.clip(np.round(v / scale + zp), info.min, info.max).astype(d["dtype"])
+def digits_graph(fixture_optimized):
+    return fixture_optimized
 
 
 @pytest.mark.parametrize("mode", conversion.MODES)
@@ -47,7 +37,7 @@ def test_signature_runner_matches_the_plain_interpreter_in_every_mode(digits_gra
     plain.allocate_tensors()
     i, o = plain.get_input_details()[0], plain.get_output_details()[0]
     for sample in DIGITS["x_test"][:5]:
-        v = _quantize(sample[None], i)
+        v = quantize(sample[None], i)
         plain.set_tensor(i["index"], v)
         plain.invoke()
         assert np.array_equal(runner(x=v)["prediction"], plain.get_tensor(o["index"]))

@@ -1,7 +1,7 @@
 """graphtools bundle: the golden bundle for the device (inputs, expected outputs, verify.py)."""
 import argparse
 
-from .common import _common, _data_args, _emit, _input_error
+from .common import _check_out_dir, _common, _data_args, _emit, _input_error
 
 BUNDLE_HELP = """Write OUT_DIR/golden/ from what graphtools pipeline wrote to OUT_DIR: a few dozen real
 inputs (as given, and as fed after --scale/--mean/--std), each model's expected outputs, the
@@ -30,13 +30,10 @@ def _add_bundle(sub):
 
 
 def run_bundle(args):
-    import os
-
     from ..bundle import make_bundle
     from ..data import check_source
 
-    if not os.path.isdir(args.out_dir):
-        raise _input_error(f"{args.out_dir}: not a directory; give the pipeline's output directory (e.g. out)")
+    _check_out_dir(args.out_dir)
     if args.samples < 1:
         raise _input_error("--samples must be at least 1")
     if args.data:

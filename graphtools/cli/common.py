@@ -240,6 +240,14 @@ def _common(p):
                    help="show progress logs, TensorFlow's own logs and tracebacks")
 
 
+def _check_out_dir(path):
+    """The output directory a pipeline wrote (bundle, report, view read it)."""
+    import os
+
+    if not os.path.isdir(path):
+        raise _input_error(f"{path}: not a directory; give the pipeline's output directory (e.g. out)")
+
+
 def _input_error(msg):
     from ..errors import InputError
 

@@ -1,5 +1,5 @@
 """graphtools report: one self-contained report.html of what a pipeline produced."""
-from .common import _common, _data_args, _emit, _input_error
+from .common import _check_out_dir, _common, _data_args, _emit
 
 
 def _add_report(sub):
@@ -20,13 +20,10 @@ def _add_report(sub):
 
 
 def run_report(args):
-    import os
-
     from ..data import check_source
     from ..report import make_report
 
-    if not os.path.isdir(args.out_dir):
-        raise _input_error(f"{args.out_dir}: not a directory; give the pipeline's output directory (e.g. out)")
+    _check_out_dir(args.out_dir)
     if args.data:
         check_source(args.data)
     if args.labels:

@@ -1,5 +1,5 @@
 """graphtools view: the pipeline's stages side by side in Model Explorer, with overlays."""
-from .common import _common, _emit, _input_error
+from .common import _check_out_dir, _common, _emit, _input_error
 
 
 def _add_view(sub):
@@ -20,13 +20,11 @@ def _add_view(sub):
 
 
 def run_view(args):
-    import os
     import sys
 
     from .. import view
 
-    if not os.path.isdir(args.out_dir):
-        raise _input_error(f"{args.out_dir}: not a directory; give the pipeline's output directory (e.g. out)")
+    _check_out_dir(args.out_dir)
     if not 0 < args.port < 65536:
         raise _input_error(f"--port {args.port}: give a port between 1 and 65535")
     pairs = view.overlays(args.out_dir)
