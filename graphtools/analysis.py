@@ -259,8 +259,10 @@ class GraphAnalysis:
         excluded = self.eval_region()
         inference = [n for n in self.nx.nodes if n not in excluded]
         inference_set = set(inference)
+        # where data enters: placeholders, and what an input pipeline (queue, iterator, decoder) hands over
         placeholders = {n.name for n in self.graph_def.node
-                        if n.op in ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")} - excluded
+                        if n.op in ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")
+                        or n.op in INPUT_PIPELINE_OPS} - excluded
         sinks = []
         for name in inference:
             node = self.index[name]

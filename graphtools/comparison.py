@@ -287,6 +287,10 @@ def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outpu
         whole = _no_batch_axis(graph_def, ins, outs, found, shapes)
         if whole:
             samples = min(samples, 16)  # one run per sample
+        from .validate import MAX_FEED_VALUES
+
+        per = max(int(np.prod([max(d, 1) for d in shapes[i][0 if whole else 1:]], dtype=np.float64)) for i in ins) if ins else 1
+        samples = max(1, min(samples, MAX_FEED_VALUES // 4 // max(per, 1)))  # (a 480x640 image: 16, not 256)
         data, why = random_feeds([dict(found[i], shape=[samples] + shapes[i][0 if whole else 1:]) for i in ins],
                                  seed, batch=samples)
         if data is None:

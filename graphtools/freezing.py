@@ -402,7 +402,7 @@ def _cut_input_pipeline(result, cuts, graph=None):
     graph), the pipeline pruned. The freeze result says which tensor became which placeholder."""
     if not cuts:
         return result
-    from .passes.cut_nodes import cut_tensors
+    from .passes.cut_nodes import cut_tensors, pipeline_shape
 
     if graph is None:
         from .runtime import import_graph
@@ -411,8 +411,7 @@ def _cut_input_pipeline(result, cuts, graph=None):
     specs = []
     for t in cuts:
         tensor = graph.get_tensor_by_name(t)
-        shape = None if tensor.shape.rank is None else [-1 if d is None else int(d) for d in tensor.shape.as_list()]
-        specs.append((t, tensor.dtype.name, shape))
+        specs.append((t, tensor.dtype.name, pipeline_shape(tensor)))
     gd, names = cut_tensors(result.graph_def, specs, result.outputs)
     log.info("input pipeline cut: %s", ", ".join(f"{t} -> {p}" for t, p in names.items()))
     return dataclasses.replace(result, graph_def=gd, inputs=GraphAnalysis(gd).discover_inputs(result.outputs),

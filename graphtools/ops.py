@@ -61,6 +61,12 @@ INPUT_PIPELINE_OPS = {
     "DecodeRaw", "DecodeWav", "DecodeCSV", "ParseExample", "ParseExampleV2", "ParseSingleExample",
     "ParseSequenceExample", "ParseSequenceExampleV2", "ParseSingleSequenceExample", "DecodeBase64",
 }
+# Ops that only act (feed a queue, start an iterator, write a file): no value an app fetches.
+EFFECT_OPS = {"QueueEnqueue", "QueueEnqueueV2", "QueueEnqueueMany", "QueueEnqueueManyV2", "QueueClose",
+              "QueueCloseV2", "QueueSize", "QueueSizeV2", "MakeIterator", "IteratorToStringHandle", "WriteFile",
+              "DeleteIterator", "AnonymousIteratorV2", "IteratorV2", "Iterator", "OneShotIterator",
+              "TensorArrayCloseV3", "StackPushV2", "StackCloseV2", "Stage", "Unstage", "MapStage", "FIFOQueueV2",
+              "RandomShuffleQueueV2", "PaddingFIFOQueueV2", "PriorityQueueV2", "FIFOQueue", "RandomShuffleQueue"}
 # Ops whose data input must have this rank, and elementwise ops an input reaches them through.
 OP_RANK = {"Conv2D": 4, "DepthwiseConv2dNative": 4, "MaxPool": 4, "AvgPool": 4, "FusedBatchNorm": 4,
            "FusedBatchNormV2": 4, "FusedBatchNormV3": 4, "ResizeBilinear": 4, "ResizeNearestNeighbor": 4,
@@ -80,7 +86,7 @@ ID_PRESERVING_OPS = {"Identity", "Cast", "Reshape", "ExpandDims", "Squeeze", "Tr
                      "Tile", "Enter", "TensorArrayScatterV3", "TensorArrayReadV3", "TensorArrayGatherV3",
                      "Switch", "Merge", "Snapshot", "StopGradient"}
 NON_OUTPUT_OPS = VARIABLE_OPS | VARIABLE_READ_OPS | {"Const", "Placeholder", "PlaceholderWithDefault",
-                                                     "PlaceholderV2", "NoOp"} | DEBUG_OPS | ASSIGN_OPS
+                                                     "PlaceholderV2", "NoOp"} | DEBUG_OPS | ASSIGN_OPS | EFFECT_OPS
 # Ops that pass labels along on their way to a loss or metric (no model computation).
 LIGHT_OPS = {"Cast", "Reshape", "Identity", "ExpandDims", "Squeeze", "OneHot", "ArgMax", "ArgMin", "Equal",
              "NotEqual", "Shape", "Size", "Rank", "StopGradient", "ToInt32", "ToInt64", "Fill", "Mean", "Sum",

@@ -26,14 +26,15 @@ def find_unsafe(graph_def, needed=None, allow_saver=False):
     skip = CHECKPOINT_FILE_OPS if allow_saver else set()
     found = [(n.name, n.op) for n in graph_def.node
              if n.op in UNSAFE_OPS and n.op not in skip and (needed is None or n.name in needed)]
-    used = None if needed is None else _functions_used(graph_def, needed)
+    # a library function nobody calls never runs (stale tf.data map functions, a dataset's reader)
+    used = functions_used(graph_def, {n.name for n in graph_def.node} if needed is None else needed)
     for f in graph_def.library.function:
-        if used is None or f.signature.name in used:
+        if f.signature.name in used:
             found += [(f"{f.signature.name}/{n.name}", n.op) for n in f.node_def if n.op in UNSAFE_OPS]
     return found
 
 
-def _functions_used(graph_def, needed):
+def functions_used(graph_def, needed):
     """Names of the library functions the ``needed`` nodes call (as their op or through a func attr),
     and those these call in turn."""
     lib = {f.signature.name: f for f in graph_def.library.function}
@@ -70,3 +71,18 @@ def check(graph_def, what, needed=None, allow=False, allow_saver=False):
         more = f" and {len(found) - 1} more" if len(found) > 1 else ""
         raise InputError(f"{what}: the graph has ops that reach the file system or Python ({op} at {node}{more}); "
                          f"refusing to run it — pass --allow-unsafe-ops if you trust this model")
+
+
+def drop_unused_functions(graph_def):
+    """Remove, in place, the library functions no node calls (directly or through another function);
+    return their names."""
+    used = functions_used(graph_def, {n.name for n in graph_def.node})
+    dead = [f.signature.name for f in graph_def.library.function if f.signature.name not in used]
+    if dead:
+        keep = [f for f in graph_def.library.function if f.signature.name in used]
+        grads = [g for g in graph_def.library.gradient if g.function_name in used]
+        del graph_def.library.function[:]
+        graph_def.library.function.extend(keep)
+        del graph_def.library.gradient[:]
+        graph_def.library.gradient.extend(grads)
+    return dead

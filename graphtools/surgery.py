@@ -162,6 +162,15 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
         work = type(graph_def)()
         work.CopyFrom(graph_def)
     a = GraphAnalysis(work)
+    if inputs:  # tensors (``IteratorGetNext:0``) and non-placeholder nodes named as inputs: cut there, by design
+        from .passes.cut_nodes import tensor_inputs
+
+        cut_gd, inputs, made = tensor_inputs(work, inputs, a.outputs_or_best(outputs)[0], input_shapes)
+        if isinstance(input_shapes, dict):
+            input_shapes = {made.get(k if ":" in k else k + ":0", made.get(k, k)): v for k, v in input_shapes.items()}
+        if cut_gd is not work:
+            pristine, work = None, cut_gd
+            a = GraphAnalysis(work)
     # the stages that rewrite the baseline (what the check compares against) by design, declared in
     # BASELINE_STAGES and run by the one runner (each on an unedited copy: ``work`` is still the
     # baseline); the main passes, proved equivalent against the last baseline, come after
@@ -199,6 +208,11 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
     labels = sig.labels if "remove_training" in names else []
     out, records = run_passes(work, names, ctx, graph=a.graph, needed=needed)
     records = pre_records + records
+    from .safety import drop_unused_functions
+
+    dropped = drop_unused_functions(out)  # (tf.data map functions, stale copies: never run, never block)
+    if dropped:
+        log.info("dropped %d library functions nothing calls: %s", len(dropped), ", ".join(dropped[:5]))
     ops_after = ctx.ops_after or op_histogram(out)
     if not allow_leftovers:
         _refuse_leftovers(a.graph, names, labels, ops_after)

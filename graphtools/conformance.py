@@ -1,0 +1,512 @@
+"""Conformance on real models: every case folder through the named, zero-config and plain routes.
+
+A *case folder* holds a public legacy model as its authors left it plus ``case.json`` (where it comes
+from, its data inputs, the output its authors fetch, the inference feeds they use, a tolerance) and
+``ref.npz`` (seeded inputs ``x0, x1, ...`` and plain TensorFlow's outputs ``y``, ``y_extra0, ...``), as
+``../shared/corpus/MANIFEST.md`` describes. Three routes are measured:
+
+- **named**: ``graphtools pipeline`` with the case's outputs, inputs, shapes and feeds (``--bind``);
+- **zero-config**: ``graphtools pipeline`` with no names (only a shape the graph does not declare);
+- **plain**: what a user does without graphtools -- freeze with ``convert_variables_to_constants`` and
+  ``TFLiteConverter.from_frozen_graph`` with the data inputs, outputs and shapes. It is the floor.
+
+Each route runs in a process of its own (a native abort or a hang ends that route, not the runner),
+and its .tflite is run with LiteRT on the reference inputs: the result is the largest |tflite - y|
+relative to max |y| over every sample and output, against the case's tolerance. A zero-config run
+that picked other outputs than the case names is measured against plain TensorFlow's value of the
+outputs it picked (the same frozen graph and feeds as the reference), and the table says which.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROUTES = ("named", "zero", "plain")
+RANDOM_OPS = {"RANDOM_UNIFORM", "RANDOM_STANDARD_NORMAL", "MULTINOMIAL", "FlexRandomUniform",
+              "FlexRandomStandardNormal", "FlexRandomUniformInt"}
+PASS, WRONG, ERROR, CRASH, TIMEOUT, MISSING = "pass", "wrong", "error", "crash", "timeout", "skipped"
+
+
+# ------------------------------------------------------------------------------------------ cases
+
+def find_cases(dirs):
+    """Every folder holding a case.json under the given directories (a case folder itself is fine)."""
+    found = []
+    for d in dirs:
+        if os.path.isfile(os.path.join(d, "case.json")):
+            found.append(d)
+            continue
+        for name in sorted(os.listdir(d)):
+            if os.path.isfile(os.path.join(d, name, "case.json")):
+                found.append(os.path.join(d, name))
+    return found
+
+
+def load_case(folder):
+    with open(os.path.join(folder, "case.json")) as f:
+        case = json.load(f)
+    case["dir"] = os.path.abspath(folder)
+    case.setdefault("id", os.path.basename(os.path.normpath(folder)))
+    return case
+
+
+def case_outputs(case):
+    return [case["output"], *case.get("extra_outputs", [])]
+
+
+def _shape_text(shape):
+    return ",".join(str(v) for v in shape)
+
+
+def source_args(case):
+    """The pipeline flags that name the case's model files."""
+    src, d = case["source"], case["dir"]
+    if "keras" in src:
+        return ["--keras", os.path.join(d, src["keras"])]
+    if "saved_model" in src:
+        return ["--saved-model", os.path.join(d, src["saved_model"])]
+    argv = []
+    if "graph" in src:
+        argv += ["--graph", os.path.join(d, src["graph"])]
+    if "ckpt" in src:
+        argv += ["--ckpt", os.path.join(d, src["ckpt"])]
+    return argv
+
+
+def pipeline_argv(case, route, out_dir):
+    """The graphtools command line of a route (named or zero)."""
+    argv = ["pipeline", *source_args(case), "--quantize", "none", "--no-report", "--out-dir", out_dir,
+            "--logdir", "", "--json"]
+    if route == "named":
+        argv += ["--outputs", ",".join(case_outputs(case)),
+                 "--inputs", ",".join(i["name"] for i in case["inputs"]),
+                 "--input-shapes", ":".join(_shape_text(i["shape"]) for i in case["inputs"])]
+        for k, v in case.get("feeds", {}).items():
+            argv += ["--bind", f"{k}={json.dumps(v) if isinstance(v, bool) else v}"]
+        for flags in case.get("named_extra", {}).values():
+            argv += flags
+    elif case.get("zero_config_input_shapes"):
+        argv += ["--input-shapes", case["zero_config_input_shapes"]]
+    return argv
+
+
+def reference(case):
+    """{'x': [arrays per input], 'y': {output: array of samples}} from ref.npz."""
+    ref = np.load(os.path.join(case["dir"], "ref.npz"))
+    xs = [ref[f"x{j}"] if f"x{j}" in ref else ref["x"] for j in range(len(case["inputs"]))]
+    ys = {case["output"]: ref["y"]}
+    for k, name in enumerate(case.get("extra_outputs", [])):
+        if f"y_extra{k}" in ref:
+            ys[name] = ref[f"y_extra{k}"]
+    return xs, ys
+
+
+def sample_feed(case, xs, k):
+    """The inputs of sample k as the authors feed them (batch dim 1 unless the input has none)."""
+    feed = []
+    for spec, x in zip(case["inputs"], xs):
+        v = x[k] if spec.get("batch_axis", True) is False else x[k:k + 1]
+        feed.append(np.asarray(v).astype(spec["dtype"]))
+    return feed
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+def _tensor_name(name):
+    return name[:-2] if name.endswith(":0") else name
+
+
+def evaluate(tflite_path, case, outputs=None, reference_outputs=None):
+    """Run the .tflite on the case's reference inputs; the worst relative difference per output.
+
+    ``outputs``: the TF outputs the model computes (default the case's); ``reference_outputs``: their
+    values per sample when they are not the case's (from :func:`tf_reference`).
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    from . import tflite
+
+    xs, ys = reference(case)
+    if reference_outputs is not None:
+        ys = reference_outputs
+    outputs = outputs or list(ys)
+    it = Interpreter(model_path=str(tflite_path))
+    it.allocate_tensors()
+    ins, outs = it.get_input_details(), it.get_output_details()
+    notes = []
+    order = []
+    for j, spec in enumerate(case["inputs"]):
+        want = {spec["name"], spec.get("tensor", spec["name"]), spec["name"].replace(":", "_")}
+        hit = [d for d in ins if _tensor_name(d["name"]) in want or d["name"] in want]
+        if not hit:
+            notes.append(f"input {spec['name']} not found by name (model has {', '.join(d['name'] for d in ins)})")
+            hit = [ins[j]] if j < len(ins) else []
+        if not hit:
+            raise ValueError(f"the model has {len(ins)} inputs, the case {len(case['inputs'])}")
+        order.append(hit[0])
+    if len(ins) > len(order):
+        notes.append(f"the model has {len(ins)} inputs, the case {len(order)}")
+    out_of = {}
+    for name in outputs:
+        hit = [d for d in outs if _tensor_name(d["name"]) == name]
+        if not hit and len(outs) == 1 and len(outputs) == 1:
+            hit = outs
+            notes.append(f"output {name} taken by position (model calls it {outs[0]['name']})")
+        if hit:
+            out_of[name] = hit[0]
+        else:
+            notes.append(f"output {name} missing (model has {', '.join(d['name'] for d in outs)})")
+    worst = {name: 0.0 for name in out_of}
+    n = len(next(iter(ys.values())))
+    for k in range(n):
+        feed = sample_feed(case, xs, k)
+        for d, v in zip(order, feed):
+            shape = tuple(d["shape"])
+            if v.size != int(np.prod(shape)) and shape and v.size * shape[0] == int(np.prod(shape)):
+                v = np.repeat(v.reshape((1,) + tuple(shape[1:])), shape[0], axis=0)  # a fixed batch: tile
+            it.set_tensor(d["index"], v.reshape(shape).astype(d["dtype"]))
+        it.invoke()
+        for name, d in out_of.items():
+            y = np.asarray(ys[name][k])
+            got = it.get_tensor(d["index"])
+            if got.size != y.size and got.shape and y.size and got.size % y.size == 0:
+                got = got.reshape((-1,) + y.shape[1:])[:y.shape[0] if y.ndim else 1]  # row 0 of a fixed batch
+            got = got.reshape(y.shape).astype(np.float64)
+            scale = float(np.abs(y).max()) or 1.0
+            worst[name] = max(worst[name], float(np.abs(got - y.astype(np.float64)).max() / scale))
+    ops = tflite.summarize(str(tflite_path))["op_histogram"]
+    return {"rel_diff": max(worst.values()) if worst else None, "per_output": worst,
+            "missing": [o for o in outputs if o not in out_of], "ops": sum(ops.values()),
+            "random_ops": sorted(set(ops) & RANDOM_OPS), "flex_ops": sorted(o for o in ops if o.startswith("Flex")),
+            "notes": notes}
+
+
+def verdict(ev, tol):
+    """pass / wrong (and why) for an evaluated model."""
+    if ev["random_ops"]:
+        return WRONG, f"random ops in the model: {', '.join(ev['random_ops'])}"
+    if ev["missing"]:
+        return WRONG, f"outputs missing: {', '.join(ev['missing'])}"
+    if ev["rel_diff"] is None or not np.isfinite(ev["rel_diff"]) or ev["rel_diff"] > tol:
+        return WRONG, f"relative difference {ev['rel_diff']:.3g} > tolerance {tol:g}"
+    return PASS, ""
+
+
+# ------------------------------------------------------------------------------------------ plain TF
+
+def _plain_freeze(case, outputs):
+    """Freeze the case's model the way a user does without graphtools; -> GraphDef (TF imported)."""
+    import tensorflow as tf
+
+    tf1 = tf.compat.v1
+    src, d = case["source"], case["dir"]
+    nodes = [o.split(":")[0] for o in outputs]
+    if "keras" in src:
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        import tf_keras
+
+        tf1.disable_eager_execution()
+        model = tf_keras.models.load_model(os.path.join(d, src["keras"]), compile=False)
+        sess = tf_keras.backend.get_session()
+        return tf1.graph_util.convert_variables_to_constants(sess, sess.graph.as_graph_def(), nodes)
+    if "saved_model" in src:
+        g = tf.Graph()
+        with tf1.Session(graph=g) as sess:
+            tf1.saved_model.loader.load(sess, src.get("tags", "serve").split(","), os.path.join(d, src["saved_model"]))
+            return tf1.graph_util.convert_variables_to_constants(sess, g.as_graph_def(), nodes)
+    if "ckpt" in src:
+        g = tf.Graph()
+        with g.as_default(), tf1.Session(graph=g) as sess:
+            prefix = os.path.join(d, src["ckpt"])
+            if "graph" in src:
+                gd = _read_graph_def(os.path.join(d, src["graph"]))
+                tf1.import_graph_def(gd, name="")
+                saver = tf1.train.Saver(tf1.global_variables() or None) if tf1.global_variables() else None
+                if saver is None:
+                    from tensorflow.python.training import saver as saver_lib
+
+                    saver = saver_lib.Saver(var_list=_variables_of(g))
+            else:
+                saver = tf1.train.import_meta_graph(prefix + ".meta", clear_devices=True)
+            saver.restore(sess, prefix)
+            return tf1.graph_util.convert_variables_to_constants(sess, g.as_graph_def(), nodes)
+    return _read_graph_def(os.path.join(d, src["graph"]))
+
+
+def _variables_of(g):
+    import tensorflow as tf
+
+    out = {}
+    for op in g.get_operations():
+        if op.type in ("VariableV2", "Variable", "VarHandleOp"):
+            out[op.name] = op.outputs[0] if op.type != "VarHandleOp" else op
+    if any(op.type == "VarHandleOp" for op in g.get_operations()):
+        raise RuntimeError("resource variables in a text graph: plain restore needs the meta graph")
+    del tf
+    return out
+
+
+def _read_graph_def(path):
+    import tensorflow as tf
+    from google.protobuf import text_format
+
+    gd = tf.compat.v1.GraphDef()
+    with open(path, "rb") as f:
+        data = f.read()
+    if path.endswith((".pbtxt", ".txt")):
+        text_format.Merge(data.decode("utf-8"), gd)
+    else:
+        gd.ParseFromString(data)
+    return gd
+
+
+def plain_convert(case, out_path):
+    """Plain freeze + from_frozen_graph with the data inputs, outputs and shapes; writes out_path."""
+    import tensorflow as tf
+
+    outputs = case_outputs(case)
+    gd = _plain_freeze(case, outputs)
+    pb = out_path + ".frozen.pb"
+    with open(pb, "wb") as f:
+        f.write(gd.SerializeToString())
+    names = [i["name"] for i in case["inputs"]]
+    conv = tf.compat.v1.lite.TFLiteConverter.from_frozen_graph(
+        pb, names, outputs, {i["name"]: list(i["shape"]) for i in case["inputs"]})
+    for flags in case.get("named_extra", {}).values():
+        if "--allow-custom-ops" in flags:
+            conv.allow_custom_ops = True
+    with open(out_path, "wb") as f:
+        f.write(conv.convert())
+
+
+def tf_reference(case, outputs, frozen_pb):
+    """Plain TensorFlow's value of ``outputs`` on the case's reference inputs, with its feeds."""
+    import tensorflow as tf
+
+    gd = _read_graph_def(frozen_pb)
+    xs, ys = reference(case)
+    n = len(next(iter(ys.values())))
+    g = tf.Graph()
+    with g.as_default():
+        tf.compat.v1.import_graph_def(gd, name="")
+    got = {o: [] for o in outputs}
+    with tf.compat.v1.Session(graph=g) as sess:
+        fetch = [g.get_tensor_by_name(o if ":" in o else o + ":0") for o in outputs]
+        feeds = {g.get_tensor_by_name(k if ":" in k else k + ":0"): v for k, v in case.get("feeds", {}).items()
+                 if _has_node(g, k)}
+        for k in range(n):
+            fd = dict(feeds)
+            for spec, v in zip(case["inputs"], sample_feed(case, xs, k)):
+                t = g.get_tensor_by_name(spec["name"] if ":" in spec["name"] else spec["name"] + ":0")
+                pad = spec.get("pad_batch")
+                fd[t] = np.repeat(v, pad, axis=0) if pad else v
+            vals = sess.run(fetch, fd)
+            for o, v in zip(outputs, vals):
+                pad = any(s.get("pad_batch") for s in case["inputs"])
+                got[o].append(v[:1] if pad and np.ndim(v) else v)
+    return {o: np.stack(v) for o, v in got.items()}
+
+
+def _has_node(g, name):
+    try:
+        g.get_operation_by_name(name.split(":")[0])
+        return True
+    except KeyError:
+        return False
+
+
+# ------------------------------------------------------------------------------------------ routes
+
+def _worker(route, folder, work):
+    """In a child process: run one route of one case; print its result as one JSON line."""
+    case = load_case(folder)
+    t0 = time.perf_counter()
+    res = {"route": route}
+    if route == "plain":
+        out = os.path.join(work, "plain.tflite")
+        try:
+            plain_convert(case, out)
+        except Exception as e:  # the plain route's failure is its result, not a runner error
+            res.update(status=ERROR, detail=_first_line(e))
+            res["seconds"] = time.perf_counter() - t0
+            return res
+        tfl, outputs, ref_out = out, None, None
+    else:
+        out_dir = os.path.join(work, route)
+        argv = pipeline_argv(case, route, out_dir)
+        p = subprocess.run([sys.executable, "-m", "graphtools.cli", *argv], capture_output=True, text=True)
+        res["argv"] = argv
+        if p.returncode != 0:
+            err = [ln for ln in p.stderr.splitlines() if ln.strip()]
+            clean = p.returncode == 2 and len(err) == 1 and "Traceback" not in p.stderr
+            res.update(status=ERROR if clean else CRASH, code=p.returncode,
+                       detail=(err[-1] if err else f"exit {p.returncode}")[:400])
+            res["seconds"] = time.perf_counter() - t0
+            return res
+        with open(os.path.join(out_dir, "report.json")) as f:
+            report = json.load(f)
+        res["picked"] = {"inputs": report.get("inputs"), "outputs": report.get("outputs")}
+        tfl = os.path.join(out_dir, "model.tflite")
+        outputs, ref_out = report.get("outputs"), None
+        if set(outputs or []) != set(case_outputs(case)):
+            try:
+                pb = os.path.join(work, f"{route}.reference.pb")
+                gd = _plain_freeze(case, outputs)
+                with open(pb, "wb") as f:
+                    f.write(gd.SerializeToString())
+                ref_out = tf_reference(case, outputs, pb)
+                res["reference"] = "plain TF on the outputs it picked"
+            except Exception as e:
+                res.update(status=WRONG, detail=f"picked outputs {outputs}, which plain TF cannot compute: "
+                                                f"{_first_line(e)}")
+                res["seconds"] = time.perf_counter() - t0
+                return res
+    try:
+        ev = evaluate(tfl, case, outputs, ref_out)
+    except Exception as e:
+        res.update(status=WRONG, detail=f"the .tflite does not run on the reference inputs: {_first_line(e)}")
+        res["seconds"] = time.perf_counter() - t0
+        return res
+    status, why = verdict(ev, float(case.get("tol", 1e-4)))
+    res.update(status=status, detail=why, rel_diff=ev["rel_diff"], ops=ev["ops"], notes=ev["notes"],
+               flex_ops=ev["flex_ops"])
+    res["seconds"] = time.perf_counter() - t0
+    return res
+
+
+def _first_line(e):
+    text = str(e).strip().splitlines()
+    line = next((ln for ln in text if "error" in ln.lower()), text[0] if text else type(e).__name__)
+    return f"{type(e).__name__}: {line.strip()}"[:400]
+
+
+def run_route(folder, route, work, timeout=900):
+    """One route of one case in its own process; a crash or a hang is that route's result."""
+    os.makedirs(work, exist_ok=True)
+    t0 = time.perf_counter()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    try:
+        p = subprocess.run([sys.executable, "-m", "graphtools.conformance", "--worker", route, folder, work],
+                           capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"route": route, "status": TIMEOUT, "detail": f"over {timeout} s", "seconds": timeout}
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    if p.returncode != 0 or not lines:
+        err = [ln for ln in p.stderr.splitlines() if ln.strip()]
+        return {"route": route, "status": CRASH, "seconds": time.perf_counter() - t0,
+                "detail": f"runner process exit {p.returncode}: {err[-1] if err else ''}"[:400]}
+    return json.loads(lines[-1])
+
+
+def run_case(folder, routes=ROUTES, work=None, timeout=900):
+    case = load_case(folder)
+    work = work or tempfile.mkdtemp(prefix="conformance-")
+    row = {"case": case["id"], "kind": case.get("kind"), "tol": case.get("tol", 1e-4), "routes": {}}
+    for route in routes:
+        row["routes"][route] = run_route(case["dir"], route, os.path.join(work, case["id"]), timeout)
+    plain = row["routes"].get("plain")
+    row["worse_than_plain"] = sorted(r for r in routes if r != "plain" and plain and plain["status"] == PASS
+                                     and row["routes"][r]["status"] != PASS)
+    return row
+
+
+def score(rows, routes=ROUTES):
+    out = {}
+    for r in routes:
+        st = [row["routes"][r]["status"] for row in rows if r in row["routes"]]
+        out[r] = {s: st.count(s) for s in (PASS, WRONG, ERROR, CRASH, TIMEOUT)}
+        out[r]["total"] = len(st)
+    out["worse_than_plain"] = sum(1 for row in rows if row["worse_than_plain"])
+    return out
+
+
+def main(argv=None):
+    import argparse
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--worker"]:
+        route, folder, work = argv[1:4]
+        print(json.dumps(_worker(route, folder, work), default=float))
+        return 0
+    p = argparse.ArgumentParser(prog="conformance", description=(
+        "Run every case folder (case.json + ref.npz) in the given directories through graphtools with the "
+        "names given, graphtools with no names, and plain TensorFlow (freeze + from_frozen_graph); print one "
+        "row per case and a score line. A route that aborts, hangs or errors is that route's result."))
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="case folders, or directories holding them")
+    p.add_argument("--routes", default=",".join(ROUTES), help="comma list of named, zero, plain (default: all)")
+    p.add_argument("--only", help="comma list of case ids (or substrings of them)")
+    p.add_argument("--timeout", type=float, default=900, help="seconds per route (default 900)")
+    p.add_argument("--work", help="keep each route's files here (default: a temporary directory)")
+    p.add_argument("--json", action="store_true", help="print the rows and the score as JSON")
+    p.add_argument("--save", metavar="FILE", help="also write the JSON there")
+    args = p.parse_args(argv)
+    routes = [r.strip() for r in args.routes.split(",") if r.strip()]
+    bad = [r for r in routes if r not in ROUTES]
+    missing = [d for d in args.dirs if not os.path.isdir(d)]
+    if bad or missing:
+        print(f"conformance: {'unknown route ' + bad[0] + ' (named, zero, plain)' if bad else 'no directory ' + missing[0]}",
+              file=sys.stderr)
+        return 2
+    folders = find_cases(args.dirs)
+    if args.only:
+        keys = args.only.split(",")
+        folders = [f for f in folders if any(k in os.path.basename(f) for k in keys)]
+    if not folders:
+        print(f"conformance: no case folder (with case.json) in {', '.join(args.dirs)}", file=sys.stderr)
+        return 2
+    work = args.work or tempfile.mkdtemp(prefix="conformance-")
+    rows = []
+    if not args.json:
+        print(_header(routes), flush=True)
+    for folder in folders:
+        t0 = time.perf_counter()
+        row = run_case(folder, routes, work, args.timeout)
+        row["seconds"] = time.perf_counter() - t0
+        rows.append(row)
+        if not args.json:
+            print(_row_text(row, routes), flush=True)
+    result = {"rows": rows, "score": score(rows, routes)}
+    if args.save:
+        with open(args.save, "w") as f:
+            json.dump(result, f, indent=1, default=float)
+    if args.json:
+        print(json.dumps(result, indent=1, default=float))
+    else:
+        print(_score_text(result["score"], routes, len(rows)))
+        for row in rows:
+            for r in routes:
+                x = row["routes"][r]
+                if x["status"] != PASS and x.get("detail"):
+                    print(f"  {row['case']} [{r}] {x['status']}: {x['detail']}")
+                elif x.get("reference"):
+                    print(f"  {row['case']} [{r}] picked {', '.join(x['picked']['outputs'])}: compared with {x['reference']}")
+    return 0
+
+
+def _header(routes):
+    cells = "".join(f"{r:>10} {'rel diff':>9}" for r in routes)
+    return f"{'case':<46}{cells} {'ops':>5} {'seconds':>8}"
+
+
+def _row_text(row, routes):
+    cells = ""
+    for r in routes:
+        x = row["routes"][r]
+        d = f"{x['rel_diff']:.1e}" if x.get("rel_diff") is not None else "-"
+        cells += f"{x['status']:>10} {d:>9}"
+    ops = next((row["routes"][r].get("ops") for r in routes if row["routes"][r].get("ops")), "-")
+    flag = "  WORSE THAN PLAIN: " + ",".join(row["worse_than_plain"]) if row["worse_than_plain"] else ""
+    return f"{row['case'][:45]:<46}{cells} {ops:>5} {row['seconds']:>8.1f}{flag}"
+
+
+def _score_text(sc, routes, n):
+    parts = [f"{r} {sc[r][PASS]}/{n}" for r in routes]
+    return f"score: {', '.join(parts)}; worse than plain: {sc['worse_than_plain']}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
