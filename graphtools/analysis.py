@@ -18,6 +18,16 @@ from .ops import (
 log = logging.getLogger(__name__)
 
 
+# elementwise ops a loss combines its reductions with (walked back from a candidate output)
+REDUCTION_WALK = {"Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "Identity", "Neg", "Square",
+                  "Sqrt", "AddN", "Relu"}
+
+
+# ops that compute a layer of the model (a loss's own arithmetic does not use them)
+LAYER_OPS = {"MatMul", "BatchMatMul", "BatchMatMulV2", "Conv2D", "DepthwiseConv2dNative", "Conv3D", "BiasAdd",
+             "Softmax", "Sigmoid", "Tanh", "FusedBatchNorm", "FusedBatchNormV3", "Conv2DBackpropInput"}
+
+
 class GraphAnalysis:
     """Computes, once, the facts that inspect, freeze and strip ask about one GraphDef."""
 
@@ -278,6 +288,13 @@ class GraphAnalysis:
             sinks.append(name)
         logits = self.loss_logits() & inference_set
         sinks += sorted(logits - set(sinks))
+        reduced = {}  # the per-sample value a hand-written loss reduces over the batch -> that loss
+        for name in list(sinks):
+            if self._reduces_batch(name):
+                for f in self._model_frontier(name):
+                    if f in inference_set and f not in sinks:
+                        reduced[f] = name
+                        sinks.append(f)
         post = {}  # integer post-processing sink -> the float model output it was computed from
         for name in list(sinks):
             src = self._float_source(name)
@@ -310,6 +327,12 @@ class GraphAnalysis:
             if name in logits:
                 score += 35
                 reasons.append("the logits a loss reads")
+            if name in reduced:
+                score += 15
+                reasons.append(f"the per-sample value the loss {reduced[name]} reduces")
+            if self._reduces_batch(name):
+                score -= 40
+                reasons.append("reduces over the batch (a loss or a metric)")
             if LOSS_SCOPE.search(name):
                 score -= 25
                 reasons.append("inside a loss")
@@ -326,6 +349,64 @@ class GraphAnalysis:
         if scored and scored[0]["score"] > 1:
             scored = [c for c in scored if c["score"] > 1]  # drop cond pivots and loss plumbing
         return scored[:top] if top else scored
+
+    def _reduces_batch(self, name, hops=12):
+        """True when ``name``'s value is a reduction over axis 0 (the batch) met walking back through
+        elementwise ops: ``reduce_sum(maximum(0, d_pos - d_neg + m))``, a hand-written loss, has no
+        per-sample value an app could fetch."""
+        from .constants import const_value
+
+        todo, seen = [name], set()
+        while todo and len(seen) < hops:
+            cur = todo.pop()
+            if cur in seen or cur not in self.index:
+                continue
+            seen.add(cur)
+            node = self.index[cur]
+            ins = [node_name(i) for i in self.graph.data_inputs(cur)]
+            if node.op in ("Sum", "Mean", "Max", "Min", "Prod") and len(ins) == 2:
+                axes = const_value(self.graph, self.graph.data_inputs(cur)[1])
+                if axes is not None and not node.attr["keep_dims"].b and 0 in np.atleast_1d(axes):
+                    return True
+                continue
+            if node.op in REDUCTION_WALK:
+                todo.extend(ins)
+        return False
+
+    def _model_frontier(self, loss, limit=400):
+        """The model tensors a batch-reducing ``loss`` reads: walking back from it, the first nodes that
+        compute with weights (a MatMul, a conv, an add of a variable) -- where the model ends and the
+        loss's slicing and arithmetic begin."""
+        found, todo, seen = [], [loss], set()
+        while todo and len(seen) < limit:
+            cur = todo.pop()
+            if cur in seen or cur not in self.index:
+                continue
+            seen.add(cur)
+            node = self.index[cur]
+            ins = [node_name(i) for i in self.graph.data_inputs(cur)]
+            if cur != loss and (node.op in LAYER_OPS or any(self._is_weight(i) for i in ins)):
+                if cur not in found:
+                    found.append(cur)
+                continue
+            todo.extend(i for i in ins if self.index.get(i) is not None and self.index[i].op not in NON_OUTPUT_OPS)
+        return found
+
+    def _is_weight(self, name):
+        node = self.index.get(name)
+        for _ in range(3):
+            if node is None:
+                return False
+            if node.op in VARIABLE_OPS:
+                return True
+            if node.op == "Const":
+                dims = node.attr["value"].tensor.tensor_shape.dim
+                return len(dims) >= 1 and _prod(d.size for d in dims) > 1
+            if node.op not in ("Identity", "ReadVariableOp", "Enter"):
+                return False
+            ins = self.graph.data_inputs(node.name)
+            node = self.index.get(node_name(ins[0])) if ins else None
+        return False
 
     def outputs_or_best(self, outputs, flag="--outputs"):
         """``outputs`` ('a,b' or a list) checked against the graph, or the best-ranked candidate.

@@ -73,6 +73,7 @@ class LiteModel:
         self.inputs = self.it.get_input_details()
         self.outputs = self.it.get_output_details()
         self.batch = None
+        self.fixed = False  # its batch cannot change: a shape inside it was folded at conversion
         sigs = self.it.get_signature_list()
         self.signature = next(iter(sigs)) if sigs else None
 
@@ -157,20 +158,39 @@ class LiteModel:
             try:
                 out = self._run_signature(feeds, input_names, output_names, min(batch, n))
                 self.note = f"run through its signature runner '{self.signature}'"
-                return out
+                if all(len(r) == n for r in out[0]):
+                    return out
+                self.note = self._fixed_batch_note(min(batch, n))
             except (ValueError, RuntimeError) as e:  # (a model whose kernels cannot take the batch)
                 self.note = (f"its signature runner cannot take batch {min(batch, n)} "
                              f"({str(e).splitlines()[0][:60]}): run through the interpreter")
-                self.signature = None
-                from ._tf import stderr_quiet
+            self._reload()
+        if not self.fixed:
+            self._resize(min(batch, n))
+        out = self._run_interpreter(feeds, input_names, output_names, n)
+        if self.fixed or all(len(r) == n for r in out[0]):
+            return out
+        self.note = self._fixed_batch_note(self.batch)  # the resized batch did not flow through the model
+        self._reload()
+        return self._run_interpreter(feeds, input_names, output_names, n)
 
-                with stderr_quiet():
-                    self.it = self._cls(model_content=self.bytes, num_threads=2)
-                    self.it.allocate_tensors()
-                self.inputs = self.it.get_input_details()
-                self.outputs = self.it.get_output_details()
-                self.batch = None
-        self._resize(min(batch, n))
+    def _fixed_batch_note(self, b):
+        self.fixed = True
+        return (f"its batch is fixed inside the model (a shape folded at conversion): fed batch {b} gives "
+                f"other output sizes, so it runs at its converted batch")
+
+    def _reload(self):
+        self.signature = None
+        from ._tf import stderr_quiet
+
+        with stderr_quiet():
+            self.it = self._cls(model_content=self.bytes, num_threads=2)
+            self.it.allocate_tensors()
+        self.inputs = self.it.get_input_details()
+        self.outputs = self.it.get_output_details()
+        self.batch = int(self.inputs[0]["shape"][0]) or 1 if self.fixed and self.inputs else None
+
+    def _run_interpreter(self, feeds, input_names, output_names, n):
         step = self.batch or 1  # (not resizable: the model's own batch, padded at the end)
         ins = self.match_inputs(input_names)
         results, times = [[] for _ in output_names], []

@@ -211,7 +211,9 @@ def _plain_freeze(case, outputs):
 
         tf1.disable_eager_execution()
         model = tf_keras.models.load_model(os.path.join(d, src["keras"]), compile=False)
-        sess = tf_keras.backend.get_session()
+        from tf_keras.src import backend as K  # (get_session is not exported in tf_keras 2.21)
+
+        sess = K.get_session()
         return tf1.graph_util.convert_variables_to_constants(sess, sess.graph.as_graph_def(), nodes)
     if "saved_model" in src:
         g = tf.Graph()
@@ -222,7 +224,7 @@ def _plain_freeze(case, outputs):
         g = tf.Graph()
         with g.as_default(), tf1.Session(graph=g) as sess:
             prefix = os.path.join(d, src["ckpt"])
-            if "graph" in src:
+            if "graph" in src and not os.path.exists(prefix + ".meta"):  # (a user restores the meta graph)
                 gd = _read_graph_def(os.path.join(d, src["graph"]))
                 tf1.import_graph_def(gd, name="")
                 saver = tf1.train.Saver(tf1.global_variables() or None) if tf1.global_variables() else None
@@ -283,8 +285,9 @@ def plain_convert(case, out_path):
         f.write(conv.convert())
 
 
-def tf_reference(case, outputs, frozen_pb):
-    """Plain TensorFlow's value of ``outputs`` on the case's reference inputs, with its feeds."""
+def tf_reference(case, outputs, frozen_pb, inputs=None):
+    """Plain TensorFlow's value of ``outputs`` on the case's reference inputs, with its feeds; ``inputs``:
+    the tensors the j-th reference input goes to where a route picked others than the case's."""
     import tensorflow as tf
 
     gd = _read_graph_def(frozen_pb)
@@ -300,8 +303,11 @@ def tf_reference(case, outputs, frozen_pb):
                  if _has_node(g, k)}
         for k in range(n):
             fd = dict(feeds)
-            for spec, v in zip(case["inputs"], sample_feed(case, xs, k)):
-                t = g.get_tensor_by_name(spec["name"] if ":" in spec["name"] else spec["name"] + ":0")
+            for j, (spec, v) in enumerate(zip(case["inputs"], sample_feed(case, xs, k))):
+                name = spec["name"]
+                if inputs and j < len(inputs) and _has_node(g, inputs[j]):
+                    name = inputs[j]
+                t = g.get_tensor_by_name(name if ":" in name else name + ":0")
                 pad = spec.get("pad_batch")
                 fd[t] = np.repeat(v, pad, axis=0) if pad else v
             vals = sess.run(fetch, fd)
@@ -358,7 +364,7 @@ def _worker(route, folder, work):
                 gd = _plain_freeze(case, outputs)
                 with open(pb, "wb") as f:
                     f.write(gd.SerializeToString())
-                ref_out = tf_reference(case, outputs, pb)
+                ref_out = tf_reference(case, outputs, pb, report.get("inputs"))
                 res["reference"] = "plain TF on the outputs it picked"
             except Exception as e:
                 res.update(status=WRONG, detail=f"picked outputs {outputs}, which plain TF cannot compute: "

@@ -99,6 +99,10 @@ def _verify_lowering(before, after, signature):
     return eq.checked
 
 
+# TF ops the converter keeps as custom ops that LiteRT's built-in op resolver registers (no extra library)
+RUNTIME_CUSTOM_OPS = {"AudioSpectrogram", "Mfcc", "TFLite_Detection_PostProcess"}
+
+
 def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", representative_data=None,
             calibration_samples=100, inference_input_type=None, inference_output_type=None,
             allow_custom_ops=False, select_tf_ops=False, progress=None, legacy_uint8=None, signature=None,
@@ -141,9 +145,12 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
                              f"full-integer quantization)")
         if value is not None and value not in IO_TYPES:
             raise InputError(f"{what} {value}: choose from {', '.join(IO_TYPES)}")
+    # ops LiteRT's own resolver runs as custom ops (the speech demo's AudioSpectrogram/Mfcc, the detection
+    # post-processing): allowed without --allow-custom-ops, and nothing else slips through with them
+    auto_custom = not allow_custom_ops and any(n.op in RUNTIME_CUSTOM_OPS for n in graph_def.node)
     with _converter(tf, graph_def, inputs, outputs, shapes, m, quant, representative_data, calibration_samples,
-                    progress, inference_input_type, inference_output_type, allow_custom_ops, select_tf_ops,
-                    legacy_uint8) as conv:
+                    progress, inference_input_type, inference_output_type, allow_custom_ops or auto_custom,
+                    select_tf_ops, legacy_uint8) as conv:
         from . import guard
 
         guard.stage(f"converting to TFLite (--quantize {quantize})")
@@ -151,6 +158,13 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
             conv._experimental_calibrate_only = True
             conv.experimental_mlir_quantizer = True
         model = _run_converter(conv)
+    if auto_custom:
+        from .tflite import summarize
+
+        other = [op.split(":", 1)[1] for op in summarize(model)["op_histogram"]
+                 if op.startswith("CUSTOM:") and op.split(":", 1)[1] not in RUNTIME_CUSTOM_OPS]
+        if other:
+            raise ConversionError(f"TFLite has no kernel for tf.{other[0]}: --select-tf-ops or --allow-custom-ops")
     if calibrate_only:
         return model, inputs, outputs
     # from_frozen_graph writes no SignatureDef: name one, so signature runners, CompiledModel and
