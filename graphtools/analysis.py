@@ -207,7 +207,9 @@ class GraphAnalysis:
 
     def rank_clash(self, name, rank):
         """(node (op), rank it needs) for the first rank-bound op ``name`` reaches through elementwise ops
-        whose rank is not ``rank``; else None."""
+        whose rank is not ``rank``; else None. A scalar broadcasts through them: it never clashes."""
+        if rank == 0:
+            return None
         for cur, node, ins in self._forward(name, RANK_PRESERVING_OPS):
             want = OP_RANK.get(node.op)
             if want is not None and ins and ins[0] == cur and want != rank:

@@ -32,15 +32,35 @@ def run_tf_batched(graph_def, feeds, outputs, batch=512, whole=False, fixed_batc
     step = fixed or batch
     n = len(next(iter(feeds.values())))
     results = [[] for _ in outputs]
+    from .runtime import RunError
+
     with GraphRunner(graph_def, path="the TF graph") as runner:
-        for start in range(0, n, step):
-            chunk = {k: v[start:start + step] for k, v in feeds.items()}
-            real = len(next(iter(chunk.values())))
-            if fixed and real < step:  # a graph with a fixed batch gets a padded last batch
-                chunk = {k: np.concatenate([v, np.repeat(v[-1:], step - real, 0)]) for k, v in chunk.items()}
-            for r, o in zip(results, runner.run(chunk, outputs)):
-                r.append(o[:real])
+        try:
+            for start in range(0, n, step):
+                chunk = {k: v[start:start + step] for k, v in feeds.items()}
+                real = len(next(iter(chunk.values())))
+                if fixed and real < step:  # a graph with a fixed batch gets a padded last batch
+                    chunk = {k: np.concatenate([v, np.repeat(v[-1:], step - real, 0)]) for k, v in chunk.items()}
+                for r, o in zip(results, runner.run(chunk, outputs)):
+                    r.append(o[:real])
+        except RunError as e:
+            if e.internal or fixed or step == 1 or n == 1:
+                raise
+            # a graph that runs at batch 1 only (a Reshape to [784], a constant [1, -1] inside): one sample
+            # at a time, each output kept whole where it has no batch axis
+            log.info("the TF graph does not run at batch %d (%s): one sample at a time", min(step, n), e)
+            results = [[] for _ in outputs]
+            for i in range(n):
+                for r, o in zip(results, runner.run({k: v[i:i + 1] for k, v in feeds.items()}, outputs)):
+                    r.append(per_sample(o))
     return [np.concatenate(r) for r in results]
+
+
+def per_sample(value):
+    """One sample's output as a batch of one: kept as is when its first axis is that batch, else (an output
+    with no batch axis, e.g. a Reshape to [784]) given one."""
+    value = np.asarray(value)
+    return value if value.ndim and value.shape[0] == 1 else value[None]
 
 
 # ---------------------------------------------------------------- running a .tflite model
@@ -205,7 +225,8 @@ class LiteModel:
             self.it.invoke()
             times.append(time.perf_counter() - t)
             for r, d in zip(results, self.match_outputs(output_names)):
-                r.append(dequantize(self.it.get_tensor(d["index"]), d)[:real])
+                value = dequantize(self.it.get_tensor(d["index"]), d)
+                r.append(per_sample(value) if step == 1 else value[:real])
         return [np.concatenate(r) for r in results], times, step
 
 
@@ -372,8 +393,10 @@ def _no_batch_axis(graph_def, ins, outs, found, shapes):
         if declared is not None and min(declared, default=1) < 0:
             return False
         fixed.append(shapes[i] if declared is None else declared)
-    if not all(fixed):
+    if any(f is None for f in fixed):
         return False
+    if any(len(f) == 0 for f in fixed):
+        return True  # a scalar input (a decoder's sample rate) has no batch axis: each sample is whole
     firsts = {s[0] for s in fixed}
     if len(firsts) > 1:
         return True

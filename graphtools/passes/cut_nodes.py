@@ -169,9 +169,10 @@ def tensor_inputs(graph_def, inputs, outputs, shapes=None):
         if not port.isdigit():
             raise InputError(f"--inputs {ref}: expected NODE or NODE:OUTPUT (a number), e.g. IteratorGetNext:0")
         op = graph.op_of(src) if src in graph else None
-        if op in ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault") and port == "0":
+        placeholder = ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")
+        if op in placeholder and port == "0":
             names.append(src)
-        elif op is None:
+        elif op is None or op in placeholder:  # (a cut's placeholder stands for output 0 of the node it replaced)
             made_by = cut_name(f"{src}:{port}")
             if made_by in graph and graph.op_of(made_by) in ("Placeholder", "PlaceholderV2"):
                 names.append(made_by)  # an earlier cut (freeze's input pipeline) made it

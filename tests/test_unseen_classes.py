@@ -1,0 +1,235 @@
+"""The failure classes real models nobody here had seen showed (one small graph in code per class).
+
+Each graph is written the way its TF1 tool left it; the test runs graphtools on it, named and with
+no names, and checks the .tflite against the live graph on seeded data.
+"""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from builders import _session, tf, tf1
+
+
+def _save(g, path):
+    with open(path, "wb") as f:
+        f.write(g.as_graph_def().SerializeToString())
+    return str(path)
+
+
+def _frozen(sess, g, outputs, path):
+    gd = tf1.graph_util.convert_variables_to_constants(sess, g.as_graph_def(), outputs)
+    with open(path, "wb") as f:
+        f.write(gd.SerializeToString())
+    return str(path)
+
+
+def _tflite_outputs(path, feeds):
+    """The serving_default signature of ``path`` run on ``feeds`` ({key: array})."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path))
+    runner = it.get_signature_runner("serving_default")
+    return runner(**feeds)
+
+
+def _pipeline(tmp_path, *argv):
+    res = run_cli("pipeline", *argv, "--quantize", "none", "--no-report", "--out-dir", tmp_path / "out",
+                  "--logdir", "", "--json")
+    assert res.code == 0, res.err
+    return json.loads(res.out)
+
+
+# ------------------------------------------------------------------ 1, 13: inputs named as tensors
+
+def _queue_model(tmp_path):
+    """An estimator-style graph: placeholders feed a queue, the model reads output 1 of its dequeue
+    (the images; output 0, the labels, feed only the loss); a checkpoint beside it."""
+    g = tf.Graph()
+    rng = np.random.RandomState(0)
+    with g.as_default():
+        tf1.set_random_seed(0)
+        labels_in = tf1.placeholder(tf.int64, [None], name="enqueue_input/Placeholder")
+        images_in = tf1.placeholder(tf.float32, [None, 6], name="enqueue_input/Placeholder_1")
+        q = tf1.RandomShuffleQueue(100, 10, [tf.int64, tf.float32], shapes=[[], [6]], name="random_shuffle_queue")
+        q.enqueue_many([labels_in, images_in])
+        labels, images = q.dequeue_many(4)
+        w = tf1.get_variable("w", initializer=rng.randn(6, 3).astype(np.float32))
+        logits = tf.identity(tf.matmul(images, w), name="logits")
+        tf.nn.softmax(logits, name="softmax_tensor")
+        loss = tf1.losses.sparse_softmax_cross_entropy(labels, logits)
+        tf1.train.GradientDescentOptimizer(0.1).minimize(loss)
+        saver = tf1.train.Saver()
+        with _session(g) as sess:
+            sess.run(tf1.global_variables_initializer())
+            prefix = saver.save(sess, str(tmp_path / "model.ckpt"))
+            weights = sess.run(w)
+    return prefix, weights
+
+
+def test_an_input_named_as_a_tensor_is_cut_there_and_keeps_a_name_users_feed(tmp_path):
+    prefix, weights = _queue_model(tmp_path)
+    dequeue = "random_shuffle_queue_DequeueMany"
+    report = _pipeline(tmp_path, "--ckpt", prefix, "--inputs", f"{dequeue}:1", "--outputs", "logits",
+                       "--input-shapes", "1,6")
+    assert report["inputs"] == [f"{dequeue}_1"] and report["outputs"] == ["logits"]
+    x = np.random.RandomState(1).rand(1, 6).astype(np.float32)
+    got = _tflite_outputs(tmp_path / "out" / "model.tflite", {f"{dequeue}_1": x})["logits"]
+    np.testing.assert_allclose(got, x @ weights, rtol=1e-5, atol=1e-6)
+
+
+def test_zero_config_cuts_the_queue_and_takes_the_softmax_not_an_enqueue_op(tmp_path):
+    prefix, weights = _queue_model(tmp_path)
+    report = _pipeline(tmp_path, "--ckpt", prefix, "--input-shapes", "1,6")
+    assert report["outputs"] == ["softmax_tensor"]  # not the EnqueueMany, not the logits under it
+    assert report["inputs"] == ["random_shuffle_queue_DequeueMany_1"]
+    assert report["input_pipeline_cuts"] == {"random_shuffle_queue_DequeueMany:1": "random_shuffle_queue_DequeueMany_1"}
+    x = np.random.RandomState(2).rand(1, 6).astype(np.float32)
+    got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"random_shuffle_queue_DequeueMany_1": x})
+    e = np.exp(x @ weights)
+    np.testing.assert_allclose(got["softmax_tensor"], e / e.sum(1, keepdims=True), rtol=1e-5, atol=1e-6)
+
+
+def test_a_decoder_with_two_live_outputs_becomes_two_inputs_named_as_apps_feed_them(tmp_path):
+    g = tf.Graph()
+    with g.as_default():
+        wav = tf1.placeholder(tf.string, [], name="wav_data")
+        audio, rate = tf.audio.decode_wav(wav, desired_channels=1, desired_samples=32, name="decoded_sample_data")
+        scale = tf.cast(rate, tf.float32) / 16000.0
+        w = tf.constant(np.random.RandomState(0).randn(32, 4).astype(np.float32))
+        tf.matmul(tf.reshape(audio, [1, 32]) * scale, w, name="out")
+    path = _save(g, tmp_path / "kws.pb")
+    from graphtools.freezing import freeze
+
+    r = freeze(graph=path, output_nodes="out")
+    assert r.cuts == {"decoded_sample_data:0": "decoded_sample_data", "decoded_sample_data:1": "decoded_sample_data_1"}
+    described = {i["name"]: (i["dtype"], i["shape"]) for i in r.inputs}
+    assert described == {"decoded_sample_data": ("float32", [32, 1]), "decoded_sample_data_1": ("int32", [])}
+    report = _pipeline(tmp_path, "--graph", path, "--inputs", "decoded_sample_data:0,decoded_sample_data:1",
+                       "--outputs", "out")
+    assert report["inputs"] == ["decoded_sample_data", "decoded_sample_data_1"]
+    x = np.random.RandomState(3).uniform(-0.5, 0.5, (32, 1)).astype(np.float32)
+    got = _tflite_outputs(tmp_path / "out" / "model.tflite",
+                          {"decoded_sample_data": x, "decoded_sample_data_1": np.array(8000, np.int32)})["out"]
+    want = (x.reshape(1, 32) * 0.5) @ np.random.RandomState(0).randn(32, 4).astype(np.float32)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_inputs_naming_a_node_that_is_not_a_placeholder_becomes_a_cut(tmp_path):
+    g = tf.Graph()
+    with g.as_default():
+        raw = tf1.placeholder(tf.uint8, [None, 4], name="raw")
+        x = tf.identity(tf.cast(raw, tf.float32) / 255.0, name="scaled")
+        w = tf.constant(np.arange(12, dtype=np.float32).reshape(4, 3))
+        tf.matmul(x, w, name="out")
+    path = _save(g, tmp_path / "g.pb")
+    report = _pipeline(tmp_path, "--graph", path, "--inputs", "scaled", "--outputs", "out", "--input-shapes", "1,4")
+    assert report["inputs"] == ["scaled"] and report["strip"]["verified"]
+    x = np.full((1, 4), 0.5, np.float32)
+    got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"scaled": x})["out"]
+    np.testing.assert_allclose(got, x @ np.arange(12, dtype=np.float32).reshape(4, 3), rtol=1e-6)
+    res = run_cli("pipeline", "--graph", path, "--inputs", "scaled:7", "--outputs", "out", "--out-dir",
+                  tmp_path / "bad", "--logdir", "")
+    assert res.code == 2 and "scaled has no output 7" in res.err and "Traceback" not in res.err
+
+
+# ------------------------------------------------------------------ 2: zero-config outputs
+
+def test_zero_config_takes_the_embedding_a_hand_written_triplet_loss_reduces(tmp_path):
+    g = tf.Graph()
+    rng = np.random.RandomState(0)
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 8], name="x")
+        w = tf1.get_variable("FC", initializer=rng.randn(8, 4).astype(np.float32))
+        b = tf1.get_variable("FC_b", initializer=rng.randn(4).astype(np.float32))
+        emb = tf.add(tf.matmul(tf.nn.relu(x), w), b, name="add_3")  # an unnamed descriptor
+        anchor, pos, neg = emb[0::3], emb[1::3], emb[2::3]
+        d_pos = tf.reduce_sum(tf.square(anchor - pos), 1)
+        d_neg = tf.reduce_sum(tf.square(anchor - neg), 1)
+        tf.add(tf.reduce_sum(tf.maximum(0.0, 1.0 - d_neg / (d_pos + 0.01))),
+               tf.reduce_sum(tf.reduce_sum(tf.square(pos - neg), 1)), name="add_5")
+        with _session(g) as sess:
+            sess.run(tf1.global_variables_initializer())
+            path = _frozen(sess, g, ["add_5", "add_3"], tmp_path / "pose.pb")
+            feed = rng.randn(1, 8).astype(np.float32)
+            want = sess.run(emb, {x: feed})
+    from graphtools.analysis import GraphAnalysis
+    from graphtools.io import load_graph_def
+
+    ranked = GraphAnalysis(load_graph_def(path)).rank_outputs()
+    assert ranked[0]["name"] == "add_3" and "reduces" in ranked[0]["why"]
+    report = _pipeline(tmp_path, "--graph", path)
+    assert report["outputs"] == ["add_3"]
+    got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"x": feed})["add_3"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ 8: batch 1 only, batch folded
+
+def test_a_graph_that_runs_at_batch_one_only_is_compared_one_sample_at_a_time(tmp_path):
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 16], name="x")
+        w = tf.constant(np.random.RandomState(0).randn(16, 16).astype(np.float32))
+        tf.reshape(tf.sigmoid(tf.matmul(x, w)), [16], name="out_img")  # an autoencoder's [784]: batch 1
+    path = _save(g, tmp_path / "cae.pb")
+    report = _pipeline(tmp_path, "--graph", path, "--quantize", "none")
+    [m] = report["compare"]["models"]
+    assert report["compare"]["samples"] > 1 and m["outputs"]["out_img"]["max_abs_diff"] < 1e-5
+
+
+def test_a_batch_folded_into_a_reshape_at_conversion_is_compared_at_the_converted_batch(tmp_path):
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 4, 4, 2], name="x")
+        k = tf.constant(np.random.RandomState(0).randn(3, 3, 2, 3).astype(np.float32))
+        y = tf.nn.conv2d(x, k, [1, 1, 1, 1], "SAME")
+        tf.reshape(y, [tf.shape(x)[0], 1, 1, 48], name="flat")  # the converter folds it at batch 1
+    path = _save(g, tmp_path / "doa.pb")
+    report = _pipeline(tmp_path, "--graph", path, "--input-shapes", "1,4,4,2")
+    [m] = report["compare"]["models"]
+    assert m["outputs"]["flat"]["max_abs_diff"] < 1e-4
+
+
+# ------------------------------------------------------------------ 10: library functions nothing calls
+
+def test_library_functions_nothing_calls_are_dropped_and_never_block(tmp_path):
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 3], name="x")
+        tf.multiply(x, 2.0, name="out")
+    gd = g.as_graph_def()
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+    def tf_data_structured_function_wrapper(filename):
+        return tf.io.read_file(filename)
+
+    gd.library.function.add().CopyFrom(tf_data_structured_function_wrapper.get_concrete_function().function_def)
+    assert any(n.op == "ReadFile" for f in gd.library.function for n in f.node_def)
+    path = tmp_path / "stale.pb"
+    path.write_bytes(gd.SerializeToString())
+    report = _pipeline(tmp_path, "--graph", str(path), "--input-shapes", "1,3")
+    from graphtools.io import load_graph_def
+
+    assert not load_graph_def(str(tmp_path / "out" / "optimized.pb")).library.function
+    assert report["compare"]["models"][0]["outputs"]["out"]["max_abs_diff"] == 0
+
+
+# ------------------------------------------------------------------ custom ops LiteRT runs itself
+
+def test_ops_litert_runs_as_builtin_custom_ops_convert_without_a_flag(tmp_path):
+    g = tf.Graph()
+    with g.as_default():
+        audio = tf1.placeholder(tf.float32, [400, 1], name="audio")
+        spec = tf.raw_ops.AudioSpectrogram(input=audio, window_size=128, stride=64, magnitude_squared=True)
+        tf.raw_ops.Mfcc(spectrogram=spec, sample_rate=16000, dct_coefficient_count=8, name="mfcc")
+    path = _save(g, tmp_path / "mfcc.pb")
+    report = _pipeline(tmp_path, "--graph", path)
+    [m] = report["compare"]["models"]
+    assert m["outputs"]["mfcc"]["max_abs_diff"] < 1e-3 * max(1.0, m["outputs"]["mfcc"].get("ref_max_abs", 1.0))
+    from graphtools import tflite
+
+    ops = tflite.summarize(str(tmp_path / "out" / "model.tflite"))["op_histogram"]
+    assert "CUSTOM:AudioSpectrogram" in ops and "CUSTOM:Mfcc" in ops
