@@ -54,6 +54,11 @@ def load_case(folder):
     return case
 
 
+def expects_error(case):
+    """A case whose right result is a one-line refusal (a weights-only .h5: no architecture to convert)."""
+    return bool(case.get("weights_only") or case.get("expect_error"))
+
+
 def case_outputs(case):
     return [case["output"], *case.get("extra_outputs", [])]
 
@@ -81,10 +86,12 @@ def pipeline_argv(case, route, out_dir):
     """The graphtools command line of a route (named or zero)."""
     argv = ["pipeline", *source_args(case), "--quantize", "none", "--no-report", "--out-dir", out_dir,
             "--logdir", "", "--json"]
-    if route == "named":
-        argv += ["--outputs", ",".join(case_outputs(case)),
-                 "--inputs", ",".join(i["name"] for i in case["inputs"]),
+    if route == "named" and case.get("output"):
+        argv += ["--outputs", ",".join(case_outputs(case))]
+    if route == "named" and case.get("inputs"):
+        argv += ["--inputs", ",".join(i["name"] for i in case["inputs"]),
                  "--input-shapes", ":".join(_shape_text(i["shape"]) for i in case["inputs"])]
+    if route == "named":
         for k, v in case.get("feeds", {}).items():
             argv += ["--bind", f"{k}={json.dumps(v) if isinstance(v, bool) else v}"]
         for flags in case.get("named_extra", {}).values():
@@ -332,6 +339,9 @@ def _worker(route, folder, work):
     case = load_case(folder)
     t0 = time.perf_counter()
     res = {"route": route}
+    if route == "plain" and expects_error(case):
+        res.update(status=ERROR, detail="nothing to convert (the case expects a refusal)", seconds=0.0)
+        return res
     if route == "plain":
         out = os.path.join(work, "plain.tflite")
         try:
@@ -349,8 +359,14 @@ def _worker(route, folder, work):
         if p.returncode != 0:
             err = [ln for ln in p.stderr.splitlines() if ln.strip()]
             clean = p.returncode == 2 and len(err) == 1 and "Traceback" not in p.stderr
-            res.update(status=ERROR if clean else CRASH, code=p.returncode,
-                       detail=(err[-1] if err else f"exit {p.returncode}")[:400])
+            status = ERROR if clean else CRASH
+            if clean and expects_error(case):  # (a weights-only .h5: the one line is the right answer)
+                status = PASS
+            res.update(status=status, code=p.returncode, detail=(err[-1] if err else f"exit {p.returncode}")[:400])
+            res["seconds"] = time.perf_counter() - t0
+            return res
+        if expects_error(case):
+            res.update(status=WRONG, detail=f"converted a model the case says must be refused: {case.get('expected')}")
             res["seconds"] = time.perf_counter() - t0
             return res
         with open(os.path.join(out_dir, "report.json")) as f:

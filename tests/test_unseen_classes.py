@@ -233,3 +233,81 @@ def test_ops_litert_runs_as_builtin_custom_ops_convert_without_a_flag(tmp_path):
 
     ops = tflite.summarize(str(tmp_path / "out" / "model.tflite"))["op_histogram"]
     assert "CUSTOM:AudioSpectrogram" in ops and "CUSTOM:Mfcc" in ops
+
+
+# ------------------------------------------------------------------ 4, 5: Keras 2.0-2.2 .h5, TF2-style loops
+
+def _old_gru_h5(path):
+    """A GRU model as Keras 2.1.4 wrote it: no reset_after key (its only GRU: reset_after=False), a numpy
+    scalar in the config the 2.0 way; returns the live model's outputs on seeded inputs."""
+    import h5py
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(0)
+    model = tf_keras.Sequential([
+        tf_keras.layers.GRU(5, reset_after=False, input_shape=(6, 2), name="gru_1"),
+        tf_keras.layers.Dense(1, name="dense_1"),
+        tf_keras.layers.LeakyReLU(alpha=0.3, name="leaky"),
+    ])
+    model.save(path)
+    x = np.random.RandomState(4).randn(3, 6, 2).astype(np.float32)
+    want = model.predict(x, verbose=0)
+    tf_keras.backend.clear_session()
+    with h5py.File(path, "r+") as f:
+        cfg = json.loads(f.attrs["model_config"])
+        for layer in cfg["config"]["layers"]:
+            layer["config"].pop("reset_after", None)
+            if layer["class_name"] == "LeakyReLU":
+                layer["config"]["alpha"] = {"type": "ndarray", "value": 0.3}
+        f.attrs["model_config"] = json.dumps(cfg)
+        f.attrs["keras_version"] = "2.1.4"
+    return x, want
+
+
+def test_a_gru_written_before_reset_after_existed_loads_as_its_keras_computed_it(tmp_path):
+    path = str(tmp_path / "gru.h5")
+    x, want = _old_gru_h5(path)
+    from graphtools.freezing import legacy_keras_config
+
+    _, repaired = legacy_keras_config(path)
+    assert any("reset_after=False" in r for r in repaired) and any("unrolled over 6 steps" in r for r in repaired)
+    report = _pipeline(tmp_path, "--keras", path)
+    [name] = report["inputs"]
+    for k in range(len(x)):
+        got = _tflite_outputs(tmp_path / "out" / "model.tflite", {name: x[k:k + 1]})[report["outputs"][0]]
+        np.testing.assert_allclose(got, want[k:k + 1], rtol=1e-4, atol=1e-5)
+    ops = {n.op for n in __import__("graphtools").load_graph_def(str(tmp_path / "out" / "optimized.pb")).node}
+    assert not ops & {"While", "StatelessWhile", "TensorListReserve"}
+
+
+def test_a_weights_only_h5_is_one_line_saying_there_is_no_architecture(tmp_path):
+    import tf_keras
+
+    model = tf_keras.Sequential([tf_keras.layers.Dense(2, input_shape=(3,))])
+    model.save_weights(str(tmp_path / "w.h5"))
+    tf_keras.backend.clear_session()
+    res = run_cli("pipeline", "--keras", tmp_path / "w.h5", "--out-dir", tmp_path / "out", "--logdir", "")
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1, res.err
+    assert "weights only" in res.err and "model.load_weights" in res.err and "GFile" not in res.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_tf2_style_while_loop_in_a_v1_graph_strips_and_verifies(tmp_path):
+    """tf_keras recurrent layers built in graph mode: functional While over TensorList (variant) tensors;
+    constant folding must leave the lists alone (TensorFlow cannot hand a variant to numpy)."""
+    import tf_keras
+
+    from graphtools.surgery import strip_report
+
+    g = tf.Graph()
+    with g.as_default():
+        with _session(g) as sess:
+            tf_keras.backend.set_session(sess)
+            inp = tf_keras.layers.Input((5, 3), name="seq")
+            out = tf_keras.layers.Dense(2, name="head")(tf_keras.layers.LSTM(4, name="lstm")(inp))
+            tf_keras.Model(inp, out)
+            sess.run(tf1.global_variables_initializer())
+            gd = tf1.graph_util.convert_variables_to_constants(sess, g.as_graph_def(), [out.op.name])
+    assert any(n.op in ("While", "StatelessWhile") for n in gd.node)
+    r = strip_report(gd, outputs=[out.op.name], input_shapes={"seq": [1, 5, 3]})
+    assert r.equivalence.checked and all(o["ok"] for o in r.equivalence.outputs.values())

@@ -148,6 +148,11 @@ def _evaluate_with_tensorflow(graph, names):
 
         tf.compat.v1.import_graph_def(as_tf(sub), name="")
     fetch = [g.get_operation_by_name(n).outputs[0] for n in names]
+    # a TensorList or a resource (TF2-style loops in a v1 graph) has no constant form: not folded
+    kept = [(n, t) for n, t in zip(names, fetch) if t.dtype not in (tf.variant, tf.resource, tf.string)]
+    names, fetch = [n for n, _ in kept], [t for _, t in kept]
+    if not fetch:
+        return {}
     from ..runtime import session_config
 
     with tf.compat.v1.Session(graph=g, config=session_config()) as sess:
