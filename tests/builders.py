@@ -385,3 +385,18 @@ def conv_of_unknown_rank(path, hidden=False):
     with open(path, "wb") as f:
         f.write(g.as_graph_def().SerializeToString())
     return path
+
+
+def aborting_graph(path):
+    """x[?, 4] -> y = 2x, with a control dependency on TensorFlow's Abort op: running y aborts the process
+    (LOG(FATAL), SIGABRT) on every machine, whatever its kernels (a Conv2D fed a rank-2 tensor aborts in
+    oneDNN's kernel but is a clean error in Eigen's)."""
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 4], name="x")
+        abort = tf.raw_ops.Abort(error_msg="graphtools test abort", exit_without_error=False)
+        with tf.control_dependencies([abort]):
+            tf.multiply(x, 2.0, name="y")
+    with open(path, "wb") as f:
+        f.write(g.as_graph_def().SerializeToString())
+    return path

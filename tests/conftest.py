@@ -17,7 +17,18 @@ CORPUS = os.path.join(SHARED, "corpus")
 MNIST = os.path.join(SHARED, "data", "mnist")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Heavy tests (every corpus case through every route) run only when asked: -m heavy (.ci/run does)."""
+    if "heavy" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="heavy: run with -m heavy")
+    for item in items:
+        if "heavy" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_configure(config):
+    config.addinivalue_line("markers", "heavy: long acceptance runs (every corpus case, every route); -m heavy")
     # TensorFlow, tf_keras and the legacy layers the tests build warn about their own deprecation
     for pattern in ("ignore::DeprecationWarning", "ignore::UserWarning:tf_keras.*",
                     "ignore:`tf.keras.backend.set_learning_phase`:UserWarning",
