@@ -446,7 +446,7 @@ class GraphAnalysis:
                 if kind:  # keep_prob or rate, by what it drives (its name may be Placeholder_2)
                     d["role"] = "training_flag"
                     d["inference_value"] = 1.0 if kind == "keep" else 0.0
-            if d["dtype"].startswith(("int", "uint")):
+            if d["dtype"].startswith(("int", "uint", "float")):  # (Keras feeds ids as floats and casts them)
                 rows = self.id_limit(d["name"])
                 if rows:
                     d["int_range"] = [0, rows]

@@ -463,6 +463,7 @@ def main(argv=None):
     p.add_argument("--only", help="comma list of case ids (or substrings of them)")
     p.add_argument("--timeout", type=float, default=900, help="seconds per route (default 900)")
     p.add_argument("--work", help="keep each route's files here (default: a temporary directory)")
+    p.add_argument("--jobs", type=int, default=1, help="cases run at once (default 1)")
     p.add_argument("--json", action="store_true", help="print the rows and the score as JSON")
     p.add_argument("--save", metavar="FILE", help="also write the JSON there")
     args = p.parse_args(argv)
@@ -481,16 +482,21 @@ def main(argv=None):
         print(f"conformance: no case folder (with case.json) in {', '.join(args.dirs)}", file=sys.stderr)
         return 2
     work = args.work or tempfile.mkdtemp(prefix="conformance-")
-    rows = []
     if not args.json:
         print(_header(routes), flush=True)
-    for folder in folders:
+
+    def one(folder):
         t0 = time.perf_counter()
         row = run_case(folder, routes, work, args.timeout)
         row["seconds"] = time.perf_counter() - t0
-        rows.append(row)
         if not args.json:
             print(_row_text(row, routes), flush=True)
+        return row
+
+    from concurrent.futures import ThreadPoolExecutor  # (each route is a process of its own)
+
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        rows = list(pool.map(one, folders))
     result = {"rows": rows, "score": score(rows, routes)}
     if args.save:
         with open(args.save, "w") as f:

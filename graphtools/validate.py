@@ -70,7 +70,10 @@ def random_feeds(inputs, seed=0, batch=2):
         dt = np.dtype(i["dtype"]) if i["dtype"] not in ("string",) else None
         if dt is None:
             return None, f"input {i['name']} is a string tensor"
-        if dt.kind == "f":
+        if dt.kind == "f" and i.get("int_range"):  # ids carried as floats into a Cast and an embedding
+            lo, hi = i["int_range"]
+            feeds[i["name"]] = rng.randint(lo, hi, size=shape).astype(dt)
+        elif dt.kind == "f":
             feeds[i["name"]] = rng.standard_normal(shape).astype(dt)
         elif dt.kind in "iu":  # ids below the embedding table they index, when they index one
             lo, hi = i.get("int_range") or (0, 10)

@@ -313,3 +313,27 @@ def test_a_tf2_style_while_loop_in_a_v1_graph_strips_and_verifies(tmp_path):
     assert any(n.op in ("While", "StatelessWhile") for n in gd.node)
     r = strip_report(gd, outputs=[out.op.name], input_shapes={"seq": [1, 5, 3]})
     assert r.equivalence.checked and all(o["ok"] for o in r.equivalence.outputs.values())
+
+
+# ------------------------------------------------------------------ 11: ids that arrive as floats
+
+def test_ids_carried_as_floats_into_an_embedding_are_fed_in_range(tmp_path):
+    g = tf.Graph()
+    table = np.random.RandomState(0).randn(7, 3).astype(np.float32)
+    with g.as_default():
+        ids = tf1.placeholder(tf.float32, [None, 5], name="embedding_1_input")  # Keras feeds ids as floats
+        emb = tf.gather(tf.constant(table), tf.cast(ids, tf.int32))
+        tf.reduce_sum(emb, 1, name="out")
+    path = _save(g, tmp_path / "emb.pb")
+    from graphtools.analysis import GraphAnalysis
+    from graphtools.io import load_graph_def
+
+    [d] = GraphAnalysis(load_graph_def(path)).discover_inputs(["out"])
+    assert d["int_range"] == [0, 7]
+    from graphtools.validate import random_feeds
+
+    feeds, _ = random_feeds([d], seed=0, batch=64)
+    v = feeds["embedding_1_input"]
+    assert v.dtype == np.float32 and v.min() >= 0 and v.max() < 7 and np.all(v == np.round(v))
+    report = _pipeline(tmp_path, "--graph", path)  # zero-config: the check and compare run in range
+    assert report["strip"]["verified"] and report["compare"]["models"][0]["outputs"]["out"]["max_abs_diff"] < 1e-5
