@@ -36,6 +36,11 @@ class PassError(GraphtoolsError):
         super().__init__(f"pass '{pass_name}' failed: {cause}")
 
 
+class RewriteError(InputError):
+    """One of graphtools' own rewrites misfired on this graph (it broke a loop, changed the numbers): the
+    region can be kept as it was and the conservative route taken instead."""
+
+
 def closest(name, candidates, n=3):
     """Return up to ``n`` candidates that look like ``name`` (for 'did you mean' hints)."""
     candidates = list(candidates)

@@ -86,10 +86,10 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     stages.append(_stage("freeze", frozen_path, fz.graph_def, op_histogram, len(frozen_bytes)))
 
     say("[2/5] strip")
-    sr = strip_report(fz.graph_def, remove=list(remove or []), inputs=inputs, outputs=fz.outputs, bind=bind, cut=cut,
-                      splice=splice, verify=verify, rtol=rtol, atol=atol,
-                      input_shapes=input_shapes, allow_unsafe_ops=allow_unsafe_ops,
+    strip_args = dict(inputs=inputs, outputs=fz.outputs, bind=bind, cut=cut, splice=splice, verify=verify, rtol=rtol,
+                      atol=atol, input_shapes=input_shapes, allow_unsafe_ops=allow_unsafe_ops,
                       allow_leftovers=allow_leftovers)
+    sr, conservative = _strip_or_conservative(fz.graph_def, list(remove or []), strip_args, say)
     opt_path = os.path.join(out_dir, "optimized.pb")
     opt_bytes = io.graph_def_bytes(sr.graph_def)
     stages.append(_stage("strip", opt_path, sr.graph_def, op_histogram, len(opt_bytes)))
@@ -148,7 +148,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
                   "equivalence": dict(sr.equivalence.outputs) if sr.equivalence else {},
                   "equivalence_note": sr.equivalence.note if sr.equivalence else ""},
         "audit": audit, "compare": cmp, "seconds": round(time.perf_counter() - t0, 2),
-        "rnn": loops, "recipe": replayed, "input_pipeline_cuts": fz.cuts,
+        "rnn": loops, "recipe": replayed, "input_pipeline_cuts": fz.cuts, "conservative": conservative,
         "data": {"path": data or ("fixture" if source.startswith("bundled fixture") else None),
                  "scale": scale, "mean": mean, "std": std}, "replaced_runs": replaced, "skipped_modes": skipped, "not_compared": not_compared,
         "files": [frozen_path, opt_path] + [p for _, p, _ in models],
@@ -184,6 +184,38 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
             if cmp is not None:
                 tensorboard.write_comparison(os.path.join(logdir, "compare"), sr.graph_def, cmp, data_arrays)
     return report
+
+
+# when graphtools' own rewrites misfire on a graph, the routes taken instead, most removed first: each still
+# removes training behaviour (dropout, bound flags), and the verification decides
+CONSERVATIVE = (["dropout", "training"], ["training"])
+
+
+def _strip_or_conservative(graph_def, remove, args, say):
+    """(StripResult, None) -- or, when a rewrite of strip breaks this graph (a loop it cannot rewrite, numbers
+    that changed), (the StripResult of the first conservative route that verifies, one line saying what was
+    kept and why). A problem of the user's flags or of the model itself is raised as it is."""
+    from .errors import PassError, RewriteError
+    from .surgery import passes_for, strip_report
+
+    try:
+        return strip_report(graph_def, remove=remove, **args), None
+    except (RewriteError, PassError) as e:
+        first = e
+    asked = set(passes_for(remove)) if remove else set()
+    for route in CONSERVATIVE:
+        if set(passes_for(route)) >= asked:
+            continue  # (not more conservative than what failed)
+        try:
+            sr = strip_report(graph_def, remove=route, **args)
+        except (RewriteError, PassError):
+            continue
+        kept = sorted(asked - set(passes_for(route)))
+        line = (f"kept the graph as frozen where {', '.join(kept)} would rewrite it: {str(first)[:160]}; "
+                f"took --remove {','.join(route)} (verified)")
+        say(f"  strip: {line}")
+        return sr, line
+    raise first
 
 
 def _stage(name, path, gd, op_histogram, size):

@@ -6,7 +6,7 @@ import numpy as np
 
 from .analysis import GraphAnalysis, op_histogram
 from .ops import VARIABLE_OPS
-from .errors import InputError
+from .errors import InputError, RewriteError
 from .graph import node_name
 from .passes import Options, PassContext, order, run_passes
 from .runtime import RunError
@@ -288,7 +288,7 @@ def _verify_at(batch, graph_def, out, names, data, inputs, outputs, flags, rtol,
                               before_runner=before if baseline is graph_def else None, signature=sig)
     except RunError as e:
         if loops and (e.internal or "different frames" in str(e)):
-            raise InputError(f"stripping broke a v1 while loop ({str(e).split(': ', 1)[-1][:160]}); rewriting "
+            raise RewriteError(f"stripping broke a v1 while loop ({str(e).split(': ', 1)[-1][:160]}); rewriting "
                              f"inside loop frames is not supported yet: strip with --remove training (binds "
                              f"the keep probabilities, leaves the loops alone) and convert with --select-tf-ops")
         raise

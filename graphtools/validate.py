@@ -4,14 +4,14 @@ import logging
 
 import numpy as np
 
-from .errors import GraphtoolsError, InputError
+from .errors import GraphtoolsError, InputError, RewriteError
 
 MAX_FEED_VALUES = 50_000_000  # per input: enough for any image batch, far from exhausting memory
 
 log = logging.getLogger(__name__)
 
 
-class NotEquivalentError(GraphtoolsError):
+class NotEquivalentError(RewriteError):
     """A rewrite changed what an output computes."""
 
 

@@ -337,3 +337,37 @@ def test_ids_carried_as_floats_into_an_embedding_are_fed_in_range(tmp_path):
     assert v.dtype == np.float32 and v.min() >= 0 and v.max() < 7 and np.all(v == np.round(v))
     report = _pipeline(tmp_path, "--graph", path)  # zero-config: the check and compare run in range
     assert report["strip"]["verified"] and report["compare"]["models"][0]["outputs"]["out"]["max_abs_diff"] < 1e-5
+
+
+# ------------------------------------------------------------------ the plain route is a floor
+
+def test_a_rewrite_that_misfires_leaves_that_region_as_frozen_and_the_check_decides(tmp_path, monkeypatch):
+    """fold_batch_norms/fold_constants failing on a graph (as a loop rewrite can) does not end the job: the
+    conservative route (dropout and training removed, nothing folded) is taken, verified, and said."""
+    from graphtools import passes
+    from graphtools.errors import PassError
+
+    def misfire(graph, ctx):
+        raise PassError("fold_constants", "a rewrite this graph breaks")
+
+    passes.load_all()
+    monkeypatch.setitem(passes.PASSES, "fold_constants", misfire)
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 4], name="x")
+        keep = tf1.placeholder(tf.float32, None, name="keep_prob")
+        w = tf.constant(np.random.RandomState(0).randn(4, 3).astype(np.float32))
+        h = tf.nn.dropout(tf.matmul(x, w + 1.0), rate=1 - keep)
+        tf.nn.softmax(h, name="prob")
+    path = _save(g, tmp_path / "g.pb")
+    report = _pipeline(tmp_path, "--graph", path, "--input-shapes", "1,4")
+    assert "fold_constants" in report["conservative"] and "--remove dropout,training" in report["conservative"]
+    assert report["strip"]["verified"] and report["strip"]["bound"] == {"keep_prob": 1.0}
+    from graphtools import tflite
+
+    ops = tflite.summarize(str(tmp_path / "out" / "model.tflite"))["op_histogram"]
+    assert not set(ops) & {"RANDOM_UNIFORM", "FLOOR"}
+    x = np.random.RandomState(1).randn(1, 4).astype(np.float32)
+    e = np.exp(x @ (np.random.RandomState(0).randn(4, 3).astype(np.float32) + 1.0))
+    got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"x": x})["prob"]
+    np.testing.assert_allclose(got, e / e.sum(1, keepdims=True), rtol=1e-5, atol=1e-6)

@@ -148,6 +148,8 @@ def _pipeline_text(r, args):
         lines.append(f"  recipe {rc['file']}: {rc['mode']} with {len(rc['float_ops'])} op(s) in float, "
                      + ("byte-identical to the recipe's model" if rc["identical"] else "NOT byte-identical to the recipe's model"))
     st = r["strip"]
+    if r.get("conservative"):
+        lines.append(f"  strip (conservative route): {r['conservative']}")
     lines.append(f"  strip: bound {', '.join(f'{k}={v}' for k, v in st['bound'].items()) or 'nothing'}; "
                  f"{'verified equivalent' if st['verified'] else 'not verified'}")
     for a in r["audit"]:
