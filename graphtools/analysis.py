@@ -290,6 +290,10 @@ class GraphAnalysis:
             sinks.append(name)
         logits = self.loss_logits() & inference_set
         sinks += sorted(logits - set(sinks))
+        for name in list(sinks):  # -sum(y * log(softmax)) written by hand: the sink is the Log, the output its input
+            prob = self._probabilities_under(name)
+            if prob and prob in inference_set and prob not in sinks:
+                sinks.append(prob)
         reduced = {}  # the per-sample value a hand-written loss reduces over the batch -> that loss
         for name in list(sinks):
             if self._reduces_batch(name):
@@ -374,6 +378,23 @@ class GraphAnalysis:
             if node.op in REDUCTION_WALK:
                 todo.extend(ins)
         return False
+
+    def _probabilities_under(self, name, hops=4):
+        """The Softmax/Sigmoid a loss's Log (through its clip or epsilon) reads, when ``name`` is that Log."""
+        cur, log = name, False
+        for _ in range(hops):
+            node = self.index.get(cur)
+            if node is None or node.op not in ("Log", "ClipByValue", "Maximum", "Add", "AddV2", "Identity"):
+                return None
+            log = log or node.op == "Log"
+            ins = [node_name(i) for i in self.graph.data_inputs(cur)]
+            nxt = [i for i in ins if self.index.get(i) is not None and self.index[i].op != "Const"]
+            if len(nxt) != 1:
+                return None
+            cur = nxt[0]
+            if self.index[cur].op in ("Softmax", "Sigmoid"):
+                return cur if log else None
+        return None
 
     def _model_frontier(self, loss, limit=400):
         """The model tensors a batch-reducing ``loss`` reads: walking back from it, the first nodes that

@@ -783,10 +783,15 @@ def _freeze(ckpt, meta, graph, saved_model, tags, keras, output_nodes, signature
         return freeze_keras(keras, output_nodes)
     if graph and not ckpt:
         gd = io.load_graph_def(graph)
-        if any(n.op in VARIABLE_OPS for n in gd.node):
-            raise InputError(f"{graph}: has variables; give the checkpoint that holds their values with --ckpt")
         outputs, candidates, discovered = _pick_outputs(gd, output_nodes, graph)
+        # a "frozen" graph that kept its variables, Assigns and Saver (frozen with every node as an output):
+        # what the outputs do not reach goes before anything runs; a variable they do read is named
         sub = _extract(gd, outputs)
+        read = [n.name for n in sub.node if n.op in VARIABLE_OPS]
+        if read:
+            raise InputError(f"{graph}: the outputs {', '.join(outputs)} read variable {read[0]}"
+                             f"{f' (+{len(read) - 1} more)' if len(read) > 1 else ''}; give the checkpoint that "
+                             f"holds their values with --ckpt")
         a = GraphAnalysis(sub)
         result = FreezeResult(sub, outputs, a.discover_inputs(outputs), graph, candidates, discovered)
         return _cut_input_pipeline(result, a.input_pipeline_cuts(outputs))
@@ -799,5 +804,7 @@ def _extract(gd, outputs):
 
     out = type(gd)()
     out.CopyFrom(gd)
-    Graph(out).prune(outputs)
-    return out
+    g = Graph(out)
+    g.prune(outputs)
+    g.compact()  # (prune only marks: without this the file kept every node it had)
+    return g.graph_def

@@ -371,3 +371,44 @@ def test_a_rewrite_that_misfires_leaves_that_region_as_frozen_and_the_check_deci
     e = np.exp(x @ (np.random.RandomState(0).randn(4, 3).astype(np.float32) + 1.0))
     got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"x": x})["prob"]
     np.testing.assert_allclose(got, e / e.sum(1, keepdims=True), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ 6 (and 2): a "frozen" graph with its training
+
+def test_a_frozen_graph_that_kept_assigns_and_its_saver_loads_pruned_to_its_softmax(tmp_path):
+    """convert_variables_to_constants with every node as an output: the variables are Consts, their Assigns
+    (float into float_ref: TensorFlow refuses the whole file), initialisers, SGD and the Saver remain; the
+    loss is a hand-written -sum(y * log(softmax))."""
+    g = tf.Graph()
+    rng = np.random.RandomState(0)
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 5], name="Placeholder")
+        y = tf1.placeholder(tf.float32, [None, 3], name="Placeholder_1")
+        w = tf1.Variable(tf1.random_normal([5, 3], seed=1), name="Variable", use_resource=False)
+        prob = tf.nn.softmax(tf.matmul(x, w), name="Softmax")
+        cost = tf.reduce_mean(-tf.reduce_sum(y * tf.math.log(prob), 1))
+        tf1.train.GradientDescentOptimizer(0.1).minimize(cost)
+        tf1.train.Saver()
+        with _session(g) as sess:
+            sess.run(tf1.global_variables_initializer())
+            weights = sess.run(w)
+            gd = g.as_graph_def()
+            for n in gd.node:  # what TF 1.x's converter wrote when every node was an output
+                if n.op == "VariableV2":
+                    value = sess.run(g.get_tensor_by_name(n.name + ":0"))
+                    n.op = "Const"
+                    for a in list(n.attr):
+                        del n.attr[a]
+                    n.attr["dtype"].type = tf.float32.as_datatype_enum
+                    n.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
+    assert any(n.op == "Assign" for n in gd.node)
+    path = tmp_path / "frozen_model.pb"
+    path.write_bytes(gd.SerializeToString())
+    report = _pipeline(tmp_path, "--graph", str(path), "--input-shapes", "1,5")
+    assert report["outputs"] == ["Softmax"] and report["inputs"] == ["Placeholder"]
+    feed = rng.randn(1, 5).astype(np.float32)
+    e = np.exp(feed @ weights)
+    got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"Placeholder": feed})["Softmax"]
+    np.testing.assert_allclose(got, e / e.sum(1, keepdims=True), rtol=1e-5, atol=1e-6)
+    frozen = __import__("graphtools").load_graph_def(str(tmp_path / "out" / "frozen.pb"))
+    assert not {n.op for n in frozen.node} & {"Assign", "SaveV2", "RestoreV2", "RandomStandardNormal"}
