@@ -42,18 +42,32 @@ def run_tf_batched(graph_def, feeds, outputs, batch=512, whole=False, fixed_batc
                 if fixed and real < step:  # a graph with a fixed batch gets a padded last batch
                     chunk = {k: np.concatenate([v, np.repeat(v[-1:], step - real, 0)]) for k, v in chunk.items()}
                 for r, o in zip(results, runner.run(chunk, outputs)):
+                    if not fixed and (np.ndim(o) == 0 or len(o) != real):
+                        raise _NoBatchAxis()  # (out[0], a Reshape to [784]: the batch does not flow through)
                     r.append(o[:real])
         except RunError as e:
             if e.internal or fixed or step == 1 or n == 1:
                 raise
-            # a graph that runs at batch 1 only (a Reshape to [784], a constant [1, -1] inside): one sample
-            # at a time, each output kept whole where it has no batch axis
             log.info("the TF graph does not run at batch %d (%s): one sample at a time", min(step, n), e)
-            results = [[] for _ in outputs]
-            for i in range(n):
-                for r, o in zip(results, runner.run({k: v[i:i + 1] for k, v in feeds.items()}, outputs)):
-                    r.append(per_sample(o))
+            results = _one_at_a_time(runner, feeds, outputs, n)
+        except _NoBatchAxis:
+            log.info("an output of the TF graph has no batch axis: one sample at a time")
+            results = _one_at_a_time(runner, feeds, outputs, n)
     return [np.concatenate(r) for r in results]
+
+
+def _one_at_a_time(runner, feeds, outputs, n):
+    """A graph that runs at batch 1 only (a Reshape to [784], a constant [1, -1] inside) or whose outputs drop
+    the batch: one sample per run, each output given a batch axis where it has none."""
+    results = [[] for _ in outputs]
+    for i in range(n):
+        for r, o in zip(results, runner.run({k: v[i:i + 1] for k, v in feeds.items()}, outputs)):
+            r.append(per_sample(o))
+    return results
+
+
+class _NoBatchAxis(Exception):
+    """A batched run gave an output without the batch (``out[0]``, a Reshape to [784])."""
 
 
 def per_sample(value):

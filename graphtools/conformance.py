@@ -466,6 +466,7 @@ def main(argv=None):
     p.add_argument("--jobs", type=int, default=1, help="cases run at once (default 1)")
     p.add_argument("--json", action="store_true", help="print the rows and the score as JSON")
     p.add_argument("--save", metavar="FILE", help="also write the JSON there")
+    p.add_argument("--markdown", metavar="FILE", help="also write a Markdown table (source, what it is, each route)")
     args = p.parse_args(argv)
     routes = [r.strip() for r in args.routes.split(",") if r.strip()]
     bad = [r for r in routes if r not in ROUTES]
@@ -501,6 +502,9 @@ def main(argv=None):
     if args.save:
         with open(args.save, "w") as f:
             json.dump(result, f, indent=1, default=float)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(markdown(rows, routes, folders))
     if args.json:
         print(json.dumps(result, indent=1, default=float))
     else:
@@ -513,6 +517,34 @@ def main(argv=None):
                 elif x.get("reference"):
                     print(f"  {row['case']} [{r}] picked {', '.join(x['picked']['outputs'])}: compared with {x['reference']}")
     return 0
+
+
+def markdown(rows, routes, folders):
+    """The rows as a Markdown table: where each model comes from, what it is, each route's result."""
+    cases = {os.path.basename(os.path.normpath(f)): load_case(f) for f in folders}
+    sc = score(rows, routes)
+    out = [f"Score: {', '.join(f'{r} {sc[r][PASS]}/{len(rows)}' for r in routes)}; worse than plain: "
+           f"{sc['worse_than_plain']}.", "",
+           "| case | source (repo@commit: path) | kind | what is hard | " + " | ".join(routes) + " |",
+           "|---|---|---|---|" + "---|" * len(routes)]
+    for row in rows:
+        c = cases.get(row["case"], {})
+        paths = ", ".join(c.get("paths") or list(c.get("files", {}))[:3])
+        src = f"{c.get('repo', '?')}@{str(c.get('commit', '?'))[:10]}: {paths}"
+        cells = []
+        for r in routes:
+            x = row["routes"][r]
+            d = f" {x['rel_diff']:.1e}" if x.get("rel_diff") is not None else ""
+            cells.append(f"{x['status']}{d}")
+        why = str(c.get("why_hard", "")).replace("|", "/")[:160]
+        out.append(f"| {row['case']} | {src.replace('|', '/')} | {c.get('kind', '')} | {why} | " + " | ".join(cells) + " |")
+    out += ["", "What did not pass, and why:", ""]
+    for row in rows:
+        for r in routes:
+            x = row["routes"][r]
+            if x["status"] != PASS and x.get("detail"):
+                out.append(f"- {row['case']} [{r}] {x['status']}: {x['detail'][:300]}")
+    return "\n".join(out) + "\n"
 
 
 def _header(routes):
