@@ -294,6 +294,13 @@ class GraphAnalysis:
             prob = self._probabilities_under(name)
             if prob and prob in inference_set and prob not in sinks:
                 sinks.append(prob)
+        sampled = {}  # the scores a sampler (tf.multinomial) draws from -> the sampler's sink
+        for name in list(sinks):
+            src = self._sampled_from(name)
+            if src and src in inference_set:
+                sampled[src] = name
+                if src not in sinks:
+                    sinks.append(src)
         reduced = {}  # the per-sample value a hand-written loss reduces over the batch -> that loss
         for name in list(sinks):
             if self._reduces_batch(name):
@@ -336,6 +343,12 @@ class GraphAnalysis:
             if name in reduced:
                 score += 15
                 reasons.append(f"the per-sample value the loss {reduced[name]} reduces")
+            if any(v == name for v in sampled.values()):
+                score -= 40
+                reasons.append("a random sample (not the same twice): its scores are the output")
+            if name in sampled:
+                score += 10
+                reasons.append(f"the scores {sampled[name]} samples from")
             if self._reduces_batch(name):
                 score -= 40
                 reasons.append("reduces over the batch (a loss or a metric)")
@@ -356,28 +369,43 @@ class GraphAnalysis:
             scored = [c for c in scored if c["score"] > 1]  # drop cond pivots and loss plumbing
         return scored[:top] if top else scored
 
-    def _reduces_batch(self, name, hops=12):
-        """True when ``name``'s value is a reduction over axis 0 (the batch) met walking back through
+    def _reduces_batch(self, name, depth=6):
+        """True when ``name``'s value is made only of reductions over axis 0 (the batch), combined by
         elementwise ops: ``reduce_sum(maximum(0, d_pos - d_neg + m))``, a hand-written loss, has no
-        per-sample value an app could fetch."""
+        per-sample value an app could fetch (a softmax normalised by a sum still has: its other factor
+        is per sample)."""
         from .constants import const_value
 
-        todo, seen = [name], set()
-        while todo and len(seen) < hops:
-            cur = todo.pop()
-            if cur in seen or cur not in self.index:
-                continue
-            seen.add(cur)
-            node = self.index[cur]
+        node = self.index.get(name)
+        if node is None or depth == 0:
+            return False
+        ins = self.graph.data_inputs(name)
+        if node.op in ("Sum", "Mean", "Max", "Min", "Prod") and len(ins) == 2:
+            axes = const_value(self.graph, ins[1])
+            return axes is not None and not node.attr["keep_dims"].b and 0 in np.atleast_1d(axes)
+        if node.op not in REDUCTION_WALK:
+            return False
+        live = [node_name(i) for i in ins if self.index.get(node_name(i)) is not None
+                and self.index[node_name(i)].op != "Const"]
+        return bool(live) and all(self._reduces_batch(i, depth - 1) for i in live)
+    def _sampled_from(self, name, hops=4):
+        """The scores a random sampler (Multinomial, a categorical draw) reads, when ``name`` is that draw or
+        light post-processing of it."""
+        cur = name
+        for _ in range(hops):
+            node = self.index.get(cur)
+            if node is None:
+                return None
             ins = [node_name(i) for i in self.graph.data_inputs(cur)]
-            if node.op in ("Sum", "Mean", "Max", "Min", "Prod") and len(ins) == 2:
-                axes = const_value(self.graph, self.graph.data_inputs(cur)[1])
-                if axes is not None and not node.attr["keep_dims"].b and 0 in np.atleast_1d(axes):
-                    return True
-                continue
-            if node.op in REDUCTION_WALK:
-                todo.extend(ins)
-        return False
+            if node.op in ("Multinomial", "StatelessMultinomial", "RandomCategorical"):
+                src = self.index.get(ins[0]) if ins else None
+                if src is not None and src.op == "Log" and self.graph.data_inputs(src.name):
+                    return node_name(self.graph.data_inputs(src.name)[0])  # log(p): p, the probabilities
+                return ins[0] if ins else None
+            if node.op not in POST_PROCESSING or not ins:
+                return None
+            cur = ins[0]
+        return None
 
     def _probabilities_under(self, name, hops=4):
         """The Softmax/Sigmoid a loss's Log (through its clip or epsilon) reads, when ``name`` is that Log."""

@@ -411,6 +411,8 @@ def _no_batch_axis(graph_def, ins, outs, found, shapes):
         return False
     if any(len(f) == 0 for f in fixed):
         return True  # a scalar input (a decoder's sample rate) has no batch axis: each sample is whole
+    if any(_adds_batch(graph_def, i) for i in ins):
+        return True  # the graph gives the input its batch itself (expand_dims(img, 0))
     firsts = {s[0] for s in fixed}
     if len(firsts) > 1:
         return True
@@ -419,6 +421,22 @@ def _no_batch_axis(graph_def, ins, outs, found, shapes):
     with GraphRunner(graph_def, path="the TF graph") as r:
         out_shapes = r.static_shapes(outs)
     return any(s is None or not s or (s[0] >= 0 and s[0] not in firsts) for s in out_shapes)
+
+
+def _adds_batch(graph_def, name):
+    """True when ``name`` goes straight into an ExpandDims at axis 0: the graph makes the batch itself."""
+    from .constants import const_value
+    from .graph import Graph, node_name
+
+    g = Graph(graph_def)
+    for c in g.consumers(name, data=True):
+        node = g.node(c)
+        ins = g.data_inputs(c)
+        if node.op == "ExpandDims" and len(ins) == 2 and node_name(ins[0]) == name:
+            axis = const_value(g, ins[1])
+            if axis is not None and int(np.ravel(axis)[0]) == 0:
+                return True
+    return False
 
 
 def locate_divergence(graph_def, model, feeds, input_names, rtol=0.05):

@@ -412,3 +412,21 @@ def test_a_frozen_graph_that_kept_assigns_and_its_saver_loads_pruned_to_its_soft
     np.testing.assert_allclose(got, e / e.sum(1, keepdims=True), rtol=1e-5, atol=1e-6)
     frozen = __import__("graphtools").load_graph_def(str(tmp_path / "out" / "frozen.pb"))
     assert not {n.op for n in frozen.node} & {"Assign", "SaveV2", "RestoreV2", "RandomStandardNormal"}
+
+
+def test_zero_config_takes_the_probabilities_a_random_sampler_draws_from(tmp_path):
+    """A policy network whose authors fetch tf.multinomial(log(p)): the sample is random, p is the output."""
+    g = tf.Graph()
+    w = np.random.RandomState(0).randn(9, 9).astype(np.float32)
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [1, 9], name="X")
+        e = tf.multiply(tf.exp(tf.matmul(x, tf.constant(w))), 1.0 - tf.abs(x), name="masked")  # legal moves only
+        p = tf.multiply(1.0 / tf.reduce_sum(e), e, name="mul")
+        tf.identity(tf1.multinomial(tf.math.log(p), 1), name="move")
+    path = _save(g, tmp_path / "policy.pb")
+    report = _pipeline(tmp_path, "--graph", path)
+    assert report["outputs"] == ["mul"]
+    feed = np.array([[0, 1, -1, 0, 0, 1, 0, -1, 0]], np.float32)
+    got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"X": feed})["mul"]
+    ex = np.exp(feed @ w) * (1 - np.abs(feed))
+    np.testing.assert_allclose(got, ex / ex.sum(), rtol=1e-5, atol=1e-7)
