@@ -78,11 +78,13 @@ class GraphAnalysis:
                 desc = nx.descendants(self.data, n.name)
                 if not desc:
                     continue
-                if LABEL_NAME.search(n.name) and not desc.issubset(self._stochastic_names()):
-                    labels.add(n.name)
-                    continue
+                # a label by what it feeds: losses, metrics, one_hot -- never a placeholder whose values reach
+                # the model's own computation (a second data input named y_ is an input); its name only
+                # decides where nothing else does
                 rest = desc - training
-                if desc & training and all(self.index[d].op in LIGHT_OPS for d in rest):
+                light = all(self.index[d].op in LIGHT_OPS for d in rest)
+                if light and (desc & training or (LABEL_NAME.search(n.name)
+                                                  and not desc.issubset(self._stochastic_names()))):
                     labels.add(n.name)
                 elif self.feeds_as_label(n.name):
                     labels.add(n.name)
@@ -170,6 +172,8 @@ class GraphAnalysis:
                 return None
             cur = node_name(ins[0])
             op = self.index[cur].op
+            if op in ("Softmax", "Sigmoid"):
+                return cur  # the probabilities argmax was taken of: the output, not the logits under them
             if op not in POST_PROCESSING:
                 return cur if op not in NON_OUTPUT_OPS else None
         return None

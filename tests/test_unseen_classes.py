@@ -430,3 +430,30 @@ def test_zero_config_takes_the_probabilities_a_random_sampler_draws_from(tmp_pat
     got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"X": feed})["mul"]
     ex = np.exp(feed @ w) * (1 - np.abs(feed))
     np.testing.assert_allclose(got, ex / ex.sum(), rtol=1e-5, atol=1e-7)
+
+
+# ------------------------------------------------------------------ 3: labels only by what they feed
+
+def test_a_second_data_input_named_like_a_label_is_an_input_not_a_label(tmp_path):
+    g = tf.Graph()
+    w = np.random.RandomState(0).randn(4, 2).astype(np.float32)
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 4], name="x")
+        y_ = tf1.placeholder(tf.float32, [None, 2], name="y_")  # a second input (a mask), not a label
+        labels = tf1.placeholder(tf.int64, [None], name="labels")
+        logits = tf.multiply(tf.matmul(x, tf.constant(w)), y_, name="logits")
+        prob = tf.nn.softmax(logits, name="prob")
+        tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits), name="loss")
+        tf.reduce_mean(tf.cast(tf.equal(tf.argmax(prob, 1), labels), tf.float32), name="accuracy")
+    path = _save(g, tmp_path / "two_inputs.pb")
+    from graphtools.analysis import GraphAnalysis
+    from graphtools.io import load_graph_def
+
+    a = GraphAnalysis(load_graph_def(path))
+    assert a.label_placeholders() == {"labels"}
+    report = _pipeline(tmp_path, "--graph", path, "--input-shapes", "1,4:1,2")
+    assert report["outputs"] == ["prob"] and report["inputs"] == ["x", "y_"]
+    fx, fy = np.ones((1, 4), np.float32), np.array([[1.0, 0.5]], np.float32)
+    got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"x": fx, "y_": fy})["prob"]
+    z = (fx @ w) * fy
+    np.testing.assert_allclose(got, np.exp(z) / np.exp(z).sum(1, keepdims=True), rtol=1e-5)
