@@ -42,7 +42,7 @@ def run_tf_batched(graph_def, feeds, outputs, batch=512, whole=False, fixed_batc
                 if fixed and real < step:  # a graph with a fixed batch gets a padded last batch
                     chunk = {k: np.concatenate([v, np.repeat(v[-1:], step - real, 0)]) for k, v in chunk.items()}
                 for r, o in zip(results, runner.run(chunk, outputs)):
-                    if not fixed and (np.ndim(o) == 0 or len(o) != real):
+                    if not fixed and (np.ndim(o) == 0 or len(o) < real):
                         raise _NoBatchAxis()  # (out[0], a Reshape to [784]: the batch does not flow through)
                     r.append(o[:real])
         except RunError as e:
@@ -192,7 +192,7 @@ class LiteModel:
             try:
                 out = self._run_signature(feeds, input_names, output_names, min(batch, n))
                 self.note = f"run through its signature runner '{self.signature}'"
-                if all(len(r) == n for r in out[0]):
+                if all(len(r) >= n for r in out[0]):
                     return out
                 self.note = self._fixed_batch_note(min(batch, n))
             except (ValueError, RuntimeError) as e:  # (a model whose kernels cannot take the batch)
@@ -202,7 +202,7 @@ class LiteModel:
         if not self.fixed:
             self._resize(min(batch, n))
         out = self._run_interpreter(feeds, input_names, output_names, n)
-        if self.fixed or all(len(r) == n for r in out[0]):
+        if self.fixed or all(len(r) >= n for r in out[0]):
             return out
         self.note = self._fixed_batch_note(self.batch)  # the resized batch did not flow through the model
         self._reload()
