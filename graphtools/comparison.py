@@ -401,6 +401,13 @@ def _no_batch_axis(graph_def, ins, outs, found, shapes):
     """True when the first dimension is not a batch, so a sample is a whole input tensor: every input
     has a fixed shape (in the graph, or given where the graph has none) and their first dimensions
     differ, or an output's first dimension is none of theirs (char-rnn's [10, 10] ids -> [100, 57])."""
+    from .runtime import GraphRunner
+
+    given = [shapes[i][0] for i in ins if shapes.get(i)]
+    if given and min(given) > 1:  # a batch of 2 given for a graph whose outputs are scalars: a pair is one sample
+        with GraphRunner(graph_def, path="the TF graph") as r:
+            if any(s is not None and len(s) == 0 for s in r.static_shapes(outs)):
+                return True
     fixed = []
     for i in ins:
         declared = found.get(i, {}).get("shape")
@@ -416,8 +423,6 @@ def _no_batch_axis(graph_def, ins, outs, found, shapes):
     firsts = {s[0] for s in fixed}
     if len(firsts) > 1:
         return True
-    from .runtime import GraphRunner
-
     with GraphRunner(graph_def, path="the TF graph") as r:
         out_shapes = r.static_shapes(outs)
     return any(s is None or not s or (s[0] >= 0 and s[0] not in firsts) for s in out_shapes)
