@@ -217,7 +217,7 @@ def _plain_freeze(case, outputs):
         import tf_keras
 
         tf1.disable_eager_execution()
-        model = tf_keras.models.load_model(os.path.join(d, src["keras"]), compile=False)
+        tf_keras.models.load_model(os.path.join(d, src["keras"]), compile=False)  # (into the session)
         from tf_keras.src import backend as K  # (get_session is not exported in tf_keras 2.21)
 
         sess = K.get_session()

@@ -13,6 +13,8 @@ conversion and comparison, so the layers cannot disagree about what the graph ta
 """
 import dataclasses
 
+import numpy as np
+
 from .errors import InputError, NodeNotFoundError
 from .graph import node_name
 
@@ -127,7 +129,7 @@ class Signature:
 
     def as_dict(self):
         return {"inputs": [i.as_dict() for i in self.inputs], "outputs": list(self.outputs),
-                "flags": {k: (v.item() if hasattr(v, "item") else v) for k, v in self.flags.items()},
+                "flags": {k: (v.item() if np.ndim(v) == 0 and hasattr(v, "item") else np.asarray(v).tolist() if hasattr(v, "shape") else v) for k, v in self.flags.items()},
                 "labels": self.labels, "batch": self.batch}
 
 

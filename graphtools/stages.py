@@ -55,7 +55,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     from .comparison import LiteModel, NeedsFlexError, compare, labels_for
     from .data import load_samples
     from .freezing import freeze
-    from .surgery import strip_report
+    from .surgery import bound_json
 
     from .quantize import parse
 
@@ -140,7 +140,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
                    signature=sig) if runnable else None)
     report = {
         "source": source, "inputs": ins, "outputs": outs, "input_shapes": shapes, "stages": stages,
-        "strip": {"bound": {k: (v.item() if hasattr(v, "item") else v) for k, v in sr.bound.items()},
+        "strip": {"bound": bound_json(sr.bound),
                   "verified": bool(sr.equivalence and sr.equivalence.checked),
                   "passes": [{"pass": p.name, "round": p.round, "rewrites": p.rewrites, "removed": len(p.removed),
                               "pruned": p.pruned, "ops_delta": p.ops_delta, "removed_nodes": list(p.removed[:20])}

@@ -340,9 +340,33 @@ def _refuse_leftovers(graph, names, labels, ops):
                          f"write it anyway with --allow-leftovers")
 
 
+def bound_json(bound):
+    """The bound values, JSON-ready (a scalar as a number, a filled placeholder as nested lists)."""
+    return {k: (np.asarray(v).item() if np.ndim(v) == 0 else np.asarray(v).tolist()) if hasattr(v, "shape") or
+            isinstance(v, np.generic) else v for k, v in bound.items()}
+
+
+def bound_text(bound):
+    """``keep_prob=1.0, train_outputs=0 (filled, [10, 11])``."""
+    out = []
+    for k, v in bound.items():
+        a = np.asarray(v)
+        out.append(f"{k}={a.flat[0]} (filled, {list(a.shape)})" if a.ndim and a.size and np.all(a == a.flat[0])
+                   else f"{k}={v}")
+    return ", ".join(out)
+
+
 def _typed(bind, placeholders):
     """The bound values as the placeholders' own dtypes, to feed the unstripped graph with."""
     from .passes.bind_placeholders import parse_value
 
-    dtypes = {name: p.dtype for name, p in placeholders.items()}
-    return {k: parse_value(v, np.dtype(dtypes[k])) for k, v in bind.items() if k in dtypes}
+    out = {}
+    for k, v in bind.items():
+        p = placeholders.get(k)
+        if p is None:
+            continue
+        arr = parse_value(v, np.dtype(p.dtype))
+        if arr.ndim == 0 and p.shape and min(p.shape) >= 0:  # a scalar fills a placeholder of fixed shape
+            arr = np.full(p.shape, arr, dtype=arr.dtype)
+        out[k] = arr
+    return out

@@ -4,10 +4,8 @@ Each graph is written the way its TF1 tool left it; the test runs graphtools on 
 no names, and checks the .tflite against the live graph on seeded data.
 """
 import json
-import os
 
 import numpy as np
-import pytest
 
 from conftest import run_cli
 from builders import _session, tf, tf1
@@ -457,3 +455,19 @@ def test_a_second_data_input_named_like_a_label_is_an_input_not_a_label(tmp_path
     got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"x": fx, "y_": fy})["prob"]
     z = (fx @ w) * fy
     np.testing.assert_allclose(got, np.exp(z) / np.exp(z).sum(1, keepdims=True), rtol=1e-5)
+
+
+def test_a_scalar_bind_fills_a_placeholder_of_fixed_shape(tmp_path):
+    """A seq2seq whose decoder-targets placeholder [2, 3] its authors feed zeros at inference: --bind NAME=0."""
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [2, 3], name="x")
+        t = tf1.placeholder(tf.float32, [2, 3], name="train_outputs")
+        tf.add(x * 2.0, t, name="out")
+    path = _save(g, tmp_path / "s2s.pb")
+    res = run_cli("pipeline", "--graph", path, "--inputs", "x", "--outputs", "out", "--bind", "train_outputs=0",
+                  "--quantize", "none", "--no-report", "--out-dir", tmp_path / "out", "--logdir", "")
+    assert res.code == 0, res.err
+    assert "bound train_outputs=0.0 (filled, [2, 3])" in res.out
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["strip"]["bound"] == {"train_outputs": [[0.0] * 3] * 2} and report["strip"]["verified"]

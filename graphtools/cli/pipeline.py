@@ -150,7 +150,9 @@ def _pipeline_text(r, args):
     st = r["strip"]
     if r.get("conservative"):
         lines.append(f"  strip (conservative route): {r['conservative']}")
-    lines.append(f"  strip: bound {', '.join(f'{k}={v}' for k, v in st['bound'].items()) or 'nothing'}; "
+    from ..surgery import bound_text
+
+    lines.append(f"  strip: bound {bound_text(st['bound']) or 'nothing'}; "
                  f"{'verified equivalent' if st['verified'] else 'not verified'}")
     for a in r["audit"]:
         lines.append(f"  audit: {a}")

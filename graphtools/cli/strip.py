@@ -90,11 +90,12 @@ def run_strip(args):
 
 
 def _strip_report(args, nodes_before, r, size):
+    from ..surgery import bound_json
+
     eq = r.equivalence
     return {
         "in": args.input, "out": args.out, "size_bytes": size,
-        "inputs": r.inputs, "outputs": r.outputs, "bound": {k: (v if not hasattr(v, "item") else v.item())
-                                                            for k, v in r.bound.items()},
+        "inputs": r.inputs, "outputs": r.outputs, "bound": bound_json(r.bound),
         "nodes_before": nodes_before, "nodes_after": len(r.graph_def.node),
         "ops_before": r.ops_before, "ops_after": r.ops_after,
         "passes": [{"pass": p.name, "round": p.round, "rewrites": p.rewrites, "pruned": p.pruned,
@@ -113,7 +114,9 @@ def _strip_text(rep):
              f"  inputs:  {', '.join(i['name'] for i in rep['inputs']) or 'none'}",
              f"  outputs: {', '.join(rep['outputs'])}"]
     if rep["bound"]:
-        lines.append("  bound:   " + ", ".join(f"{k}={v}" for k, v in rep["bound"].items()))
+        from ..surgery import bound_text
+
+        lines.append("  bound:   " + bound_text(rep["bound"]))
     for p in rep["passes"]:
         delta = ", ".join(f"{k} {v:+d}" for k, v in p["ops_delta"].items())
         lines.append(f"  {p['pass']:<18} {p['rewrites']:>4} rewrites, {p['removed_count']:>5} nodes removed  {delta}")

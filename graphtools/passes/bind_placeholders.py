@@ -1,6 +1,8 @@
 """bind_placeholders: turn named placeholders into constants (``is_training=false``, ``keep_prob=1.0``)."""
 import logging
 
+import numpy as np
+
 from ..errors import InputError, NodeNotFoundError
 from ..protos import NodeDef
 from . import register
@@ -34,7 +36,7 @@ def bind_placeholders(graph, ctx):
     """Replace each placeholder named in ``ctx.options.bind`` by a Const of the given value.
 
     The node keeps its name, so its readers are untouched. A value must fit the placeholder's
-    shape (a scalar fits an unknown-rank placeholder).
+    shape (a scalar fits an unknown-rank placeholder, and fills one of fixed shape).
     """
     from .._tf import tf
 
@@ -55,6 +57,8 @@ def bind_placeholders(graph, ctx):
         arr = parse_value(value, dtype.as_numpy_dtype)
         if node.op != "PlaceholderWithDefault" and "shape" in node.attr and not node.attr["shape"].shape.unknown_rank:
             want = [d.size for d in node.attr["shape"].shape.dim]
+            if arr.ndim == 0 and want and min(want) >= 0:  # a scalar fills a placeholder of fixed shape (zeros)
+                arr = np.full(want, arr, dtype=arr.dtype)
             if len(want) != arr.ndim or any(w >= 0 and w != s for w, s in zip(want, arr.shape)):
                 raise InputError(f"--bind {name}: value of shape {list(arr.shape)} does not fit the "
                                  f"placeholder's shape {want}")

@@ -92,7 +92,6 @@ def cut_tensors(graph_def, cuts, outputs):
     graph = Graph(gd)
     cuts = [(t if ":" in t else t + ":0", dtype, shape) for t, dtype, shape in cuts]
     cut_set = {t for t, _, _ in cuts}
-    stop = {node_name(t) for t in cut_set}
     needed, todo = set(), [node_name(o) for o in outputs]
     while todo:  # what the outputs read once the cut tensors are placeholders
         n = todo.pop()
