@@ -89,8 +89,9 @@ def pipeline_argv(case, route, out_dir):
     if route == "named" and case.get("output"):
         argv += ["--outputs", ",".join(case_outputs(case))]
     if route == "named" and case.get("inputs"):
+        shapes = [[i["pad_batch"], *i["shape"][1:]] if i.get("pad_batch") else i["shape"] for i in case["inputs"]]
         argv += ["--inputs", ",".join(i["name"] for i in case["inputs"]),
-                 "--input-shapes", ":".join(_shape_text(i["shape"]) for i in case["inputs"])]
+                 "--input-shapes", ":".join(_shape_text(s) for s in shapes)]
     if route == "named":
         for k, v in case.get("feeds", {}).items():
             argv += ["--bind", f"{k}={json.dumps(v) if isinstance(v, bool) else v}"]

@@ -758,10 +758,14 @@ def freeze(ckpt=None, meta=None, graph=None, saved_model=None, tags=("serve",), 
     caller means to feed; each must be one the outputs read (see ``check_inputs``).
     """
     result = _freeze(ckpt, meta, graph, saved_model, tags, keras, output_nodes, signature, allow_unsafe_ops)
-    return check_inputs(result, input_nodes) if input_nodes else result
+    if not input_nodes:
+        return result
+    # (a frozen graph is pruned to its outputs: what it had besides still names an unread placeholder as one)
+    source_ops = {n.name: n.op for n in io.load_graph_def(graph).node} if graph and not ckpt else {}
+    return check_inputs(result, input_nodes, source_ops)
 
 
-def check_inputs(result, input_nodes):
+def check_inputs(result, input_nodes, source_ops=None):
     """``result`` with its inputs in the order of ``input_nodes`` (then the others the outputs read).
 
     Each named input must be a placeholder of the frozen graph that the outputs read: freezing keeps
@@ -769,7 +773,7 @@ def check_inputs(result, input_nodes):
     """
     from .analysis import named_inputs
 
-    ops = {n.name: n.op for n in result.graph_def.node}
+    ops = {**(source_ops or {}), **{n.name: n.op for n in result.graph_def.node}}
     return dataclasses.replace(result, inputs=named_inputs(result.inputs, _names(input_nodes), ops, result.outputs))
 
 

@@ -207,6 +207,10 @@ def resolve(graph_def, inputs=None, outputs=None, shapes=None, bind=None, analys
                      f"open); the others keep the graph's")
     chosen = [dataclasses.replace(p, given=tuple(given[p.name])) if p.name in given else p for p in chosen]
     for p in chosen:
+        fixed = p.shape is not None and p.given is not None and len(p.shape) == len(p.given)
+        if fixed and any(d >= 0 and g != d for d, g in zip(p.shape, p.given)):
+            raise InputError(f"--input-shapes {','.join(str(g) for g in p.given)}: input {p.name} is fixed at "
+                             f"{p.shape} in the graph; give {','.join(str(d if d >= 0 else g) for d, g in zip(p.shape, p.given))}")
         if p.given is not None and p.shape is not None and len(p.shape) != len(p.given) and p.shape != []:
             notes.append(f"warning: {p.name}: --input-shapes gives rank {len(p.given)}, the graph says "
                          f"{p.shape}")
