@@ -156,7 +156,10 @@ def evaluate(tflite_path, case, outputs=None, reference_outputs=None):
         if not hit:
             raise ValueError(f"the model has {len(ins)} inputs, the case {len(case['inputs'])}")
         order.append(hit[0])
-    if len(ins) > len(order):
+    extra = [d for d in ins if all(d["index"] != o["index"] for o in order)]
+    fed_extra = [(d, case["feeds"][_tensor_name(d["name"])]) for d in extra
+                 if _tensor_name(d["name"]) in case.get("feeds", {})]
+    if len(extra) > len(fed_extra):
         notes.append(f"the model has {len(ins)} inputs, the case {len(order)}")
     out_of = {}
     for name in outputs:
@@ -177,6 +180,8 @@ def evaluate(tflite_path, case, outputs=None, reference_outputs=None):
             if v.size != int(np.prod(shape)) and shape and v.size * shape[0] == int(np.prod(shape)):
                 v = np.repeat(v.reshape((1,) + tuple(shape[1:])), shape[0], axis=0)  # a fixed batch: tile
             it.set_tensor(d["index"], v.reshape(shape).astype(d["dtype"]))
+        for d, value in fed_extra:  # an input the route kept that the authors feed a constant (zeros, a flag)
+            it.set_tensor(d["index"], np.full(tuple(d["shape"]), value).astype(d["dtype"]))
         it.invoke()
         for name, d in out_of.items():
             y = np.asarray(ys[name][k])
@@ -307,8 +312,13 @@ def tf_reference(case, outputs, frozen_pb, inputs=None):
     got = {o: [] for o in outputs}
     with tf.compat.v1.Session(graph=g) as sess:
         fetch = [g.get_tensor_by_name(o if ":" in o else o + ":0") for o in outputs]
-        feeds = {g.get_tensor_by_name(k if ":" in k else k + ":0"): v for k, v in case.get("feeds", {}).items()
-                 if _has_node(g, k)}
+        feeds = {}
+        for k, v in case.get("feeds", {}).items():
+            if _has_node(g, k):
+                t = g.get_tensor_by_name(k if ":" in k else k + ":0")
+                shape = t.shape.as_list() if t.shape.rank is not None else None
+                fill = np.ndim(v) == 0 and shape and all(d is not None for d in shape)
+                feeds[t] = np.full(shape, v, dtype=t.dtype.as_numpy_dtype) if fill else v
         for k in range(n):
             fd = dict(feeds)
             for j, (spec, v) in enumerate(zip(case["inputs"], sample_feed(case, xs, k))):
