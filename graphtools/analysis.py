@@ -432,6 +432,9 @@ class GraphAnalysis:
         """The model tensors a batch-reducing ``loss`` reads: walking back from it, the first nodes that
         compute with weights (a MatMul, a conv, an add of a variable) -- where the model ends and the
         loss's slicing and arithmetic begin."""
+        split = self._batch_split_inputs(loss, limit)
+        if split:  # a pair or triplet loss slices the batch into its groups: the model ends where it is sliced
+            return split
         found, todo, seen = [], [loss], set()
         while todo and len(seen) < limit:
             cur = todo.pop()
@@ -443,6 +446,28 @@ class GraphAnalysis:
             if cur != loss and (node.op in LAYER_OPS or any(self._is_weight(i) for i in ins)):
                 if cur not in found:
                     found.append(cur)
+                continue
+            todo.extend(i for i in ins if self.index.get(i) is not None and self.index[i].op not in NON_OUTPUT_OPS)
+        return found
+
+    def _batch_split_inputs(self, loss, limit):
+        """The tensors a loss slices into groups of samples (``emb[0::3]``, ``tf.split(feat, 2)``), walking
+        back from it."""
+        found, todo, seen = [], [loss], set()
+        while todo and len(seen) < limit:
+            cur = todo.pop()
+            if cur in seen or cur not in self.index:
+                continue
+            seen.add(cur)
+            node = self.index[cur]
+            ins = [node_name(i) for i in self.graph.data_inputs(cur)]
+            value = {"Split": 1}.get(node.op, 0) if node.op in ("Split", "SplitV", "StridedSlice", "Slice",
+                                                                 "Unpack") else None
+            if value is not None and len(ins) > value:
+                if ins[value] not in found:
+                    found.append(ins[value])
+                continue
+            if node.op in LAYER_OPS:
                 continue
             todo.extend(i for i in ins if self.index.get(i) is not None and self.index[i].op not in NON_OUTPUT_OPS)
         return found
