@@ -385,6 +385,8 @@ class GraphAnalysis:
             return False
         ins = self.graph.data_inputs(name)
         if node.op in ("Sum", "Mean", "Max", "Min", "Prod") and len(ins) == 2:
+            if self.graph.op_of(node_name(ins[1])) == "Range":  # reduce_mean(x) of unknown rank: every axis
+                return not node.attr["keep_dims"].b
             axes = const_value(self.graph, ins[1])
             return axes is not None and not node.attr["keep_dims"].b and 0 in np.atleast_1d(axes)
         if node.op not in REDUCTION_WALK:
@@ -448,6 +450,32 @@ class GraphAnalysis:
                     found.append(cur)
                 continue
             todo.extend(i for i in ins if self.index.get(i) is not None and self.index[i].op not in NON_OUTPUT_OPS)
+        return found
+
+    def batch_statistics(self, outputs):
+        """Means over axis 0 (the batch) that the ``outputs`` compute with and that are read back by the
+        tensor they summarise (``x - mean(x, [0, 1, 2])``: batch norm in training mode, hand-written): the
+        graph's numbers depend on the batch. Names, or []."""
+        from .constants import const_value
+
+        needed = self.reachable(outputs)
+        found = []
+        for n in self.graph.nodes_of("Mean", "FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"):
+            if n.name not in needed:
+                continue
+            if n.op != "Mean":
+                if n.attr["is_training"].b:
+                    found.append(n.name)
+                continue
+            ins = self.graph.data_inputs(n.name)
+            axes = const_value(self.graph, ins[1]) if len(ins) == 2 else None
+            if axes is None or 0 not in np.atleast_1d(axes) or not n.attr["keep_dims"].b and \
+                    len(np.atleast_1d(axes)) < 2:
+                continue
+            src = node_name(ins[0])
+            if any(src in [node_name(i) for i in self.graph.data_inputs(c)] for c in self.graph.consumers(n.name)
+                   if c in needed):
+                found.append(n.name)
         return found
 
     def _batch_split_inputs(self, loss, limit):

@@ -365,11 +365,19 @@ def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outpu
         if labels is not None:
             labels = labels[: int(limit)]
     n = len(next(iter(data.values())))
+    from .analysis import GraphAnalysis
+
+    stats = None if sig.batch or whole else GraphAnalysis(graph_def).batch_statistics(outs)
+    if stats:  # its numbers depend on the batch: every sample is its own batch of one, as the app runs it
+        batch = 1
     t0 = time.perf_counter()
     ref = run_tf_batched(graph_def, data, outs, batch, whole=whole, fixed_batch=sig.batch)
     tf_seconds = time.perf_counter() - t0
     report = {"samples": n, "data": source, "inputs": ins, "outputs": outs, "tf_seconds": round(tf_seconds, 4),
               "models": []}
+    if stats:
+        report["note"] = (f"the graph normalises with statistics of its batch ({stats[0]}): compared one sample "
+                          f"at a time")
     for m in models:
         got, times, step = m.run(data, ins, outs, sig.batch or batch, whole=whole)
         again, _, _ = m.run({k: v[:step] for k, v in data.items()}, ins, outs, sig.batch or batch, whole=whole)

@@ -41,6 +41,7 @@ class FreezeResult:
     discovered: bool = False
     variables: int = 0
     cuts: dict = dataclasses.field(default_factory=dict)  # input-pipeline tensor -> the placeholder now feeding it
+    unread: list = dataclasses.field(default_factory=list)  # placeholders of the source the outputs do not read
 
 
 # ---------------------------------------------------------------- core
@@ -97,7 +98,8 @@ def _freeze_in_session(sess, graph, outputs, source, candidates=(), discovered=F
     io.check_graph_def(frozen, source)
     inputs = GraphAnalysis(frozen).discover_inputs(outputs)
     log.info("froze %d variables; %d nodes remain", n_vars, len(frozen.node))
-    return FreezeResult(frozen, list(outputs), inputs, source, list(candidates), discovered, n_vars)
+    return FreezeResult(frozen, list(outputs), inputs, source, list(candidates), discovered, n_vars,
+                        unread=_unread(gd, frozen))
 
 
 def _moving_statistics(gd, outputs, stats=None):
@@ -797,10 +799,18 @@ def _freeze(ckpt, meta, graph, saved_model, tags, keras, output_nodes, signature
                              f"{f' (+{len(read) - 1} more)' if len(read) > 1 else ''}; give the checkpoint that "
                              f"holds their values with --ckpt")
         a = GraphAnalysis(sub)
-        result = FreezeResult(sub, outputs, a.discover_inputs(outputs), graph, candidates, discovered)
+        result = FreezeResult(sub, outputs, a.discover_inputs(outputs), graph, candidates, discovered,
+                              unread=_unread(gd, sub))
         return _cut_input_pipeline(result, a.input_pipeline_cuts(outputs))
     return freeze_checkpoint(ckpt, meta=meta, graph=graph, output_nodes=output_nodes,
                              allow_unsafe_ops=allow_unsafe_ops)
+
+
+def _unread(source, frozen):
+    """Placeholders of ``source`` that ``frozen`` (pruned to its outputs) no longer has."""
+    kept = {n.name for n in frozen.node}
+    return [n.name for n in source.node if n.op in ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")
+            and n.name not in kept]
 
 
 def _extract(gd, outputs):

@@ -85,6 +85,10 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     frozen_bytes = io.graph_def_bytes(fz.graph_def)
     stages.append(_stage("freeze", frozen_path, fz.graph_def, op_histogram, len(frozen_bytes)))
 
+    unread = [b for b in (bind or {}) if b in fz.unread]
+    if unread:  # (an app feeds keep_prob to every model it runs; these outputs do not read it)
+        say(f"  --bind {', '.join(unread)}: the outputs {', '.join(fz.outputs)} do not read it; nothing to bind")
+        bind = {k: v for k, v in bind.items() if k not in unread}
     say("[2/5] strip")
     strip_args = dict(inputs=inputs, outputs=fz.outputs, bind=bind, cut=cut, splice=splice, verify=verify, rtol=rtol,
                       atol=atol, input_shapes=input_shapes, allow_unsafe_ops=allow_unsafe_ops,
@@ -149,6 +153,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
                   "equivalence_note": sr.equivalence.note if sr.equivalence else ""},
         "audit": audit, "compare": cmp, "seconds": round(time.perf_counter() - t0, 2),
         "rnn": loops, "recipe": replayed, "input_pipeline_cuts": fz.cuts, "conservative": conservative,
+        "unread_binds": unread,
         "data": {"path": data or ("fixture" if source.startswith("bundled fixture") else None),
                  "scale": scale, "mean": mean, "std": std}, "replaced_runs": replaced, "skipped_modes": skipped, "not_compared": not_compared,
         "files": [frozen_path, opt_path] + [p for _, p, _ in models],

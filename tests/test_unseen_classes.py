@@ -471,3 +471,27 @@ def test_a_scalar_bind_fills_a_placeholder_of_fixed_shape(tmp_path):
     assert "bound train_outputs=0.0 (filled, [2, 3])" in res.out
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["strip"]["bound"] == {"train_outputs": [[0.0] * 3] * 2} and report["strip"]["verified"]
+
+
+# ------------------------------------------------------------------ 9: batch statistics at batch 1
+
+def test_a_graph_normalising_with_its_batch_statistics_is_compared_one_sample_at_a_time(tmp_path):
+    """A TF 0.12 denoiser's hand-written 'batchnormalize' (mean and variance over axes [0, 1, 2] of the current
+    batch, no moving averages): run at batch 1 by its app, so compare runs it so (at 256 it is another model)."""
+    g = tf.Graph()
+    k = np.random.RandomState(0).randn(3, 3, 1, 4).astype(np.float32)
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 64], name="x")
+        h = tf.nn.conv2d(tf.reshape(x, [-1, 8, 8, 1]), tf.constant(k), [1, 1, 1, 1], "SAME")
+        mean = tf.reduce_mean(h, [0, 1, 2], keepdims=True)
+        var = tf.reduce_mean(tf.square(h - mean), [0, 1, 2], keepdims=True)
+        tf.reshape(tf.tanh((h - mean) / tf.sqrt(var + 1e-5)), [-1, 256], name="out")
+    path = _save(g, tmp_path / "denoise.pb")
+    from graphtools.analysis import GraphAnalysis
+    from graphtools.io import load_graph_def
+
+    assert GraphAnalysis(load_graph_def(path)).batch_statistics(["out"])
+    report = _pipeline(tmp_path, "--graph", path, "--input-shapes", "1,64")
+    cmp = report["compare"]
+    assert "statistics of its batch" in cmp["note"] and cmp["models"][0]["batch"] == 1
+    assert cmp["models"][0]["outputs"]["out"]["max_abs_diff"] < 1e-4
