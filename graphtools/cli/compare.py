@@ -120,6 +120,8 @@ def _write_per_op(args, report):
 
 def _compare_text(r):
     text = _models_text(r)
+    if r.get("note"):
+        text += f"\n  note: {r['note']}"
     for m in r["models"]:
         p = m.get("per_op")
         if not p:
