@@ -309,7 +309,7 @@ class GraphAnalysis:
         for name in list(sinks):
             if self._reduces_batch(name):
                 for f in self._model_frontier(name):
-                    if f in inference_set and f not in sinks:
+                    if f in inference_set and f not in sinks and not self._reduces_batch(f):
                         reduced[f] = name
                         sinks.append(f)
         post = {}  # integer post-processing sink -> the float model output it was computed from
@@ -367,7 +367,10 @@ class GraphAnalysis:
             reasons.append(f"reads {coverage:.0%} of the inference graph")
             if anc & self._stochastic_names():
                 reasons.append("stochastic on its path")
-            scored.append({"name": name, "op": node.op, "score": round(score, 2), "why": ", ".join(reasons)})
+            entry = {"name": name, "op": node.op, "score": round(score, 2), "why": ", ".join(reasons)}
+            if self._reduces_batch(name):
+                entry["loss"] = True
+            scored.append(entry)
         scored.sort(key=lambda c: (-c["score"], c["name"]))
         if scored and scored[0]["score"] > 1:
             scored = [c for c in scored if c["score"] > 1]  # drop cond pivots and loss plumbing
@@ -532,6 +535,10 @@ class GraphAnalysis:
         cands = self.rank_outputs(top=1)
         if not cands:
             raise InputError(f"found no output candidates; name them with {flag}")
+        if cands[0].get("loss"):  # a loss is never an output: better one line than a model of the loss
+            raise InputError(f"found no inference output, only {cands[0]['name']} ({cands[0]['op']}), which reduces "
+                             f"over the batch (a loss or a metric); name the model's output with {flag} "
+                             f"(graphtools inspect lists the candidates)")
         return [cands[0]["name"]], True
 
     # ---------------------------------------------------------- inputs

@@ -240,7 +240,7 @@ class LiteModel:
             times.append(time.perf_counter() - t)
             for r, d in zip(results, self.match_outputs(output_names)):
                 value = dequantize(self.it.get_tensor(d["index"]), d)
-                r.append(per_sample(value) if step == 1 else value[:real])
+                r.append(per_sample(value) if step == 1 or np.ndim(value) == 0 else value[:real])
         return [np.concatenate(r) for r in results], times, step
 
 

@@ -337,9 +337,12 @@ def _pick_outputs(graph_def, output_nodes, source):
             if o not in names:
                 raise NodeNotFoundError(o, names, what="output node", where=source)
         return outs, [], False
-    candidates = GraphAnalysis(graph_def).rank_outputs(top=5)
+    a = GraphAnalysis(graph_def)
+    candidates = a.rank_outputs(top=5)
     if not candidates:
         raise InputError(f"{source}: found no output candidates in the graph; name them with --outputs")
+    if candidates[0].get("loss"):
+        a.outputs_or_best(None)  # (raises: a loss is never an output)
     log.info("discovered output %s (%s)", candidates[0]["name"], candidates[0]["why"])
     return [candidates[0]["name"]], candidates, True
 
