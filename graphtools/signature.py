@@ -206,11 +206,14 @@ def resolve(graph_def, inputs=None, outputs=None, shapes=None, bind=None, analys
         notes.append(f"--input-shapes {shapes}: for {', '.join(given)} (the inputs whose shape the graph leaves "
                      f"open); the others keep the graph's")
     chosen = [dataclasses.replace(p, given=tuple(given[p.name])) if p.name in given else p for p in chosen]
-    for p in chosen:
-        fixed = p.shape is not None and p.given is not None and len(p.shape) == len(p.given)
-        if fixed and any(d >= 0 and g != d for d, g in zip(p.shape, p.given)):
+    for k, p in enumerate(chosen):
+        fixed = p.shape is not None and p.given is not None and len(p.shape) == len(p.given) and len(p.shape)
+        if fixed and any(d >= 0 and g != d for d, g in zip(p.shape[1:], p.given[1:])):
             raise InputError(f"--input-shapes {','.join(str(g) for g in p.given)}: input {p.name} is fixed at "
                              f"{p.shape} in the graph; give {','.join(str(d if d >= 0 else g) for d, g in zip(p.shape, p.given))}")
+        if fixed and p.shape[0] >= 0 and p.given[0] != p.shape[0]:  # the graph's own batch: it cannot take another
+            notes.append(f"{p.name}: batch {p.shape[0]} fixed by the graph (not {p.given[0]})")
+            chosen[k] = dataclasses.replace(p, given=(p.shape[0],) + tuple(p.given[1:]))
         if p.given is not None and p.shape is not None and len(p.shape) != len(p.given) and p.shape != []:
             notes.append(f"warning: {p.name}: --input-shapes gives rank {len(p.given)}, the graph says "
                          f"{p.shape}")
