@@ -23,12 +23,6 @@ log = logging.getLogger(__name__)
 STATEFUL_LEFTOVERS = VARIABLE_OPS | VARIABLE_READ_OPS | {"Assign", "AssignVariableOp"}
 
 
-def _check_safe(graph_def, what, allow):
-    from . import safety
-
-    safety.check(graph_def, what, allow=allow, allow_saver=True)
-
-
 @dataclasses.dataclass
 class FreezeResult:
     """A frozen graph and what freezing learned on the way."""
@@ -382,8 +376,20 @@ def freeze_checkpoint(ckpt, meta=None, graph=None, output_nodes=None, allow_unsa
         try:
             saver = tf.compat.v1.train.import_meta_graph(mg, clear_devices=True)
         except (ValueError, KeyError, TypeError, tf.errors.OpError) as e:
-            raise InputError(f"{meta}: TensorFlow cannot load this meta graph ({op_error_text(e)}); "
-                             f"it may need ops this TensorFlow does not have")
+            if "refers to an Operation not in the graph" not in str(e):
+                raise InputError(f"{meta}: TensorFlow cannot load this meta graph ({op_error_text(e)}); "
+                                 f"it may need ops this TensorFlow does not have")
+            # a library's own collections (tflearn's, say) naming ops it never saved: TensorFlow refuses the
+            # whole file for them; freezing needs only the variables and the loops' contexts
+            log.info("%s: collections name ops not in the graph (%s): read without them", meta, e)
+            g = tf.Graph()
+            with g.as_default():
+                try:
+                    saver = tf.compat.v1.train.import_meta_graph(_essential_collections(mg), clear_devices=True)
+                except (ValueError, KeyError, TypeError, tf.errors.OpError) as e2:
+                    raise InputError(f"{meta}: TensorFlow cannot load this meta graph ({op_error_text(e2)}); "
+                                     f"it may need ops this TensorFlow does not have")
+    with g.as_default():
         if saver is None:
             saver = _saver_from_checkpoint(tf, g, prefix)
         _check_frozen_size(g.as_graph_def(), outputs, ckpt)  # before restoring gigabytes of weights
@@ -391,6 +397,20 @@ def freeze_checkpoint(ckpt, meta=None, graph=None, output_nodes=None, allow_unsa
             _restore(tf, saver, sess, prefix, meta)
             result = _freeze_in_session(sess, g, outputs, ckpt, candidates, discovered, size_checked=True)
         return _cut_input_pipeline(result, cuts, g)
+
+
+ESSENTIAL_COLLECTIONS = {"variables", "trainable_variables", "model_variables", "local_variables", "cond_context",
+                         "while_context", "savers", "moving_average_variables"}
+
+
+def _essential_collections(meta_graph):
+    """A copy of ``meta_graph`` with only the collections freezing reads."""
+    mg = type(meta_graph)()
+    mg.CopyFrom(meta_graph)
+    for key in list(mg.collection_def):
+        if key not in ESSENTIAL_COLLECTIONS:
+            del mg.collection_def[key]
+    return mg
 
 
 def _check_what_runs(gd, outputs, source, allow):
@@ -579,8 +599,8 @@ def freeze_saved_model(export_dir, tags=("serve",), output_nodes=None, signature
                          f"pass the export directory")
     sm = io.load_saved_model_proto(export_dir)
     available = [list(m.meta_info_def.tags) for m in sm.meta_graphs]
-    for m in sm.meta_graphs:  # its init ops run on load
-        _check_safe(m.graph_def, export_dir, allow_unsafe_ops)
+    for m in sm.meta_graphs:  # its init ops run on load (a dataset the graph also holds does not)
+        safety.check(m.graph_def, export_dir, needed=_runs_on_load(m), allow=allow_unsafe_ops, allow_saver=True)
     if available and set(tags) not in [set(t) for t in available]:
         shown = "; ".join(",".join(t) for t in available)
         raise InputError(f"{export_dir}: no meta graph with tags '{','.join(tags)}'; available: {shown} (use --tags)")
@@ -603,6 +623,20 @@ def freeze_saved_model(export_dir, tags=("serve",), output_nodes=None, signature
             else:
                 outputs, candidates, discovered = _pick_outputs(g.as_graph_def(), None, export_dir)
         return _freeze_in_session(sess, g, outputs, export_dir, candidates, discovered)
+
+
+LOAD_COLLECTIONS = ("saved_model_main_op", "main_op", "legacy_init_op", "table_initializer", "init_op")
+
+
+def _runs_on_load(meta_graph):
+    """Names of what loading a SavedModel's meta graph runs: its init ops and what they need."""
+    from .graph import Graph
+
+    roots = [node_name(v) for key in LOAD_COLLECTIONS if key in meta_graph.collection_def
+             for v in meta_graph.collection_def[key].node_list.value]
+    names = {n.name for n in meta_graph.graph_def.node}
+    roots = [r for r in roots if r in names]
+    return Graph(meta_graph.graph_def).ancestors(roots) if roots else set()
 
 
 # ---------------------------------------------------------------- Keras HDF5
