@@ -26,12 +26,32 @@ DOCUMENTED = {
 }
 
 
+ROUTES = ["named", "zero"]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, request):
+    """Every (case, route) this run selected, two at a time (each route is a process of its own)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    wanted = sorted({(item.callspec.params["case"], item.callspec.params["route"]) for item in request.session.items
+                     if item.originalname == "test_corpus_case" and hasattr(item, "callspec")})
+    work = tmp_path_factory.mktemp("corpus")
+
+    def one(key):
+        case, route = key
+        return key, run_route(os.path.join(CORPUS, case), route, str(work / case), timeout=900)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(pool.map(one, wanted))
+
+
 @pytest.mark.heavy
 @pytest.mark.skipif(not CASES, reason="../shared/corpus is absent")
-@pytest.mark.parametrize("route", ["named", "zero"])
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("case", CASES or ["none"])
-def test_corpus_case(case, route, tmp_path):
-    r = run_route(os.path.join(CORPUS, case), route, str(tmp_path), timeout=900)
+def test_corpus_case(case, route, results):
+    r = results[(case, route)]
     if case in DOCUMENTED:
         status, check, why = DOCUMENTED[case]
         assert r["status"] == status and check(r), (why, r)
