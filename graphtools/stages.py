@@ -104,7 +104,8 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     from .audit import audit as audit_graph
 
     audit = [b["message"] for b in audit_graph(sr.graph_def, ins, outs, shapes,  # the conversion's own
-                                                skip=("recurrent_loops",))["problems"]]
+                                                skip=("recurrent_loops",))["problems"]
+             if not (b.get("kind") == "training_batchnorm" and set(b.get("nodes", [])) <= set(sr.batch_statistics))]
     converted, lsig, loops = conversion.prepare_loops(sr.graph_def, sig, rnn, select_tf_ops)  # once, for every mode
     if data_arrays is None and data:
         data_arrays = load_samples(data, ins, shapes, scale=scale, mean=mean, std=std)
@@ -153,7 +154,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
                   "equivalence_note": sr.equivalence.note if sr.equivalence else ""},
         "audit": audit, "compare": cmp, "seconds": round(time.perf_counter() - t0, 2),
         "rnn": loops, "recipe": replayed, "input_pipeline_cuts": fz.cuts, "conservative": conservative,
-        "unread_binds": unread,
+        "unread_binds": unread, "batch_statistics_kept": sr.batch_statistics,
         "data": {"path": data or ("fixture" if source.startswith("bundled fixture") else None),
                  "scale": scale, "mean": mean, "std": std}, "replaced_runs": replaced, "skipped_modes": skipped, "not_compared": not_compared,
         "files": [frozen_path, opt_path] + [p for _, p, _ in models],

@@ -31,6 +31,7 @@ class StripResult:
     ops_before: dict
     ops_after: dict
     signature: object = None  # signature.Signature of the stripped graph (bound flags gone)
+    batch_statistics: list = dataclasses.field(default_factory=list)  # training-mode batch norms kept as they are
 
 
 def passes_for(remove):
@@ -214,8 +215,11 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
     if dropped:
         log.info("dropped %d library functions nothing calls: %s", len(dropped), ", ".join(dropped[:5]))
     ops_after = ctx.ops_after or op_histogram(out)
+    kept_batch_stats = _untrained_batch_norms(a.graph, ops_after) if "fold_batch_norms" in names else []
+    if kept_batch_stats:  # always run with its batch's statistics, at batch 1: that is the model
+        log.info("kept batch statistics of %s: no trained moving statistics", ", ".join(kept_batch_stats))
     if not allow_leftovers:
-        _refuse_leftovers(a.graph, names, labels, ops_after)
+        _refuse_leftovers(a.graph, names, labels, ops_after, kept_batch_stats)
     equivalence = None
     if verify:
         from . import safety
@@ -248,7 +252,7 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
                                       a.has_loops())
     bound = {**bind, **_typed(bind, sig.placeholders)}  # as the placeholders' own types ('false' -> False)
     return StripResult(out, data, outputs, bound, records, equivalence, ops_before, ops_after,
-                       dataclasses.replace(sig, flags=bound).against(out))
+                       dataclasses.replace(sig, flags=bound).against(out), kept_batch_stats)
 
 
 def _verify(graph_def, out, names, data, inputs, outputs, flags, rtol, atol, sig, before, loops):
@@ -296,7 +300,30 @@ def _verify_at(batch, graph_def, out, names, data, inputs, outputs, flags, rtol,
     return eq
 
 
-def _refuse_leftovers(graph, names, labels, ops):
+def _untrained_batch_norms(graph, ops):
+    """Training-mode fused batch norms left after strip whose moving statistics are absent or untrained
+    (mean all 0, variance all 1: never updated): exports of models that were always run with their batch's
+    statistics at batch 1 (instance-norm behaviour, OpenPose-style). Their batch statistics are the model."""
+    from .passes import const_value
+
+    fused = ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
+    if not any(op in ops for op in fused):
+        return []
+    found = []
+    for n in graph.nodes_of(*fused):
+        if not n.attr["is_training"].b:
+            continue
+        ins = graph.data_inputs(n.name)
+        mean = const_value(graph, ins[3]) if len(ins) > 4 else None
+        var = const_value(graph, ins[4]) if len(ins) > 4 else None
+        if mean is None or var is None:
+            continue
+        if (np.size(mean) == 0 or np.all(np.asarray(mean) == 0)) and (np.size(var) == 0 or np.all(np.asarray(var) == 1)):
+            found.append(n.name)
+    return found
+
+
+def _refuse_leftovers(graph, names, labels, ops, kept_batch_stats=()):
     """Raise when the stripped ``graph`` still holds what the passes in ``names`` exist to remove.
 
     ``ops``: its op histogram, so a clean graph costs no look-up (the Graph's indexes are rebuilt on
@@ -312,7 +339,7 @@ def _refuse_leftovers(graph, names, labels, ops):
     suspects = {"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "SquaredDifference"}
     if "fold_batch_norms" in names and not suspects.isdisjoint(ops):
         batch_stats = [n.name for n in graph.nodes_of("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
-                       if n.attr["is_training"].b]
+                       if n.attr["is_training"].b and n.name not in kept_batch_stats]
         for n in graph.nodes_of("SquaredDifference"):  # tf.nn.moments: mean((x - mean(x, batch axis))^2)
             ins = [node_name(i) for i in graph.data_inputs(n.name)]
             for m in ins:

@@ -495,3 +495,24 @@ def test_a_graph_normalising_with_its_batch_statistics_is_compared_one_sample_at
     cmp = report["compare"]
     assert "statistics of its batch" in cmp["note"] and cmp["models"][0]["batch"] == 1
     assert cmp["models"][0]["outputs"]["out"]["max_abs_diff"] < 1e-4
+
+
+def test_a_training_mode_batch_norm_with_untrained_statistics_keeps_its_batch_statistics(tmp_path):
+    """An OpenPose-style export: fused batch norm frozen in training mode, moving statistics never trained (0 and
+    1): the model was always run with its batch's statistics at batch 1; strip keeps them and says so."""
+    g = tf.Graph()
+    k = np.random.RandomState(0).randn(3, 3, 3, 4).astype(np.float32)
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 8, 8, 3], name="image")
+        h = tf.nn.conv2d(x, tf.constant(k), [1, 1, 1, 1], "SAME")
+        y, _, _ = tf1.nn.fused_batch_norm(h, tf.ones([4]), tf.zeros([4]), mean=tf.zeros([4]), variance=tf.ones([4]),
+                                          is_training=True)
+        tf.nn.relu(y, name="heatmaps")
+    path = _save(g, tmp_path / "pose.pb")
+    res = run_cli("pipeline", "--graph", path, "--input-shapes", "1,8,8,3", "--quantize", "none", "--no-report",
+                  "--out-dir", tmp_path / "out", "--logdir", "")
+    assert res.code == 0, res.err
+    assert "kept the batch statistics of 1 batch norm(s)" in res.out and "audit: batch norm" not in res.out
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert len(report["strip"]["verified"] and report["batch_statistics_kept"]) == 1
+    assert report["compare"]["models"][0]["outputs"]["heatmaps"]["max_abs_diff"] < 1e-4

@@ -148,6 +148,11 @@ def _pipeline_text(r, args):
         lines.append(f"  recipe {rc['file']}: {rc['mode']} with {len(rc['float_ops'])} op(s) in float, "
                      + ("byte-identical to the recipe's model" if rc["identical"] else "NOT byte-identical to the recipe's model"))
     st = r["strip"]
+    if r.get("batch_statistics_kept"):
+        kept = r["batch_statistics_kept"]
+        lines.append(f"  strip: kept the batch statistics of {len(kept)} batch norm(s) ({kept[0]}, ...): their moving "
+                     f"statistics were never trained, the model was always run so (the .tflite does the same; feed "
+                     f"one sample at a time)")
     if r.get("conservative"):
         lines.append(f"  strip (conservative route): {r['conservative']}")
     from ..surgery import bound_text
