@@ -353,7 +353,8 @@ class GraphAnalysis:
             if name in sampled:
                 score += 10
                 reasons.append(f"the scores {sampled[name]} samples from")
-            if self._reduces_batch(name):
+            is_loss = self._reduces_batch(name)
+            if is_loss:
                 score -= 40
                 reasons.append("reduces over the batch (a loss or a metric)")
             if LOSS_SCOPE.search(name):
@@ -368,7 +369,7 @@ class GraphAnalysis:
             if anc & self._stochastic_names():
                 reasons.append("stochastic on its path")
             entry = {"name": name, "op": node.op, "score": round(score, 2), "why": ", ".join(reasons)}
-            if self._reduces_batch(name):
+            if is_loss:
                 entry["loss"] = True
             scored.append(entry)
         scored.sort(key=lambda c: (-c["score"], c["name"]))
