@@ -98,7 +98,10 @@ def pipeline_argv(case, route, out_dir):
         for flags in case.get("named_extra", {}).values():
             argv += flags
     elif case.get("zero_config_input_shapes"):
-        argv += ["--input-shapes", case["zero_config_input_shapes"]]
+        zs = case["zero_config_input_shapes"]
+        if isinstance(zs, dict):  # ({input: shape}: in the case's input order)
+            zs = ":".join(_shape_text(zs[i["name"]]) for i in case["inputs"] if i["name"] in zs)
+        argv += ["--input-shapes", zs]
     return argv
 
 
