@@ -516,3 +516,12 @@ def test_a_training_mode_batch_norm_with_untrained_statistics_keeps_its_batch_st
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert len(report["strip"]["verified"] and report["batch_statistics_kept"]) == 1
     assert report["compare"]["models"][0]["outputs"]["heatmaps"]["max_abs_diff"] < 1e-4
+
+
+def test_a_bind_value_may_be_a_json_list():
+    from graphtools.errors import InputError
+    from graphtools.passes.bind_placeholders import parse_value
+
+    np.testing.assert_array_equal(parse_value("[100]", np.int32), np.array([100], np.int32))
+    with np.testing.assert_raises(InputError):
+        parse_value("[1,", np.int32)

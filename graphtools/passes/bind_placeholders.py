@@ -12,13 +12,19 @@ PLACEHOLDERS = ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")
 
 
 def parse_value(text, dtype):
-    """'false' / '1.0' / '3' -> a numpy scalar of the placeholder's dtype."""
-    import numpy as np
-
+    """'false' / '1.0' / '3' -> a numpy scalar of the placeholder's dtype; '[100]' or '[[1, 2]]' (JSON) -> an
+    array of it (a sequence-length placeholder the authors feed a list)."""
     dtype = np.dtype(dtype)
     if not isinstance(text, str):
         return np.asarray(text, dtype=dtype)
     low = text.strip().lower()
+    if low.startswith("["):
+        import json
+
+        try:
+            return np.asarray(json.loads(low), dtype=dtype)
+        except (ValueError, TypeError):
+            raise InputError(f"--bind value '{text}' is not a JSON list of numbers")
     if dtype.kind == "b":
         if low in ("true", "1", "yes"):
             return np.asarray(True)
