@@ -441,20 +441,13 @@ class GraphAnalysis:
         split = self._batch_split_inputs(loss, limit)
         if split:  # a pair or triplet loss slices the batch into its groups: the model ends where it is sliced
             return split
-        found, todo, seen = [], [loss], set()
-        while todo and len(seen) < limit:
-            cur = todo.pop()
-            if cur in seen or cur not in self.index:
-                continue
-            seen.add(cur)
-            node = self.index[cur]
-            ins = [node_name(i) for i in self.graph.data_inputs(cur)]
+
+        def at_weights(cur, node, ins):
             if cur != loss and (node.op in LAYER_OPS or any(self._is_weight(i) for i in ins)):
-                if cur not in found:
-                    found.append(cur)
-                continue
-            todo.extend(i for i in ins if self.index.get(i) is not None and self.index[i].op not in NON_OUTPUT_OPS)
-        return found
+                return cur, True
+            return None, False
+
+        return self._walk_back(loss, limit, at_weights)
 
     def batch_statistics(self, outputs):
         """Means over axis 0 (the batch) that the ``outputs`` compute with and that are read back by the
@@ -485,6 +478,18 @@ class GraphAnalysis:
     def _batch_split_inputs(self, loss, limit):
         """The tensors a loss slices into groups of samples (``emb[0::3]``, ``tf.split(feat, 2)``), walking
         back from it."""
+        def at_split(cur, node, ins):
+            value = {"Split": 1}.get(node.op, 0) if node.op in ("Split", "SplitV", "StridedSlice", "Slice",
+                                                                 "Unpack") else None
+            if value is not None and len(ins) > value:
+                return ins[value], True
+            return None, node.op in LAYER_OPS
+
+        return self._walk_back(loss, limit, at_split)
+
+    def _walk_back(self, loss, limit, stop):
+        """Walk back from ``loss`` through data inputs (not constants, variables or placeholders);
+        ``stop(name, node, inputs)`` -> (a tensor to report or None, whether to stop there)."""
         found, todo, seen = [], [loss], set()
         while todo and len(seen) < limit:
             cur = todo.pop()
@@ -493,15 +498,11 @@ class GraphAnalysis:
             seen.add(cur)
             node = self.index[cur]
             ins = [node_name(i) for i in self.graph.data_inputs(cur)]
-            value = {"Split": 1}.get(node.op, 0) if node.op in ("Split", "SplitV", "StridedSlice", "Slice",
-                                                                 "Unpack") else None
-            if value is not None and len(ins) > value:
-                if ins[value] not in found:
-                    found.append(ins[value])
-                continue
-            if node.op in LAYER_OPS:
-                continue
-            todo.extend(i for i in ins if self.index.get(i) is not None and self.index[i].op not in NON_OUTPUT_OPS)
+            hit, halt = stop(cur, node, ins)
+            if hit is not None and hit not in found:
+                found.append(hit)
+            if not halt:
+                todo.extend(i for i in ins if self.index.get(i) is not None and self.index[i].op not in NON_OUTPUT_OPS)
         return found
 
     def _is_weight(self, name):
