@@ -216,19 +216,18 @@ def verdict(ev, tol):
 
 def _plain_freeze(case, outputs):
     """Freeze the case's model the way a user does without graphtools; -> GraphDef (TF imported)."""
-    import tensorflow as tf
+    from ._tf import tf as _tf
 
+    tf = _tf()  # (with TF_USE_LEGACY_KERAS set first: Keras-2 files load with tf_keras)
     tf1 = tf.compat.v1
     src, d = case["source"], case["dir"]
     nodes = [o.split(":")[0] for o in outputs]
     if "keras" in src:
-        os.environ["TF_USE_LEGACY_KERAS"] = "1"
         import tf_keras
+        from tf_keras.src import backend as K  # (get_session is not exported in tf_keras 2.21)
 
         tf1.disable_eager_execution()
         tf_keras.models.load_model(os.path.join(d, src["keras"]), compile=False)  # (into the session)
-        from tf_keras.src import backend as K  # (get_session is not exported in tf_keras 2.21)
-
         sess = K.get_session()
         return tf1.graph_util.convert_variables_to_constants(sess, sess.graph.as_graph_def(), nodes)
     if "saved_model" in src:
@@ -241,31 +240,15 @@ def _plain_freeze(case, outputs):
         with g.as_default(), tf1.Session(graph=g) as sess:
             prefix = os.path.join(d, src["ckpt"])
             if "graph" in src and not os.path.exists(prefix + ".meta"):  # (a user restores the meta graph)
-                gd = _read_graph_def(os.path.join(d, src["graph"]))
-                tf1.import_graph_def(gd, name="")
-                saver = tf1.train.Saver(tf1.global_variables() or None) if tf1.global_variables() else None
-                if saver is None:
-                    from tensorflow.python.training import saver as saver_lib
-
-                    saver = saver_lib.Saver(var_list=_variables_of(g))
+                tf1.import_graph_def(_read_graph_def(os.path.join(d, src["graph"])), name="")
+                # a text graph has no collections: the variables by their ops
+                saver = tf1.train.Saver(var_list={op.name: op.outputs[0] for op in g.get_operations()
+                                                  if op.type in ("VariableV2", "Variable")})
             else:
                 saver = tf1.train.import_meta_graph(prefix + ".meta", clear_devices=True)
             saver.restore(sess, prefix)
             return tf1.graph_util.convert_variables_to_constants(sess, g.as_graph_def(), nodes)
     return _read_graph_def(os.path.join(d, src["graph"]))
-
-
-def _variables_of(g):
-    import tensorflow as tf
-
-    out = {}
-    for op in g.get_operations():
-        if op.type in ("VariableV2", "Variable", "VarHandleOp"):
-            out[op.name] = op.outputs[0] if op.type != "VarHandleOp" else op
-    if any(op.type == "VarHandleOp" for op in g.get_operations()):
-        raise RuntimeError("resource variables in a text graph: plain restore needs the meta graph")
-    del tf
-    return out
 
 
 def _read_graph_def(path):
