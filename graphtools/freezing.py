@@ -830,6 +830,7 @@ def _freeze(ckpt, meta, graph, saved_model, tags, keras, output_nodes, signature
         # a "frozen" graph that kept its variables, Assigns and Saver (frozen with every node as an output):
         # what the outputs do not reach goes before anything runs; a variable they do read is named
         sub = _extract(gd, outputs)
+        _clean(sub)  # (TF-TRT and Grappler exports pin GPUs: the graph runs here, on the CPU)
         read = [n.name for n in sub.node if n.op in VARIABLE_OPS]
         if read:
             raise InputError(f"{graph}: the outputs {', '.join(outputs)} read variable {read[0]}"

@@ -525,3 +525,22 @@ def test_a_bind_value_may_be_a_json_list():
     np.testing.assert_array_equal(parse_value("[100]", np.int32), np.array([100], np.int32))
     with np.testing.assert_raises(InputError):
         parse_value("[1,", np.int32)
+
+
+# ------------------------------------------------------------------ 7: device-pinned exports
+
+def test_a_graph_pinned_to_a_gpu_runs_on_the_cpu(tmp_path):
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 4], name="x")
+        with tf.device("/device:GPU:0"):  # a TF-TRT or Grappler export: explicit devices on every node
+            y = tf.nn.relu(tf.matmul(x, tf.constant(np.eye(4, dtype=np.float32) * 2)))
+        tf.identity(y, name="out")
+    gd = g.as_graph_def()
+    assert any(n.device for n in gd.node)
+    path = tmp_path / "trt.pb"
+    path.write_bytes(gd.SerializeToString())
+    report = _pipeline(tmp_path, "--graph", str(path), "--input-shapes", "1,4")
+    assert report["strip"]["verified"] and report["compare"]["models"][0]["outputs"]["out"]["max_abs_diff"] == 0
+    frozen = __import__("graphtools").load_graph_def(str(tmp_path / "out" / "frozen.pb"))
+    assert not any(n.device for n in frozen.node)
