@@ -176,8 +176,7 @@ def evaluate(tflite_path, case, outputs=None, reference_outputs=None):
             notes.append(f"output {name} missing (model has {', '.join(d['name'] for d in outs)})")
     worst = {name: 0.0 for name in out_of}
     n = len(next(iter(ys.values())))
-    for k in range(n):
-        feed = sample_feed(case, xs, k)
+    def run(feed):
         for d, v in zip(order, feed):
             shape = tuple(d["shape"])
             if v.size != int(np.prod(shape)) and shape and v.size * shape[0] == int(np.prod(shape)):
@@ -186,9 +185,21 @@ def evaluate(tflite_path, case, outputs=None, reference_outputs=None):
         for d, value in fed_extra:  # an input the route kept that the authors feed a constant (zeros, a flag)
             it.set_tensor(d["index"], np.full(tuple(d["shape"]), value).astype(d["dtype"]))
         it.invoke()
+        return {name: it.get_tensor(d["index"]).copy() for name, d in out_of.items()}
+
+    for k in range(n):
+        feed = sample_feed(case, xs, k)
+        rows = {v.shape[0] for d, v in zip(order, feed) if len(d["shape"]) and d["shape"][0] == 1
+                and v.ndim == len(d["shape"]) and v.shape[0] > 1 and v[:1].size == int(np.prod(d["shape"]))}
+        if len(rows) == 1:  # a sample of several rows (a face pair) for a model of batch 1: row by row
+            r = rows.pop()
+            parts = [run([v[j:j + 1] if v.ndim and v.shape[0] == r else v for v in feed]) for j in range(r)]
+            outs_k = {name: np.concatenate([p[name] for p in parts]) for name in out_of}
+        else:
+            outs_k = run(feed)
         for name, d in out_of.items():
             y = np.asarray(ys[name][k])
-            got = it.get_tensor(d["index"])
+            got = outs_k[name]
             if got.size != y.size and got.shape and y.size and got.size % y.size == 0:
                 got = got.reshape((-1,) + y.shape[1:])[:y.shape[0] if y.ndim else 1]  # row 0 of a fixed batch
             got = got.reshape(y.shape).astype(np.float64)
