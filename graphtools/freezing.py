@@ -13,7 +13,7 @@ import re
 from . import io, safety
 from .analysis import GraphAnalysis
 from .heuristics import moving_statistics_names
-from .ops import VARIABLE_OPS, VARIABLE_READ_OPS
+from .ops import PLACEHOLDER_OPS, VARIABLE_OPS, VARIABLE_READ_OPS
 from .errors import FreezeError, InputError, NodeNotFoundError
 from .graph import node_name
 from .runtime import op_error_text
@@ -847,8 +847,7 @@ def _freeze(ckpt, meta, graph, saved_model, tags, keras, output_nodes, signature
 def _unread(source, frozen):
     """Placeholders of ``source`` that ``frozen`` (pruned to its outputs) no longer has."""
     kept = {n.name for n in frozen.node}
-    return [n.name for n in source.node if n.op in ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")
-            and n.name not in kept]
+    return [n.name for n in source.node if n.op in PLACEHOLDER_OPS and n.name not in kept]
 
 
 def _extract(gd, outputs):

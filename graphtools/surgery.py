@@ -166,7 +166,7 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
     if inputs:  # tensors (``IteratorGetNext:0``) and non-placeholder nodes named as inputs: cut there, by design
         from .passes.cut_nodes import tensor_inputs
 
-        cut_gd, inputs, made = tensor_inputs(work, inputs, a.outputs_or_best(outputs)[0], input_shapes)
+        cut_gd, inputs, made = tensor_inputs(work, inputs, a.outputs_or_best(outputs)[0])
         if isinstance(input_shapes, dict):
             input_shapes = {made.get(k if ":" in k else k + ":0", made.get(k, k)): v for k, v in input_shapes.items()}
         if cut_gd is not work:

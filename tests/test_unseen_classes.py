@@ -514,7 +514,7 @@ def test_a_training_mode_batch_norm_with_untrained_statistics_keeps_its_batch_st
     assert res.code == 0, res.err
     assert "kept the batch statistics of 1 batch norm(s)" in res.out and "audit: batch norm" not in res.out
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert len(report["strip"]["verified"] and report["batch_statistics_kept"]) == 1
+    assert report["strip"]["verified"] and len(report["batch_statistics_kept"]) == 1
     assert report["compare"]["models"][0]["outputs"]["heatmaps"]["max_abs_diff"] < 1e-4
 
 

@@ -3,6 +3,7 @@ import logging
 
 from ..errors import InputError, NodeNotFoundError
 from ..graph import node_name
+from ..ops import PLACEHOLDER_OPS
 from ..protos import NodeDef
 from . import register
 
@@ -148,7 +149,7 @@ def pipeline_shape(tensor):
     return shape
 
 
-def tensor_inputs(graph_def, inputs, outputs, shapes=None):
+def tensor_inputs(graph_def, inputs, outputs):
     """Make every ``--inputs`` entry a placeholder: ``node:port`` tensors and nodes that are not
     placeholders (a decoder, an iterator's output, a Reshape) are cut there (:func:`cut_tensors`), with
     the dtype and shape TensorFlow infers for them; names a cut already made resolve to its placeholder
@@ -168,12 +169,11 @@ def tensor_inputs(graph_def, inputs, outputs, shapes=None):
         if not port.isdigit():
             raise InputError(f"--inputs {ref}: expected NODE or NODE:OUTPUT (a number), e.g. IteratorGetNext:0")
         op = graph.op_of(src) if src in graph else None
-        placeholder = ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")
-        if op in placeholder and port == "0":
+        if op in PLACEHOLDER_OPS and port == "0":
             names.append(src)
-        elif op is None or op in placeholder:  # (a cut's placeholder stands for output 0 of the node it replaced)
+        elif op is None or op in PLACEHOLDER_OPS:  # (a cut's placeholder stands for output 0 of the node it replaced)
             made_by = cut_name(f"{src}:{port}")
-            if made_by in graph and graph.op_of(made_by) in ("Placeholder", "PlaceholderV2"):
+            if made_by in graph and graph.op_of(made_by) in PLACEHOLDER_OPS:
                 names.append(made_by)  # an earlier cut (freeze's input pipeline) made it
                 made[f"{src}:{port}"] = made_by
             else:
