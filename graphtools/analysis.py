@@ -28,6 +28,15 @@ LAYER_OPS = {"MatMul", "BatchMatMul", "BatchMatMulV2", "Conv2D", "DepthwiseConv2
              "Softmax", "Sigmoid", "Tanh", "FusedBatchNorm", "FusedBatchNormV3", "Conv2DBackpropInput"}
 
 
+# TensorList ops the converter lowers inside (and around) a functional While
+LIST_OPS = {"TensorListReserve", "EmptyTensorList", "TensorListFromTensor", "TensorListStack", "TensorListGetItem",
+            "TensorListSetItem", "TensorListPushBack", "TensorListLength", "TensorListElementShape",
+            "TensorListGather", "TensorListPopBack", "TensorListResize"}
+
+# layers whose second input is a weight: a generated sample enters them where real data does
+GENERATOR_READERS = {"MatMul", "Conv2D", "DepthwiseConv2dNative", "Conv3D", "BatchMatMul", "BatchMatMulV2"}
+
+
 class GraphAnalysis:
     """Computes, once, the facts that inspect, freeze and strip ask about one GraphDef."""
 
@@ -312,6 +321,10 @@ class GraphAnalysis:
                     if f in inference_set and f not in sinks and not self._reduces_batch(f):
                         reduced[f] = name
                         sinks.append(f)
+        generated = self._generated_samples(placeholders) if not sampled else {}
+        for name in generated:  # a GAN's generator output: its discriminator reads it where it reads real data
+            if name in inference_set and name not in sinks:
+                sinks.append(name)
         post = {}  # integer post-processing sink -> the float model output it was computed from
         for name in list(sinks):
             src = self._float_source(name)
@@ -347,6 +360,12 @@ class GraphAnalysis:
             if name in reduced:
                 score += 15
                 reasons.append(f"the per-sample value the loss {reduced[name]} reduces")
+            if name in generated:
+                score += 45
+                reasons.append(f"a generated sample (read by the same weights as the input {generated[name]})")
+            elif anc & set(generated) or anc & set(generated.values()):
+                score -= 30
+                reasons.append("judges samples (a GAN's discriminator)")
             if any(v == name for v in sampled.values()):
                 score -= 40
                 reasons.append("a random sample (not the same twice): its scores are the output")
@@ -376,6 +395,59 @@ class GraphAnalysis:
         if scored and scored[0]["score"] > 1:
             scored = [c for c in scored if c["score"] > 1]  # drop cond pivots and loss plumbing
         return scored[:top] if top else scored
+
+    def _generated_samples(self, placeholders):
+        """Tensors computed from some inputs that enter the same weights as another data input, or are joined
+        with it along the batch: what a GAN's generator makes (its discriminator reads real and generated
+        samples alike, and only its losses are sinks). -> {tensor: the input it stands in for}"""
+        from .constants import const_value
+
+        groups = collections.defaultdict(list)
+        for n in self.graph_def.node:
+            ins = self.graph.data_inputs(n.name)
+            if n.op in GENERATOR_READERS and len(ins) == 2 and self._is_weight(node_name(ins[1])):
+                groups[(n.op, self._weight_source(ins[1]))].append(ins[0])
+            elif n.op == "ConcatV2" and len(ins) > 2 and n.attr["T"].type not in INT_TYPES and \
+                    const_value(self.graph, ins[-1]) == 0:
+                groups[n.name] = ins[:-1]
+        labels = set(self.label_placeholders())
+        data_inputs = set(placeholders) - labels
+        found = {}
+        for members in groups.values():
+            roots = {self._unplumbed(m) for m in members}
+            real = sorted(roots & data_inputs)
+            if not real:
+                continue
+            for r in roots - set(placeholders):
+                anc = nx.ancestors(self.data, r)
+                if anc & data_inputs and not anc & set(real):
+                    found[r] = real[0]
+        return found
+
+    def _weight_source(self, ref):
+        """The variable or constant a weight input reads (each resource read is its own node)."""
+        cur = node_name(ref)
+        for _ in range(4):
+            node = self.index.get(cur)
+            ins = self.graph.data_inputs(cur) if node is not None else []
+            if node is None or node.op not in ("Identity", "ReadVariableOp", "Enter") or not ins:
+                break
+            cur = node_name(ins[0])
+        return cur
+
+    def _unplumbed(self, ref, hops=6):
+        """The node ``ref`` is a reshape, cast or identity of."""
+        cur = node_name(ref)
+        for _ in range(hops):
+            node = self.index.get(cur)
+            if node is None or node.op not in LABEL_PLUMBING:
+                break
+            ins = [node_name(i) for i in self.graph.data_inputs(cur)]
+            live = [i for i in ins if self.index.get(i) is not None and self.index[i].op != "Const"]
+            if len(live) != 1:
+                break
+            cur = live[0]
+        return cur
 
     def _reduces_batch(self, name, depth=6):
         """True when ``name``'s value is made only of reductions over axis 0 (the batch), combined by
@@ -512,9 +584,9 @@ class GraphAnalysis:
                 return False
             if node.op in VARIABLE_OPS:
                 return True
-            if node.op == "Const":
+            if node.op == "Const":  # (integer constants are axes, shapes and indices, not weights)
                 dims = node.attr["value"].tensor.tensor_shape.dim
-                return len(dims) >= 1 and _prod(d.size for d in dims) > 1
+                return len(dims) >= 1 and _prod(d.size for d in dims) > 1 and node.attr["dtype"].type not in INT_TYPES
             if node.op not in ("Identity", "ReadVariableOp", "Enter"):
                 return False
             ins = self.graph.data_inputs(node.name)
@@ -686,8 +758,17 @@ class GraphAnalysis:
                              f"v1 while loops over TensorArrays ({len(arrays)} TensorArray ops): convert unrolls them "
                              f"where the input shapes fix the trip count, else makes them TFLite WHILE loops (--rnn "
                              f"unroll|while to choose)"})
+        from .list_loops import list_loops
+
+        lists = [n for n in needed if self.index[n].op in LIST_OPS] if list_loops(self.graph_def) else []
+        if lists:
+            problems.append({"kind": "recurrent_loops", "nodes": sorted(lists), "message":
+                             f"functional while loops over TensorLists ({len(lists)} TensorList ops): convert drops "
+                             f"the gradient accumulators a v1 graph gave them and fixes the batch in their element "
+                             f"shapes (a TFLite WHILE)"})
         add("unsupported_ops", [f"{n} ({self.index[n].op})" for n in needed if self.index[n].op not in TFLITE_CONVERTIBLE
                                 and self.index[n].op not in fns and not is_training_op(self.index[n])
+                                and not (lists and self.index[n].op in LIST_OPS)
                                 and not (self.index[n].op in lowered and len(arrays) == sum(
                                     self.index[a].op in lowered for a in arrays))
                                 and self.index[n].op not in VARIABLE_OPS | DEBUG_OPS | QUANTIZE_LEFTOVER_OPS],

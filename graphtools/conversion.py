@@ -69,8 +69,15 @@ def prepare_loops(graph_def, signature, rnn="auto", select_tf_ops=False):
     """(GraphDef, Signature, report or None): v1 TensorArray loops lowered for TFLite builtins
     (graphtools.loops: unrolled where the input shapes fix the trip count, else TensorList ops for a
     TFLite WHILE). With ``select_tf_ops`` a loop that cannot be lowered is left for the Flex delegate."""
-    from . import loops
+    from . import list_loops, loops
 
+    if list_loops.list_loops(graph_def):  # functional While over TensorLists (tf_keras layers in a v1 graph)
+        firsts = {s[0] for s in signature.shapes().values() if s}  # the conversion's batch
+        gd, report = list_loops.prepare(graph_def, list(signature.outputs), firsts.pop() if len(firsts) == 1 else None)
+        if report is None:
+            return graph_def, signature, None
+        report["verified"] = _verify_lowering(graph_def, gd, signature)
+        return gd, signature.against(gd), report
     if rnn == "none" or not loops.has_tensor_arrays(graph_def):
         return graph_def, signature, None
     try:

@@ -241,11 +241,18 @@ def _annotate_statistics(frozen, stats):
 
 
 def _clean(gd):
-    """Drop devices and colocation hints that name nodes freezing removed."""
+    """Drop devices and colocation hints that name nodes freezing removed; channels-first ops (a GPU
+    export's) become channels-last between transposes: the frozen graph runs on a CPU, and the converter
+    takes every op in it (it turns conv and pool layouts itself, but not depth-to-space's)."""
     from .graph import clean_colocation
+    from .layout import channels_first, runnable_on_cpu
 
     for n in gd.node:
         n.device = ""
+    turned = channels_first(gd)
+    if turned:
+        gd.CopyFrom(runnable_on_cpu(gd)[0])
+        log.info("%d channels-first ops run channels-last between transposes (%s, ...)", len(turned), turned[0])
     clean_colocation(gd)
 
 

@@ -239,6 +239,12 @@ def tensor_arrays_to_lists(graph_def, shapes):
 
 def _is_range_from_zero(index, ref):
     n = index.get(node_name(ref))
+    if n is not None and n.op == "Const":  # (a range constant folding computed)
+        try:
+            v = make_ndarray(n.attr["value"].tensor)
+        except (ValueError, TypeError):
+            return False
+        return v.ndim == 1 and np.array_equal(v, np.arange(v.size))
     if n is None or n.op != "Range" or len(n.input) < 3:
         return False
     start, delta = index.get(node_name(n.input[0])), index.get(node_name(n.input[2]))

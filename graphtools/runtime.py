@@ -69,8 +69,11 @@ class GraphRunner:
     def _open(self):  # on first run: a runner that is never used costs nothing
         from ._tf import tf
 
+        from .layout import runnable_on_cpu
+
         self.tf = tf()
-        self.g = import_graph(self.graph_def, self.path)
+        graph_def, self.moved = runnable_on_cpu(self.graph_def)  # (GPU exports: pinned devices, NCHW ops)
+        self.g = import_graph(graph_def, self.path)
         self.names = {op.name for op in self.g.get_operations()}
         self.sess = self.tf.compat.v1.Session(graph=self.g, config=session_config())
 
@@ -81,7 +84,7 @@ class GraphRunner:
             if node_name(n) not in self.names:
                 raise NodeNotFoundError(node_name(n), self.names, where=self.path)
         feed_dict = {self.g.get_tensor_by_name(tensor_name(k)): v for k, v in feeds.items()}
-        fetch_t = [self.g.get_tensor_by_name(tensor_name(f)) for f in fetches]
+        fetch_t = [self.g.get_tensor_by_name(self.moved.get(tensor_name(f), tensor_name(f))) for f in fetches]
         guard.stage(f"running {self.path} (fed " + (", ".join(
             f"{k} {getattr(v, 'dtype', type(v).__name__)}{list(np.shape(v))}" for k, v in feeds.items()) or "nothing") + ")")
         try:
@@ -101,7 +104,7 @@ class GraphRunner:
         for n in names:
             if node_name(n) not in self.names:
                 raise NodeNotFoundError(node_name(n), self.names, where=self.path)
-            shape = self.g.get_tensor_by_name(tensor_name(n)).shape
+            shape = self.g.get_tensor_by_name(self.moved.get(tensor_name(n), tensor_name(n))).shape
             out.append(None if shape.rank is None else [-1 if d is None else int(d) for d in shape.as_list()])
         return out
 

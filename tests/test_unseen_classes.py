@@ -313,6 +313,85 @@ def test_a_tf2_style_while_loop_in_a_v1_graph_strips_and_verifies(tmp_path):
     assert r.equivalence.checked and all(o["ok"] for o in r.equivalence.outputs.values())
 
 
+def test_a_tf2_style_while_loop_in_a_v1_graph_converts_to_a_tflite_while(tmp_path):
+    """The same loops converted: the gradient accumulators a v1 graph adds to each While are dropped and
+    the batch is filled into the lists' element shapes (plain from_frozen_graph refuses them)."""
+    import tf_keras
+    from tf_keras.src import backend as K
+
+    from graphtools.list_loops import list_loops
+
+    g = tf.Graph()
+    with g.as_default():
+        with _session(g) as sess:
+            K.set_session(sess)
+            inp = tf_keras.layers.Input((6, 3), name="seq")
+            seq = tf_keras.layers.Bidirectional(tf_keras.layers.GRU(4, return_sequences=True))(inp)
+            out = tf_keras.layers.Dense(2, name="head")(tf_keras.layers.LSTM(5)(seq))
+            tf_keras.Model(inp, out)
+            sess.run(tf1.global_variables_initializer())
+            feed = np.random.RandomState(0).randn(1, 6, 3).astype(np.float32)
+            want = sess.run(out, {inp: feed})
+            path = _frozen(sess, g, [out.op.name], tmp_path / "rnn.pb")
+    K.clear_session()
+    gd = __import__("graphtools").load_graph_def(path)
+    loops = list_loops(gd)
+    assert len(loops) == 3 and all(n.attr["_num_original_outputs"].i < len(n.attr["T"].list.type)
+                                   for n in gd.node if n.name in loops)
+    report = _pipeline(tmp_path, "--graph", path, "--input-shapes", "1,6,3")
+    rnn = report["rnn"]
+    assert rnn["route"] == "while" and rnn["accumulators_dropped"] > 0 and rnn["verified"]
+    got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"seq": feed})[out.op.name]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_dynamic_rnn_of_fixed_shape_whose_range_folded_converts(tmp_path):
+    """A v1 dynamic_rnn frozen at a fixed shape: constant folding turns the unstack's Range into a
+    constant, which is still the whole sequence in order (a TensorListFromTensor, not a scatter)."""
+    from builders import control_flow
+
+    g = tf.Graph()
+    with g.as_default(), control_flow(1):
+        x = tf1.placeholder(tf.float32, [1, 6, 3], name="x")
+        cell = tf1.nn.rnn_cell.GRUCell(4)
+        seq, _ = tf1.nn.dynamic_rnn(cell, x, dtype=tf.float32)
+        y = tf.identity(seq[:, -1], name="y")
+        with _session(g) as sess:
+            sess.run(tf1.global_variables_initializer())
+            feed = np.random.RandomState(0).randn(1, 6, 3).astype(np.float32)
+            want = sess.run(y, {x: feed})
+            gd = tf1.graph_util.convert_variables_to_constants(sess, g.as_graph_def(), ["y"])
+    shape = next(n for n in gd.node if n.name.endswith("TensorArrayUnstack/Shape"))
+    shape.op = "Const"  # as an exporter that folded the static shape left it (the Range then folds too)
+    del shape.input[:]
+    for a in list(shape.attr):
+        del shape.attr[a]
+    shape.attr["dtype"].type = 3
+    shape.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.array([6, 1, 3], np.int32)))
+    path = tmp_path / "rnn.pb"
+    path.write_bytes(gd.SerializeToString())
+    assert any(n.op == "TensorArrayScatterV3" for n in gd.node)
+    report = _pipeline(tmp_path, "--graph", str(path), "--rnn", "while")
+    assert report["rnn"]["route"] == "while"
+    got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"x": feed})["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    from graphtools.loops import _is_range_from_zero, tensor_arrays_to_lists
+
+    folded = tf1.GraphDef()
+    folded.CopyFrom(gd)
+    rng = next(n for n in folded.node if n.name.endswith("TensorArrayUnstack/range"))
+    for value, whole in ((np.arange(6), True), (np.arange(1, 7), False)):
+        rng.op = "Const"
+        del rng.input[:]
+        for a in list(rng.attr):
+            del rng.attr[a]
+        rng.attr["dtype"].type = 3
+        rng.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value.astype(np.int32)))
+        assert _is_range_from_zero({n.name: n for n in folded.node}, rng.name) == whole
+        ops = {n.op for n in tensor_arrays_to_lists(folded, {}).node}
+        assert ("TensorListFromTensor" in ops) == whole and ("TensorListScatterIntoExistingList" in ops) != whole
+
+
 # ------------------------------------------------------------------ 11: ids that arrive as floats
 
 def test_ids_carried_as_floats_into_an_embedding_are_fed_in_range(tmp_path):
@@ -544,3 +623,121 @@ def test_a_graph_pinned_to_a_gpu_runs_on_the_cpu(tmp_path):
     assert report["strip"]["verified"] and report["compare"]["models"][0]["outputs"]["out"]["max_abs_diff"] == 0
     frozen = __import__("graphtools").load_graph_def(str(tmp_path / "out" / "frozen.pb"))
     assert not any(n.device for n in frozen.node)
+
+
+# ------------------------------------------------------------------ 2: a GAN's generator output
+
+def _gan(tmp_path, concat):
+    """A GAN training checkpoint: a generator G(z) and a discriminator D read by real images x and G(z)
+    on shared variables (or once on their batch concatenation); the only sinks are the two losses."""
+    g = tf.Graph()
+    rng = np.random.RandomState(0)
+    with g.as_default():
+        z = tf1.placeholder(tf.float32, [None, 8], name="z")
+        x = tf1.placeholder(tf.float32, [None, 4, 4, 1], name="x")
+        with tf1.variable_scope("gen"):
+            w = tf1.get_variable("w", initializer=rng.randn(8, 16).astype(np.float32) * 0.3)
+            fake = tf.reshape(tf.tanh(tf.matmul(z, w)), [-1, 4, 4, 1])
+
+        def disc(img, reuse):
+            with tf1.variable_scope("dis", reuse=reuse):
+                k = tf1.get_variable("k", initializer=rng.randn(3, 3, 1, 2).astype(np.float32))
+                v = tf1.get_variable("v", initializer=rng.randn(32, 1).astype(np.float32))
+                h = tf.nn.relu(tf.nn.conv2d(img, k, [1, 1, 1, 1], "SAME"))
+                return tf.sigmoid(tf.matmul(tf.reshape(h, [-1, 32]), v))
+
+        if concat:
+            both = disc(tf.concat([x, fake], 0), False)
+            d_real, d_fake = tf.split(both, 2)
+        else:
+            d_real, d_fake = disc(x, False), disc(fake, True)
+        d_loss = -tf.reduce_mean(tf.math.log(d_real) + tf.math.log(1.0 - d_fake))
+        g_loss = -tf.reduce_mean(tf.math.log(d_fake))
+        tf1.train.AdamOptimizer().minimize(d_loss)
+        tf1.train.AdamOptimizer().minimize(g_loss)
+        saver = tf1.train.Saver()
+        with _session(g) as sess:
+            sess.run(tf1.global_variables_initializer())
+            prefix = saver.save(sess, str(tmp_path / "gan.ckpt"))
+            feed = rng.uniform(-1, 1, (1, 8)).astype(np.float32)
+            want = sess.run(fake, {z: feed})
+    return prefix, fake.op.inputs[0].op.name, feed, want
+
+
+def test_zero_config_takes_a_gan_s_generated_sample_not_its_discriminator(tmp_path):
+    for concat in (False, True):
+        out = tmp_path / str(concat)
+        out.mkdir()
+        prefix, tanh, feed, want = _gan(out, concat)
+        report = _pipeline(out, "--ckpt", prefix)
+        assert report["inputs"] == ["z"], report["inputs"]  # the real images only feed the discriminator
+        assert report["outputs"] == [tanh], report["outputs"]
+        got = _tflite_outputs(out / "out" / "model.tflite", {"z": feed})[tanh]
+        np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ 7: a channels-first GPU export
+
+def _layout_net(fmt, x, rng, read_mean=False):
+    """Conv, bias, batch norm, pools, depth-to-space, a transposed conv and a shape permuted by
+    DataFormatVecPermute, in ``fmt``; the result NHWC. ``read_mean``: the batch norm's second output is
+    read too."""
+    k = tf.constant(rng.randn(3, 3, 4, 8).astype(np.float32))
+    y = tf.nn.conv2d(x, k, [1, 1, 1, 1], "SAME", data_format=fmt)
+    y = tf.nn.bias_add(y, tf.constant(rng.randn(8).astype(np.float32)), data_format=fmt)
+    y, mean, _ = tf1.nn.fused_batch_norm(y, tf.constant(rng.rand(8).astype(np.float32) + 0.5),
+                                         tf.constant(rng.randn(8).astype(np.float32)),
+                                         tf.constant(rng.randn(8).astype(np.float32)),
+                                         tf.constant(rng.rand(8).astype(np.float32) + 0.5),
+                                         data_format=fmt, is_training=False)
+    y = tf.nn.relu(y) + (tf.reduce_sum(mean) if read_mean else 0.0)
+    y = tf.nn.max_pool2d(y, 2, 2, "VALID", data_format=fmt)
+    y = tf.nn.avg_pool2d(y, [1, 1], [1, 1], "SAME", data_format=fmt)
+    y = tf.nn.depth_to_space(y, 2, data_format=fmt)  # 8 channels -> 2, spatial x2
+    sizes = [1, 3, 16, 16] if fmt == "NCHW" else [1, 16, 16, 3]
+    w = tf.constant(rng.randn(3, 3, 3, 2).astype(np.float32))
+    y = tf1.nn.conv2d_transpose(y, w, sizes, [1, 1, 2, 2] if fmt == "NCHW" else [1, 2, 2, 1], "SAME",
+                                data_format=fmt)
+    shape = tf.raw_ops.DataFormatVecPermute(x=tf.shape(y), src_format=fmt, dst_format="NHWC")
+    if fmt == "NCHW":
+        y = tf.transpose(y, [0, 2, 3, 1])
+    return tf.reshape(y, shape, name="out")
+
+
+def test_a_channels_first_gpu_export_runs_here_and_converts(tmp_path):
+    rng = np.random.RandomState(0)
+    g = tf.Graph()
+    with g.as_default(), tf.device("/device:GPU:0"):
+        _layout_net("NCHW", tf1.placeholder(tf.float32, [1, 4, 8, 8], name="x"), rng)
+    path = tmp_path / "nchw.pb"
+    path.write_bytes(g.as_graph_def().SerializeToString())
+    ref = tf.Graph()
+    feed = np.random.RandomState(1).randn(1, 4, 8, 8).astype(np.float32)
+    with ref.as_default():
+        x = tf1.placeholder(tf.float32, [1, 8, 8, 4])
+        y = _layout_net("NHWC", x, np.random.RandomState(0))
+        with _session(ref) as sess:
+            want = sess.run(y, {x: feed.transpose(0, 2, 3, 1)})
+    from graphtools.layout import channels_first, runnable_on_cpu
+    from graphtools.runtime import run_graph
+
+    gd = g.as_graph_def()
+    assert len(channels_first(gd)) == 7
+    cpu, _ = runnable_on_cpu(gd)
+    assert not channels_first(cpu) and gd.node[0].device  # (the input graph is untouched)
+    np.testing.assert_allclose(run_graph(gd, {"x": feed}, ["out"])[0], want, rtol=1e-4, atol=1e-4)
+    g2 = tf.Graph()
+    with g2.as_default():
+        _layout_net("NCHW", tf1.placeholder(tf.float32, [1, 4, 8, 8], name="x"), np.random.RandomState(0), True)
+        stats = [n.name for n in g2.as_graph_def().node if n.op == "FusedBatchNormV3"][0] + ":1"
+    with ref.as_default():
+        y = _layout_net("NHWC", x, np.random.RandomState(0), True)
+        with _session(ref) as sess:
+            want2 = sess.run(y, {x: feed.transpose(0, 2, 3, 1)})
+    got, mean = run_graph(g2.as_graph_def(), {"x": feed}, ["out", stats])  # (statistics read from the NHWC op)
+    np.testing.assert_allclose(got, want2, rtol=1e-4, atol=1e-4)
+    assert mean.shape == (8,)
+    report = _pipeline(tmp_path, "--graph", str(path))
+    assert report["strip"]["verified"]
+    got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"x": feed})["out"]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
