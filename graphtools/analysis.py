@@ -252,8 +252,11 @@ class GraphAnalysis:
         side = {name}  # the label and its plumbing
         for cur, node, ins in self._forward(name, LABEL_PLUMBING):
             side.add(cur)
-            if node.op == "OneHot":
-                return True
+            if node.op == "OneHot":  # a label's one_hot feeds the loss; token ids' one_hot feeds the model
+                rest = nx.descendants(self.data, node.name) - self.training_region()
+                if all(self.index[d].op in LIGHT_OPS for d in rest):
+                    return True
+                continue
             if node.op in LABEL_ARGS and any(ins[k] == cur for k in LABEL_ARGS[node.op] if k < len(ins)):
                 return True
             if node.op in ("Equal", "NotEqual") and len(ins) == 2:

@@ -284,6 +284,16 @@ def _dereference(gd):
             del n.input[:]
             n.input.extend(data[1:2] + ctrl)
             _drop_attrs(n, ("use_locking", "validate_shape"))
+        elif n.op in ("IsVariableInitialized", "VarIsInitializedOp"):  # restored from the checkpoint: it is
+            ctrl = [i for i in n.input if i.startswith("^")]
+            n.op = "Const"
+            del n.input[:]
+            n.input.extend(ctrl)
+            for a in list(n.attr):
+                del n.attr[a]
+            n.attr["dtype"].type = 10  # DT_BOOL
+            n.attr["value"].tensor.dtype = 10
+            n.attr["value"].tensor.bool_val.append(True)
         else:
             continue
         changed += 1
@@ -378,24 +388,7 @@ def freeze_checkpoint(ckpt, meta=None, graph=None, output_nodes=None, allow_unsa
     mg = io.load_meta_graph(meta)
     outputs, candidates, discovered = _pick_outputs(mg.graph_def, output_nodes, meta)
     cuts = _check_what_runs(mg.graph_def, outputs, meta, allow_unsafe_ops)
-    g = tf.Graph()
-    with g.as_default():
-        try:
-            saver = tf.compat.v1.train.import_meta_graph(mg, clear_devices=True)
-        except (ValueError, KeyError, TypeError, tf.errors.OpError) as e:
-            if "refers to an Operation not in the graph" not in str(e):
-                raise InputError(f"{meta}: TensorFlow cannot load this meta graph ({op_error_text(e)}); "
-                                 f"it may need ops this TensorFlow does not have")
-            # a library's own collections (tflearn's, say) naming ops it never saved: TensorFlow refuses the
-            # whole file for them; freezing needs only the variables and the loops' contexts
-            log.info("%s: collections name ops not in the graph (%s): read without them", meta, e)
-            g = tf.Graph()
-            with g.as_default():
-                try:
-                    saver = tf.compat.v1.train.import_meta_graph(_essential_collections(mg), clear_devices=True)
-                except (ValueError, KeyError, TypeError, tf.errors.OpError) as e2:
-                    raise InputError(f"{meta}: TensorFlow cannot load this meta graph ({op_error_text(e2)}); "
-                                     f"it may need ops this TensorFlow does not have")
+    g, saver = _import_meta(tf, mg, meta)
     with g.as_default():
         if saver is None:
             saver = _saver_from_checkpoint(tf, g, prefix)
@@ -404,6 +397,40 @@ def freeze_checkpoint(ckpt, meta=None, graph=None, output_nodes=None, allow_unsa
             _restore(tf, saver, sess, prefix, meta)
             result = _freeze_in_session(sess, g, outputs, ckpt, candidates, discovered, size_checked=True)
         return _cut_input_pipeline(result, cuts, g)
+
+
+def _import_meta(tf, mg, meta):
+    """(tf.Graph, Saver or None) of the meta graph. What TensorFlow refuses a whole old file for and
+    freezing does not need is dropped and the import retried: a library's own collections (tflearn's)
+    naming ops it never saved; ``_output_shapes`` hints an older TensorFlow wrote that today's shape
+    functions contradict (a gradient op's, say)."""
+    fixes = {"refers to an Operation not in the graph": ("collections name ops not in the graph",
+                                                          _essential_collections),
+             "_output_shapes attribute inconsistent": ("recorded shapes disagree with this TensorFlow's",
+                                                       _without_shape_hints)}
+    while True:
+        g = tf.Graph()
+        with g.as_default():
+            try:
+                return g, tf.compat.v1.train.import_meta_graph(mg, clear_devices=True)
+            except (ValueError, KeyError, TypeError, tf.errors.OpError) as e:
+                fix = next((k for k in fixes if k in str(e)), None)
+                if fix is None:
+                    raise InputError(f"{meta}: TensorFlow cannot load this meta graph ({op_error_text(e)}); "
+                                     f"it may need ops this TensorFlow does not have")
+                why, repair = fixes.pop(fix)
+                log.info("%s: %s (%s): read without them", meta, why, e)
+                mg = repair(mg)
+
+
+def _without_shape_hints(meta_graph):
+    """A copy of ``meta_graph`` without the ``_output_shapes`` hints of its non-placeholder nodes."""
+    mg = type(meta_graph)()
+    mg.CopyFrom(meta_graph)
+    for n in mg.graph_def.node:
+        if n.op not in PLACEHOLDER_OPS and "_output_shapes" in n.attr:
+            del n.attr["_output_shapes"]
+    return mg
 
 
 ESSENTIAL_COLLECTIONS = {"variables", "trainable_variables", "model_variables", "local_variables", "cond_context",
