@@ -741,3 +741,59 @@ def test_a_channels_first_gpu_export_runs_here_and_converts(tmp_path):
     assert report["strip"]["verified"]
     got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"x": feed})["out"]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+# ------------------------------------------------------------------ 6: what old checkpoints carry
+
+def test_a_meta_graph_whose_recorded_shapes_this_tensorflow_contradicts_loads_without_them(tmp_path):
+    """An older TensorFlow wrote ``_output_shapes`` that today's shape functions contradict (a gradient
+    op's); import_meta_graph refuses the whole file for it. And a graph that asks whether a variable was
+    initialized: restored from the checkpoint, it was."""
+    g = tf.Graph()
+    rng = np.random.RandomState(0)
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 3], name="x")
+        w = tf1.get_variable("w", initializer=rng.randn(3, 2).astype(np.float32))
+        ready = tf.cast(tf1.is_variable_initialized(w), tf.float32)
+        y = tf.identity(tf.matmul(x, w) + ready, name="y")
+        saver = tf1.train.Saver()
+        with _session(g) as sess:
+            sess.run(tf1.global_variables_initializer())
+            prefix = saver.save(sess, str(tmp_path / "m.ckpt"))
+            feed = rng.randn(2, 3).astype(np.float32)
+            want = sess.run(y, {x: feed})
+    mg = tf1.MetaGraphDef()
+    mg.ParseFromString((tmp_path / "m.ckpt.meta").read_bytes())
+    mm = next(n for n in mg.graph_def.node if n.op == "MatMul")
+    del mm.attr["_output_shapes"].list.shape[:]
+    wrong = mm.attr["_output_shapes"].list.shape.add()
+    wrong.dim.add().size, wrong.dim.add().size = 4, 9  # (not [?, 2])
+    (tmp_path / "m.ckpt.meta").write_bytes(mg.SerializeToString())
+    with tf.Graph().as_default():
+        try:
+            tf1.train.import_meta_graph(str(tmp_path / "m.ckpt.meta"))
+            refused = False
+        except ValueError as e:
+            refused = "_output_shapes" in str(e)
+    assert refused
+    report = _pipeline(tmp_path, "--ckpt", prefix, "--outputs", "y")
+    assert report["inputs"] == ["x"]
+    got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"x": feed[:1]})["y"]
+    np.testing.assert_allclose(got, want[:1], rtol=1e-5, atol=1e-6)
+
+
+def test_token_ids_one_hot_encoded_into_the_model_are_an_input_and_labels_one_hot_are_not():
+    from graphtools.analysis import GraphAnalysis
+
+    g = tf.Graph()
+    with g.as_default():
+        ids = tf1.placeholder(tf.int32, [None, 4], name="ids")
+        labels = tf1.placeholder(tf.int32, [None], name="targets")
+        w = tf.constant(np.random.RandomState(0).randn(28, 3).astype(np.float32))
+        logits = tf.matmul(tf.reshape(tf.one_hot(ids, 7), [-1, 28]), w, name="logits")
+        tf.nn.softmax(logits, name="probs")
+        tf1.losses.softmax_cross_entropy(tf.one_hot(labels, 3), logits)
+    a = GraphAnalysis(g.as_graph_def())
+    assert a.label_placeholders() == {"targets"}
+    assert a.rank_outputs(top=1)[0]["name"] == "probs"
+    assert [i["name"] for i in a.discover_inputs(["probs"])] == ["ids"]
