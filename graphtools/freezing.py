@@ -36,6 +36,7 @@ class FreezeResult:
     variables: int = 0
     cuts: dict = dataclasses.field(default_factory=dict)  # input-pipeline tensor -> the placeholder now feeding it
     unread: list = dataclasses.field(default_factory=list)  # placeholders of the source the outputs do not read
+    initialized: list = dataclasses.field(default_factory=list)  # variables the saver left out: initial values
 
 
 # ---------------------------------------------------------------- core
@@ -395,8 +396,58 @@ def freeze_checkpoint(ckpt, meta=None, graph=None, output_nodes=None, allow_unsa
         _check_frozen_size(g.as_graph_def(), outputs, ckpt)  # before restoring gigabytes of weights
         with _session(tf, g) as sess:
             _restore(tf, saver, sess, prefix, meta)
+            initialized = _initialize_unsaved(tf, sess, g, outputs)
             result = _freeze_in_session(sess, g, outputs, ckpt, candidates, discovered, size_checked=True)
+        result.initialized = initialized
         return _cut_input_pipeline(result, cuts, g)
+
+
+def _initialize_unsaved(tf, sess, g, outputs):
+    """Variables the outputs read that the meta graph's own Saver leaves out (``Saver(var_list=...)``
+    without the batch norms' moving statistics, say) hold no value after the restore; the authors' code
+    ran the initializers first, so these are their initial values. Set so; returns their names."""
+    variables = {v.op.name: v for v in tf.compat.v1.global_variables() + tf.compat.v1.local_variables()}
+    needed, todo = set(), list(outputs)
+    while todo:
+        cur = todo.pop()
+        if cur in needed:
+            continue
+        needed.add(cur)
+        try:
+            todo.extend(node_name(i.name) for i in g.get_operation_by_name(cur).inputs)
+        except (KeyError, ValueError):
+            continue
+    cands = sorted(n for n in variables if n in needed)
+    if not cands:
+        return []
+    try:
+        ready = sess.run([tf.compat.v1.is_variable_initialized(variables[n]) for n in cands])
+    except tf.errors.OpError:
+        return []  # (freezing then names the variable without a value)
+    missing = [n for n, ok in zip(cands, ready) if not ok]
+    if not missing or any(_random_initializer(variables[n]) for n in missing):
+        return []  # (a random initial value is no value: freezing names the variable)
+    try:
+        sess.run([variables[n].initializer for n in missing])
+    except tf.errors.OpError as e:
+        raise FreezeError(f"variables the outputs read are not in the checkpoint ({', '.join(missing[:3])}) and "
+                          f"their initializers cannot run ({op_error_text(e)}); give the checkpoint that holds them")
+    log.info("set %d variables the checkpoint's saver leaves out to their initial values", len(missing))
+    return missing
+
+
+def _random_initializer(variable):
+    """True when the variable's initial value is drawn at random (weights), not a constant (statistics)."""
+    todo, seen = [variable.initializer], set()
+    while todo:
+        op = todo.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        if op.type.startswith(("Random", "TruncatedNormal", "Multinomial", "StatelessRandom")):
+            return True
+        todo.extend(i.op for i in op.inputs if i.op.type not in VARIABLE_OPS)
+    return False
 
 
 def _import_meta(tf, mg, meta):

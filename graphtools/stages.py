@@ -85,6 +85,10 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     frozen_bytes = io.graph_def_bytes(fz.graph_def)
     stages.append(_stage("freeze", frozen_path, fz.graph_def, op_histogram, len(frozen_bytes)))
 
+    if fz.initialized:  # (a Saver(var_list=...) that left the moving statistics out)
+        say(f"  {len(fz.initialized)} variables the outputs read are not in the checkpoint "
+            f"({', '.join(fz.initialized[:3])}{', ...' if len(fz.initialized) > 3 else ''}): their initial values "
+            f"are used, as code that ran the initializers before restoring used them")
     unread = [b for b in (bind or {}) if b in fz.unread]
     if unread:  # (an app feeds keep_prob to every model it runs; these outputs do not read it)
         say(f"  --bind {', '.join(unread)}: the outputs {', '.join(fz.outputs)} do not read it; nothing to bind")
@@ -154,7 +158,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
                   "equivalence_note": sr.equivalence.note if sr.equivalence else ""},
         "audit": audit, "compare": cmp, "seconds": round(time.perf_counter() - t0, 2),
         "rnn": loops, "recipe": replayed, "input_pipeline_cuts": fz.cuts, "conservative": conservative,
-        "unread_binds": unread, "batch_statistics_kept": sr.batch_statistics,
+        "unread_binds": unread, "batch_statistics_kept": sr.batch_statistics, "initial_values": fz.initialized,
         "data": {"path": data or ("fixture" if source.startswith("bundled fixture") else None),
                  "scale": scale, "mean": mean, "std": std}, "replaced_runs": replaced, "skipped_modes": skipped, "not_compared": not_compared,
         "files": [frozen_path, opt_path] + [p for _, p, _ in models],

@@ -797,3 +797,37 @@ def test_token_ids_one_hot_encoded_into_the_model_are_an_input_and_labels_one_ho
     assert a.label_placeholders() == {"targets"}
     assert a.rank_outputs(top=1)[0]["name"] == "probs"
     assert [i["name"] for i in a.discover_inputs(["probs"])] == ["ids"]
+
+
+def _saver_skipping(tmp_path, random_left_out):
+    """A checkpoint whose Saver(var_list=...) leaves variables out, as authors who ran the initializers
+    before restoring did: the batch norm's moving statistics (constant initial values), or a weight."""
+    g = tf.Graph()
+    rng = np.random.RandomState(0)
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 4], name="x")
+        w = tf1.get_variable("w", initializer=rng.randn(4, 3).astype(np.float32))
+        v = tf1.get_variable("v", [3, 2], initializer=tf1.truncated_normal_initializer(seed=1))
+        h = tf1.layers.batch_normalization(tf.matmul(x, w), training=False, name="bn")
+        y = tf.identity(tf.matmul(h, v), name="y")
+        left_out = [v] if random_left_out else [m for m in tf1.global_variables() if "moving" in m.op.name]
+        saver = tf1.train.Saver(var_list=[m for m in tf1.global_variables() if m not in left_out])
+        with _session(g) as sess:
+            sess.run(tf1.global_variables_initializer())
+            prefix = saver.save(sess, str(tmp_path / "m.ckpt"))
+            feed = rng.randn(1, 4).astype(np.float32)
+            want = sess.run(y, {x: feed})
+    return prefix, feed, want
+
+
+def test_variables_a_saver_left_out_take_their_constant_initial_values_and_say_so(tmp_path):
+    prefix, feed, want = _saver_skipping(tmp_path, random_left_out=False)
+    report = _pipeline(tmp_path, "--ckpt", prefix, "--outputs", "y")
+    assert sorted(report["initial_values"]) == ["bn/moving_mean", "bn/moving_variance"]
+    got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"x": feed})["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    (tmp_path / "r").mkdir()
+    prefix, _, _ = _saver_skipping(tmp_path / "r", random_left_out=True)
+    res = run_cli("pipeline", "--ckpt", prefix, "--outputs", "y", "--out-dir", tmp_path / "r" / "out", "--logdir", "")
+    assert res.code == 2 and "v" in res.err and "Traceback" not in res.err
+    assert len(res.err.strip().splitlines()) == 1 and not (tmp_path / "r" / "out" / "model.tflite").exists()
