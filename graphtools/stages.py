@@ -78,6 +78,10 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     replaced = [run for run in ("freeze", "optimized", "tflite", "compare")
                 if logdir and tensorboard.previous_event_files(os.path.join(logdir, run))]
 
+    from . import detection
+
+    if graph and not ckpt and not output_nodes and detection.is_export(io.load_graph_def(graph)):
+        output_nodes = list(detection.OUTPUTS)  # (an export's four outputs, not one picked among them)
     say("[1/5] freeze")
     fz = freeze(ckpt=ckpt, meta=meta, graph=graph, saved_model=saved_model, keras=keras, output_nodes=output_nodes,
                 allow_unsafe_ops=allow_unsafe_ops)
@@ -93,11 +97,17 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     if unread:  # (an app feeds keep_prob to every model it runs; these outputs do not read it)
         say(f"  --bind {', '.join(unread)}: the outputs {', '.join(fz.outputs)} do not read it; nothing to bind")
         bind = {k: v for k, v in bind.items() if k not in unread}
+    ssd = _detector(fz, input_shapes, say)
     say("[2/5] strip")
     strip_args = dict(inputs=inputs, outputs=fz.outputs, bind=bind, cut=cut, splice=splice, verify=verify, rtol=rtol,
                       atol=atol, input_shapes=input_shapes, allow_unsafe_ops=allow_unsafe_ops,
                       allow_leftovers=allow_leftovers)
-    sr, conservative = _strip_or_conservative(fz.graph_def, list(remove or []), strip_args, say)
+    stripped = fz.graph_def
+    if ssd is not None:  # strip and check the network up to its raw outputs; the post-processing is replaced
+        stripped = detection.backbone(fz.graph_def, ssd)
+        strip_args.update(inputs=[ssd.image], outputs=detection.backbone_outputs(ssd),
+                          input_shapes={ssd.image: ssd.image_shape})
+    sr, conservative = _strip_or_conservative(stripped, list(remove or []), strip_args, say)
     opt_path = os.path.join(out_dir, "optimized.pb")
     opt_bytes = io.graph_def_bytes(sr.graph_def)
     stages.append(_stage("strip", opt_path, sr.graph_def, op_histogram, len(opt_bytes)))
@@ -111,6 +121,11 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
                                                 skip=("recurrent_loops",))["problems"]
              if not (b.get("kind") == "training_batchnorm" and set(b.get("nodes", [])) <= set(sr.batch_statistics))]
     converted, lsig, loops = conversion.prepare_loops(sr.graph_def, sig, rnn, select_tf_ops)  # once, for every mode
+    if ssd is not None:
+        converted = detection.tflite_form(converted, ssd)
+        lsig = conversion.resolve_signature(converted, [ssd.image], list(detection.OUTPUTS),
+                                            {ssd.image: ssd.image_shape})
+        ins, outs, shapes = [ssd.image], list(detection.OUTPUTS), {ssd.image: ssd.image_shape}
     if data_arrays is None and data:
         data_arrays = load_samples(data, ins, shapes, scale=scale, mean=mean, std=std)
         calibration = {k: v[:calibration_samples] for k, v in data_arrays.items()}
@@ -145,8 +160,15 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
             runnable.append(LiteModel(b, name=p))
         except NeedsFlexError as e:  # written, but nothing here can run it
             not_compared.append({"model": p, "why": str(e).split(": ", 1)[1]})
-    cmp = (compare(sr.graph_def, runnable, data_arrays, label_array, batch=512, allow_unsafe_ops=allow_unsafe_ops,
-                   signature=sig) if runnable else None)
+    if ssd is not None:  # TensorFlow's detections (the export as it is) matched with each model's
+        images = data_arrays[ssd.image] if data_arrays else np.random.RandomState(0).randint(
+            0, 256, [8] + ssd.image_shape[1:]).astype(np.uint8)
+        cmp = detection.compare(fz.graph_def, [(m.name, m) for m in runnable], images) if runnable else None
+        if cmp is not None:
+            cmp["data"] = "--data" if data_arrays else "random uint8 images (seed 0, 8 images)"
+    else:
+        cmp = (compare(sr.graph_def, runnable, data_arrays, label_array, batch=512,
+                       allow_unsafe_ops=allow_unsafe_ops, signature=sig) if runnable else None)
     report = {
         "source": source, "inputs": ins, "outputs": outs, "input_shapes": shapes, "stages": stages,
         "strip": {"bound": bound_json(sr.bound),
@@ -158,13 +180,17 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
                   "equivalence_note": sr.equivalence.note if sr.equivalence else ""},
         "audit": audit, "compare": cmp, "seconds": round(time.perf_counter() - t0, 2),
         "rnn": loops, "recipe": replayed, "input_pipeline_cuts": fz.cuts, "conservative": conservative,
+        "detector": ssd.as_dict() if ssd is not None else None,
         "unread_binds": unread, "batch_statistics_kept": sr.batch_statistics, "initial_values": fz.initialized,
         "data": {"path": data or ("fixture" if source.startswith("bundled fixture") else None),
                  "scale": scale, "mean": mean, "std": std}, "replaced_runs": replaced, "skipped_modes": skipped, "not_compared": not_compared,
         "files": [frozen_path, opt_path] + [p for _, p, _ in models],
     }
     page = None
-    if html_report:  # (rendered in memory before anything is written, like every other output)
+    if html_report and ssd is not None:
+        report["report_html"] = None
+        report["report_html_note"] = "report.html: not written for detection models yet (report.json has the matching)"
+    elif html_report:  # (rendered in memory before anything is written, like every other output)
         from .report import render
 
         try:
@@ -191,9 +217,24 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
             tensorboard.write_graph(os.path.join(logdir, "freeze"), fz.graph_def)
             tensorboard.write_graph(os.path.join(logdir, "optimized"), sr.graph_def)
             tensorboard.write_graph(os.path.join(logdir, "tflite"), sr.graph_def, text={"tflite/models": tflite_text})
-            if cmp is not None:
+            if cmp is not None and ssd is None:
                 tensorboard.write_comparison(os.path.join(logdir, "compare"), sr.graph_def, cmp, data_arrays)
     return report
+
+
+def _detector(fz, input_shapes, say):
+    """The SSD a frozen Object Detection API export computes (``detection.SSD``), said in one line; None for
+    any other model or when other outputs than the export's four were asked for."""
+    from . import conversion, detection
+
+    if not set(fz.outputs) <= set(detection.OUTPUTS) or not detection.is_export(fz.graph_def):
+        return None
+    if isinstance(input_shapes, str):
+        input_shapes = conversion.parse_shapes(input_shapes, [n.name for n in fz.graph_def.node
+                                                              if n.op == "Placeholder"][:1])
+    ssd = detection.recognise(fz.graph_def, input_shapes)
+    say(f"  {ssd.describe()}")
+    return ssd
 
 
 # when graphtools' own rewrites misfire on a graph, the routes taken instead, most removed first: each still

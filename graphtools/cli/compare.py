@@ -119,6 +119,8 @@ def _write_per_op(args, report):
 
 
 def _compare_text(r):
+    if r.get("kind") == "detection":
+        return _detection_text(r)
     text = _models_text(r)
     if r.get("note"):
         text += f"\n  note: {r['note']}"
@@ -176,4 +178,18 @@ def _models_text(r):
         lines.append("  (=x: integer output, share of elements equal to TF's)")
     if "tf_accuracy" in next(iter(r["models"][0]["outputs"].values()), {}):
         lines.append(f"  TF graph accuracy: {next(iter(r['models'][0]['outputs'].values()))['tf_accuracy']:.4f}")
+    return "\n".join(lines)
+
+
+def _detection_text(r):
+    lines = [f"detections matched on {r['samples']} images ({r.get('data', '')}): TensorFlow's {r['top']} best per "
+             f"image found in the model with the same class, IoU >= {r['min_iou']:g}, score within "
+             f"{r['max_score_diff']:g}",
+             f"  {'model':<34} {'found':>9} {'worst image':>12} {'mean IoU':>9} {'max|d score|':>13}"]
+    for m in r["models"]:
+        frac = f"{m['found_fraction']:.0%}" if m["found_fraction"] is not None else "-"
+        worst = f"{m['worst_image_fraction']:.0%}" if m["worst_image_fraction"] is not None else "-"
+        miou = f"{m['mean_iou']:.4f}" if m["mean_iou"] is not None else "-"
+        diff = f"{m['max_score_diff']:.2g}" if m["max_score_diff"] is not None else "-"
+        lines.append(f"  {os.path.basename(str(m['model'])):<34} {frac:>9} {worst:>12} {miou:>9} {diff:>13}")
     return "\n".join(lines)

@@ -1,0 +1,408 @@
+"""Object Detection API SSD exports: recognised by structure, rewritten for TFLite's detection op.
+
+An export (``frozen_inference_graph.pb``) takes ``image_tensor`` (uint8) and computes, in scopes the
+API always writes: a ``Preprocessor`` map loop over the batch (resize, normalisation), the feature
+extractor and box-predictor heads, concatenated into box encodings ``[1, N, 4]`` and class predictions
+``[1, N, C+1]``, the anchors ``[N, 4]``, and a ``Postprocessor`` that converts scores (sigmoid or
+softmax), decodes boxes (``Decode``: a Faster R-CNN box coder with four scales) and runs
+``BatchMultiClassNonMaxSuppression`` in a while loop. Plain ``from_frozen_graph`` cannot convert the
+loops. ``recognise`` finds the pieces and reads every parameter from the graph (one TensorFlow run for
+the anchors and shapes); ``tflite_form`` keeps the graph up to the raw box encodings and converted
+scores and puts one ``TFLite_Detection_PostProcess`` op (in every LiteRT's built-in resolver) on them,
+with the box coder's scales, the NMS thresholds, per-class NMS and the maximum detections taken from
+the graph, so that it selects what TensorFlow selects. Its outputs keep the graph's names and meaning:
+boxes clipped to the image as the graph clips them, class ids with the graph's label offset.
+"""
+import dataclasses
+import logging
+
+import numpy as np
+
+from .errors import InputError
+from .graph import Graph, node_name, output_index
+
+log = logging.getLogger(__name__)
+
+OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
+NMS_OPS = {"NonMaxSuppression", "NonMaxSuppressionV2", "NonMaxSuppressionV3", "NonMaxSuppressionV4",
+           "NonMaxSuppressionV5"}
+SCORE_CONVERTERS = {"Sigmoid", "Softmax", "Identity"}
+RESIZE_OPS = {"ResizeBilinear", "ResizeNearestNeighbor", "ResizeBicubic", "ResizeArea"}
+POSTPROCESS_OP = "TFLite_Detection_PostProcess"
+
+
+@dataclasses.dataclass
+class SSD:
+    """What an SSD export computes, read from its graph."""
+
+    image: str
+    image_shape: list
+    box_encodings: str
+    scores: str                 # the converted class scores
+    scores_with_background: bool
+    anchors: np.ndarray         # [N, 4]: y centre, x centre, height, width
+    num_classes: int
+    scales: tuple               # the box coder's y, x, height, width scales
+    iou_threshold: float
+    score_threshold: float
+    per_class: int
+    max_detections: int
+    label_offset: float
+    score_converter: str
+    nms_op: str
+
+    def describe(self):
+        h, w = self.image_shape[1:3]
+        return (f"an Object Detection API SSD export: {len(self.anchors)} anchors, {self.num_classes} classes, "
+                f"{self.score_converter.lower()} scores, {self.nms_op} per class (IoU {self.iou_threshold:g}, "
+                f"score > {self.score_threshold:g}, {self.per_class} per class, {self.max_detections} in all), box "
+                f"scales {'/'.join(f'{s:g}' for s in self.scales)}, input {self.image} {h}x{w}: its post-processing "
+                f"becomes one {POSTPROCESS_OP} op")
+
+    def as_dict(self):
+        d = dataclasses.asdict(self)
+        d["anchors"] = int(len(self.anchors))
+        return d
+
+
+def postprocessor_scope(graph_def):
+    """The scope holding BatchMultiClassNonMaxSuppression ('Postprocessor/'), or None."""
+    for n in graph_def.node:
+        if n.op in NMS_OPS and "BatchMultiClassNonMaxSuppression" in n.name:
+            return n.name.split("BatchMultiClassNonMaxSuppression")[0]
+    return None
+
+
+def is_export(graph_def):
+    names = {n.name for n in graph_def.node}
+    return postprocessor_scope(graph_def) is not None and all(o in names for o in OUTPUTS)
+
+
+def two_stage(graph_def):
+    """True for Faster/Mask R-CNN exports (a second stage cropping the first's proposals)."""
+    return any(n.op == "CropAndResize" for n in graph_def.node) and any(
+        n.name.startswith("SecondStage") for n in graph_def.node)
+
+
+def recognise(graph_def, input_shapes=None):
+    """The SSD ``graph_def`` is (an ``SSD``), or None when it is not an Object Detection API export.
+    Raises InputError for exports TFLite cannot take as one detection op (two-stage detectors)."""
+    if not is_export(graph_def):
+        return None
+    if two_stage(graph_def):
+        raise InputError("a two-stage (Faster/Mask R-CNN) Object Detection API export: TFLite has no op for its "
+                         "second stage (crop-and-resize of the proposals, per-proposal classifier); convert it "
+                         "with --select-tf-ops (the Flex delegate), or export an SSD")
+    g = Graph(graph_def)
+    scope = postprocessor_scope(graph_def)
+    image = _image_input(g)
+    shape = _image_shape(g, image, input_shapes)
+    external = _scope_inputs(g, scope)
+    from .runtime import GraphRunner
+
+    with GraphRunner(graph_def, path="the detection graph") as runner:
+        fetch = list(external) + ["detection_scores"]
+        values = runner.run({image: np.zeros(shape, _dtype(g, image))}, fetch)
+    vals = dict(zip(fetch, values))
+    anchors = [t for t in external if vals[t].ndim == 2 and vals[t].shape[1] == 4]
+    scores_src, scores = None, None
+    for t in external:
+        found = _score_converter(g, t, scope)
+        if found is not None and vals[t].ndim == 3:
+            scores_src, scores = t, found[0]
+    boxes = [t for t in external if t != scores_src and vals[t].ndim in (3, 4) and vals[t].shape[-1] == 4]
+    if len(anchors) != 1 or len(boxes) != 1 or scores is None:
+        raise InputError(f"an Object Detection API export whose post-processing inputs were not all found (anchors "
+                         f"{len(anchors)}, box encodings {len(boxes)}, class scores {int(scores is not None)}); "
+                         f"convert it with --select-tf-ops, or name the raw outputs with --outputs")
+    k = vals[scores_src].shape[-1]
+    with GraphRunner(graph_def, path="the detection graph") as runner:
+        converted = runner.static_shapes([scores])[0]
+    with_bg = converted is not None and converted[-1] == k
+    nms = [n for n in graph_def.node if n.op in NMS_OPS and n.name.startswith(scope)]
+    iou = _const_input(g, nms[0], 3)
+    per_class = _const_input(g, nms[0], 2)
+    threshold = _const_input(g, nms[0], 4) if nms[0].op in ("NonMaxSuppressionV3", "NonMaxSuppressionV4",
+                                                              "NonMaxSuppressionV5") else None
+    if threshold is None:
+        threshold = next((v for v in (_const_input(g, n, 1) for n in graph_def.node if n.op == "Greater"
+                                      and n.name.startswith(scope) and "FilterGreaterThan" in n.name)
+                          if v is not None), 0.0)
+    scales = _box_scales(g, scope)
+    if iou is None or per_class is None or scales is None:
+        raise InputError("an Object Detection API export whose NMS thresholds or box coder scales are not constants; "
+                         "convert it with --select-tf-ops")
+    box = boxes[0]
+    return SSD(image=image, image_shape=shape, box_encodings=box, scores=scores, scores_with_background=with_bg,
+               anchors=_center_size(vals[anchors[0]]), num_classes=int(k - 1), scales=scales,
+               iou_threshold=float(iou), score_threshold=float(threshold), per_class=int(per_class),
+               max_detections=int(vals["detection_scores"].shape[1]), label_offset=_label_offset(g),
+               score_converter=g.op_of(node_name(scores)), nms_op=nms[0].op)
+
+
+def _image_input(g):
+    cands = [n for n in g.graph_def.node if n.op in ("Placeholder", "PlaceholderV2")]
+    named = [n for n in cands if n.name == "image_tensor"]
+    pick = named or [n for n in cands if n.attr["dtype"].type == 4] or cands
+    if not pick:
+        raise InputError("an Object Detection API export without an image placeholder")
+    return pick[0].name
+
+
+def _dtype(g, name):
+    from .analysis import dtype_name
+
+    return np.dtype(dtype_name(g.node(name).attr["dtype"].type))
+
+
+def _image_shape(g, image, input_shapes):
+    """[1, H, W, C]: the given shape, the placeholder's, else the size the pre-processing resizes to."""
+    if input_shapes and image in input_shapes:
+        return [1] + list(input_shapes[image])[1:]
+    dims = [d.size for d in g.node(image).attr["shape"].shape.dim]
+    channels = dims[3] if len(dims) == 4 and dims[3] > 0 else 3
+    if len(dims) == 4 and all(d > 0 for d in dims[1:3]):
+        return [1, dims[1], dims[2], channels]
+    from .constants import const_value
+
+    for n in g.graph_def.node:
+        if n.op in RESIZE_OPS and n.name.startswith("Preprocessor"):
+            size = const_value(g, g.data_inputs(n.name)[1])
+            if size is not None and np.size(size) == 2:
+                return [1, int(size[0]), int(size[1]), channels]
+    raise InputError(f"{image} has no fixed size and the pre-processing resizes to none; give it with "
+                     f"--input-shapes 1,300,300,3")
+
+
+def _scope_inputs(g, scope):
+    """Tensors computed outside ``scope`` (not constants) that nodes inside it read."""
+    out = []
+    for n in g.graph_def.node:
+        if not n.name.startswith(scope):
+            continue
+        for ref in g.data_inputs(n.name):
+            src = node_name(ref)
+            if not src.startswith(scope) and g.op_of(src) not in ("Const", "Placeholder") and ref not in out:
+                out.append(ref if output_index(ref) else src)
+    return out
+
+
+def _score_converter(g, tensor, scope, hops=4):
+    """(the converted scores, its op) when ``tensor`` reaches a score converter (sigmoid, softmax) through
+    the slice and the logit scale in the post-processing scope."""
+    cur = [node_name(tensor)]
+    for _ in range(hops):
+        nxt = []
+        for c in cur:
+            for r in g.consumers(c):
+                if not r.startswith(scope):
+                    continue
+                op = g.op_of(r)
+                if op in ("Sigmoid", "Softmax") or (op == "Identity" and "convert_scores" in r):
+                    return r, op
+                if op in ("Slice", "StridedSlice", "RealDiv", "Mul", "Identity", "Reshape"):
+                    nxt.append(r)
+        cur = nxt
+    return None
+
+
+def _const_input(g, node, k):
+    from .constants import const_value
+
+    ins = g.data_inputs(node.name)
+    if k >= len(ins):
+        return None
+    v = const_value(g, ins[k])
+    if v is None and g.op_of(node_name(ins[k])) == "Minimum":  # min(max_size_per_class, num_boxes)
+        vals = [const_value(g, i) for i in g.data_inputs(node_name(ins[k]))]
+        v = next((x for x in vals if x is not None), None)
+    return None if v is None else np.asarray(v).item()
+
+
+def _box_scales(g, scope):
+    """(y, x, h, w) scales of the Faster R-CNN box coder: ``unstack(codes)[i] / scale_i`` in Decode."""
+    from .constants import const_value
+
+    scales = {}
+    for n in g.graph_def.node:
+        if n.op in ("RealDiv", "Div") and n.name.startswith(scope) and "Decode" in n.name:
+            a, b = g.data_inputs(n.name)[:2]
+            if g.op_of(node_name(a)) == "Unpack":
+                v = const_value(g, b)
+                if v is not None and np.size(v) == 1:
+                    scales[output_index(a)] = float(np.asarray(v).item())
+    return tuple(scales[i] for i in range(4)) if all(i in scales for i in range(4)) else None
+
+
+def _label_offset(g):
+    from .constants import const_value
+
+    node = g.node("detection_classes")
+    while node is not None and node.op == "Identity":
+        node = g.node(node_name(g.data_inputs(node.name)[0]))
+    if node is not None and node.op in ("Add", "AddV2"):
+        for ref in g.data_inputs(node.name):
+            v = const_value(g, ref)
+            if v is not None and np.size(v) == 1:
+                return float(np.asarray(v).item())
+    return 0.0
+
+
+def _center_size(corners):
+    ymin, xmin, ymax, xmax = np.asarray(corners, np.float64).T
+    return np.stack([(ymin + ymax) / 2, (xmin + xmax) / 2, ymax - ymin, xmax - xmin], 1).astype(np.float32)
+
+
+# ------------------------------------------------------------------ the rewrite
+
+def backbone(graph_def, ssd):
+    """The graph up to the raw box encodings and converted scores (what TensorFlow runs and strip
+    verifies); the pre-processing loop is still in it (convert unrolls it at batch 1)."""
+    g = Graph(_copy(graph_def))
+    g.prune(backbone_outputs(ssd))
+    g.compact()
+    return g.graph_def
+
+
+def backbone_outputs(ssd):
+    return [node_name(ssd.box_encodings), node_name(ssd.scores)]
+
+
+def tflite_form(graph_def, ssd):
+    """``graph_def`` (the backbone, its loops lowered) with the detection op and the graph's four outputs."""
+    out = _copy(graph_def)
+    n_anchors = len(ssd.anchors)
+
+    def add(op, name, inputs, **attrs):
+        n = out.node.add()
+        n.op, n.name = op, name
+        n.input.extend(inputs)
+        for k, v in attrs.items():
+            if k in ("T", "dtype", "Tpaddings", "Tshape"):
+                n.attr[k].type = v
+            elif isinstance(v, bool):
+                n.attr[k].b = v
+            elif isinstance(v, int):
+                n.attr[k].i = v
+            elif isinstance(v, float):
+                n.attr[k].f = v
+        return n
+
+    def const(name, value, dtype):
+        n = add("Const", name, [], dtype={np.float32: 1, np.int32: 3}[dtype])
+        v = np.asarray(value, dtype)
+        t = n.attr["value"].tensor
+        t.dtype = {np.float32: 1, np.int32: 3}[dtype]
+        for d in v.shape:
+            t.tensor_shape.dim.add().size = d
+        t.tensor_content = v.tobytes()
+        return name
+
+    box = add("Reshape", "raw_outputs/box_encodings",
+              [ssd.box_encodings, const("raw_outputs/box_shape", [1, n_anchors, 4], np.int32)], T=1, Tshape=3)
+    scores = ssd.scores
+    if not ssd.scores_with_background:  # (the op skips a background column: give it one)
+        scores = add("Pad", "raw_outputs/class_predictions",
+                     [scores, const("raw_outputs/background", [[0, 0], [0, 0], [1, 0]], np.int32)],
+                     T=1, Tpaddings=3).name
+    else:
+        scores = add("Identity", "raw_outputs/class_predictions", [scores], T=1).name
+    anchors = const("anchors", ssd.anchors, np.float32)
+    pp = add(POSTPROCESS_OP, POSTPROCESS_OP, [box.name, scores, anchors], _output_quantized=True,
+             max_detections=ssd.max_detections, max_classes_per_detection=1, detections_per_class=ssd.per_class,
+             use_regular_nms=True, nms_score_threshold=ssd.score_threshold, nms_iou_threshold=ssd.iou_threshold,
+             num_classes=ssd.num_classes, y_scale=ssd.scales[0], x_scale=ssd.scales[1], h_scale=ssd.scales[2],
+             w_scale=ssd.scales[3])
+    lo, hi = const("detection_boxes/lo", 0.0, np.float32), const("detection_boxes/hi", 1.0, np.float32)
+    add("Maximum", "detection_boxes/clip", [pp.name, lo], T=1)
+    add("Minimum", "detection_boxes", ["detection_boxes/clip", hi], T=1)  # as the graph clips to the image
+    add("Identity", "detection_scores", [f"{pp.name}:2"], T=1)
+    add("AddV2", "detection_classes", [f"{pp.name}:1", const("detection_classes/offset", ssd.label_offset,
+                                                             np.float32)], T=1)
+    add("Identity", "num_detections", [f"{pp.name}:3"], T=1)
+    return out
+
+
+def _copy(gd):
+    out = type(gd)()
+    out.CopyFrom(gd)
+    return out
+
+
+# ------------------------------------------------------------------ verification
+
+def match(tf_out, lite_out, top=10, min_iou=0.9, max_score_diff=0.02):
+    """Detection matching of one image: for each of TensorFlow's ``top`` best detections, is there a
+    TFLite detection of the same class with IoU >= ``min_iou`` and a score within ``max_score_diff``?
+    Slot order among near-tied scores is not meaningful, so detections are matched, not slots.
+
+    ``tf_out``/``lite_out``: {output: array of one image} with the four outputs. Returns a dict."""
+    tb, ts, tc = (np.asarray(tf_out[k]).reshape(-1, *s) for k, s in (("detection_boxes", (4,)),
+                                                                    ("detection_scores", ()),
+                                                                    ("detection_classes", ())))
+    lb, ls, lc = (np.asarray(lite_out[k]).reshape(-1, *s) for k, s in (("detection_boxes", (4,)),
+                                                                      ("detection_scores", ()),
+                                                                      ("detection_classes", ())))
+    tn = int(np.asarray(tf_out["num_detections"]).reshape(-1)[0])
+    ln = int(np.asarray(lite_out["num_detections"]).reshape(-1)[0])
+    order = [i for i in np.argsort(-ts[:tn], kind="stable")[:top]]
+    found, ious, diffs = 0, [], []
+    used = set()
+    for i in order:
+        best = None
+        for j in range(min(ln, len(ls))):
+            if j in used or lc[j] != tc[i]:
+                continue
+            o = iou(tb[i], lb[j])
+            if o >= min_iou and abs(float(ls[j]) - float(ts[i])) <= max_score_diff and (best is None or o > best[1]):
+                best = (j, o)
+        if best is not None:
+            used.add(best[0])
+            found += 1
+            ious.append(best[1])
+            diffs.append(abs(float(ls[best[0]]) - float(ts[i])))
+    return {"tf_detections": tn, "tflite_detections": ln, "checked": len(order), "found": found,
+            "mean_iou": float(np.mean(ious)) if ious else None, "max_score_diff": float(max(diffs)) if diffs else None}
+
+
+def iou(a, b):
+    y1, x1 = max(a[0], b[0]), max(a[1], b[1])
+    y2, x2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, y2 - y1) * max(0.0, x2 - x1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def compare(graph_def, models, images, top=10, min_iou=0.9, max_score_diff=0.02):
+    """TensorFlow's detections (``graph_def``, the export as it is) against each TFLite model's, image by
+    image. ``models``: [(name, LiteModel)]; ``images``: uint8 array [K, H, W, C]. Returns the compare
+    section of the report: {"kind": "detection", "models": [...], "samples": K}."""
+    from .runtime import GraphRunner
+
+    image = _image_input(Graph(graph_def))
+    tf_runs = []
+    with GraphRunner(graph_def, path="the TF graph") as runner:
+        for img in images:
+            tf_runs.append(dict(zip(OUTPUTS, runner.run({image: img[None]}, list(OUTPUTS)))))
+    out = []
+    for name, model in models:
+        got, _, _ = model.run({image: np.asarray(images)[:, None]}, [image], list(OUTPUTS), whole=True)
+        per = [match(ref, {k: v[i] for k, v in zip(OUTPUTS, got)}, top, min_iou, max_score_diff)
+               for i, ref in enumerate(tf_runs)]
+        checked = sum(p["checked"] for p in per)
+        found = sum(p["found"] for p in per)
+        out.append({"model": name, "found": found, "checked": checked,
+                    "found_fraction": found / checked if checked else None,
+                    "worst_image_fraction": min((p["found"] / p["checked"] for p in per if p["checked"]),
+                                                default=None),
+                    "mean_iou": _mean([p["mean_iou"] for p in per]),
+                    "max_score_diff": max((p["max_score_diff"] for p in per if p["max_score_diff"] is not None),
+                                          default=None),
+                    "per_image": per})
+    return {"kind": "detection", "samples": len(images), "top": top, "min_iou": min_iou,
+            "max_score_diff": max_score_diff, "models": out}
+
+
+def _mean(xs):
+    xs = [x for x in xs if x is not None]
+    return float(np.mean(xs)) if xs else None
