@@ -210,8 +210,11 @@ def _converter(tf, graph_def, inputs, outputs, shapes, m, quant, representative_
             ops.add(tf.lite.OpsSet.SELECT_TF_OPS)
         conv.allow_custom_ops = bool(allow_custom_ops)
         if m.needs_data:
+            from .analysis import dtype_name
+
+            dtypes = {n.name: dtype_name(n.attr["dtype"].type) for n in graph_def.node if n.name in inputs}
             conv.representative_dataset = _representative(representative_data, inputs, shapes,
-                                                          calibration_samples, progress)
+                                                          calibration_samples, progress, dtypes)
         if m.integer_io and inference_input_type:
             conv.inference_input_type = tf.as_dtype(inference_input_type)
         if m.integer_io and inference_output_type:
@@ -226,7 +229,7 @@ def _converter(tf, graph_def, inputs, outputs, shapes, m, quant, representative_
         yield conv
 
 
-def _representative(data, inputs, shapes, limit, progress):
+def _representative(data, inputs, shapes, limit, progress, dtypes=None):
     if callable(data):
         return data
     arrays = [np.asarray(data[i]) for i in inputs]
@@ -246,9 +249,14 @@ def _representative(data, inputs, shapes, limit, progress):
         for k in range(n):
             if progress:
                 progress(k + 1, n)
-            yield [a[k:k + 1].astype(np.float32) for a in arrays]
+            yield [a[k:k + 1].astype(_sample_dtype((dtypes or {}).get(name))) for name, a in zip(inputs, arrays)]
 
     return gen
+
+
+def _sample_dtype(name):
+    """The dtype calibration samples are fed as: the input's own integer type (a uint8 image), else float32."""
+    return np.dtype(name) if name in ("uint8", "int8", "int16", "int32", "int64") else np.float32
 
 
 def _first_line(e):

@@ -29,6 +29,8 @@ NMS_OPS = {"NonMaxSuppression", "NonMaxSuppressionV2", "NonMaxSuppressionV3", "N
 SCORE_CONVERTERS = {"Sigmoid", "Softmax", "Identity"}
 RESIZE_OPS = {"ResizeBilinear", "ResizeNearestNeighbor", "ResizeBicubic", "ResizeArea"}
 POSTPROCESS_OP = "TFLite_Detection_PostProcess"
+# class columns LiteRT's multi-threaded regular NMS skips (column T for T threads): kept for classes that never score
+SKIPPED_COLUMNS = tuple(range(2, 9))
 
 
 @dataclasses.dataclass
@@ -38,6 +40,7 @@ class SSD:
     image: str
     image_shape: list
     box_encodings: str
+    decoded_boxes: str          # the boxes the NMS reads (decoded, [1, N, (1,) 4]), clipped by it
     scores: str                 # the converted class scores
     scores_with_background: bool
     anchors: np.ndarray         # [N, 4]: y centre, x centre, height, width
@@ -98,10 +101,11 @@ def recognise(graph_def, input_shapes=None):
     image = _image_input(g)
     shape = _image_shape(g, image, input_shapes)
     external = _scope_inputs(g, scope)
+    nms_inputs = _scope_inputs(g, scope + "BatchMultiClassNonMaxSuppression")
     from .runtime import GraphRunner
 
     with GraphRunner(graph_def, path="the detection graph") as runner:
-        fetch = list(external) + ["detection_scores"]
+        fetch = list(dict.fromkeys(list(external) + nms_inputs)) + ["detection_scores"]
         values = runner.run({image: np.zeros(shape, _dtype(g, image))}, fetch)
     vals = dict(zip(fetch, values))
     anchors = [t for t in external if vals[t].ndim == 2 and vals[t].shape[1] == 4]
@@ -122,18 +126,22 @@ def recognise(graph_def, input_shapes=None):
     nms = [n for n in graph_def.node if n.op in NMS_OPS and n.name.startswith(scope)]
     iou = _const_input(g, nms[0], 3)
     per_class = _const_input(g, nms[0], 2)
-    threshold = _const_input(g, nms[0], 4) if nms[0].op in ("NonMaxSuppressionV3", "NonMaxSuppressionV4",
-                                                              "NonMaxSuppressionV5") else None
-    if threshold is None:
-        threshold = next((v for v in (_const_input(g, n, 1) for n in graph_def.node if n.op == "Greater"
-                                      and n.name.startswith(scope) and "FilterGreaterThan" in n.name)
-                          if v is not None), 0.0)
+    # the score threshold: NMS V3+ take one (the API gives them -inf and filters before: FilterGreaterThan)
+    thresholds = [_const_input(g, nms[0], 4)] if nms[0].op != "NonMaxSuppressionV2" else []
+    thresholds += [_const_input(g, n, 1) for n in graph_def.node if n.op == "Greater" and n.name.startswith(scope)
+                   and "FilterGreaterThan" in n.name]
+    finite = [float(t) for t in thresholds if t is not None and np.isfinite(t)]
+    threshold = max(finite) if finite else 0.0
     scales = _box_scales(g, scope)
     if iou is None or per_class is None or scales is None:
         raise InputError("an Object Detection API export whose NMS thresholds or box coder scales are not constants; "
                          "convert it with --select-tf-ops")
-    box = boxes[0]
-    return SSD(image=image, image_shape=shape, box_encodings=box, scores=scores, scores_with_background=with_bg,
+    decoded = [t for t in nms_inputs if vals[t].ndim in (3, 4) and vals[t].shape[-1] == 4
+               and vals[t].shape[1] == len(vals[anchors[0]])]
+    if len(decoded) != 1:
+        raise InputError("an Object Detection API export whose decoded boxes were not found where its NMS reads them; "
+                         "convert it with --select-tf-ops")
+    return SSD(image=image, image_shape=shape, box_encodings=boxes[0], decoded_boxes=decoded[0], scores=scores, scores_with_background=with_bg,
                anchors=_center_size(vals[anchors[0]]), num_classes=int(k - 1), scales=scales,
                iou_threshold=float(iou), score_threshold=float(threshold), per_class=int(per_class),
                max_detections=int(vals["detection_scores"].shape[1]), label_offset=_label_offset(g),
@@ -265,7 +273,7 @@ def backbone(graph_def, ssd):
 
 
 def backbone_outputs(ssd):
-    return [node_name(ssd.box_encodings), node_name(ssd.scores)]
+    return [node_name(ssd.decoded_boxes), node_name(ssd.scores)]
 
 
 def tflite_form(graph_def, ssd):
@@ -278,7 +286,8 @@ def tflite_form(graph_def, ssd):
         n.op, n.name = op, name
         n.input.extend(inputs)
         for k, v in attrs.items():
-            if k in ("T", "dtype", "Tpaddings", "Tshape"):
+            if k in ("T", "dtype", "Tpaddings", "Tshape", "Index", "Tidx", "SrcT", "DstT", "Tparams", "Tindices",
+                     "Taxis"):  # (type attrs; num, axis, N are ints)
                 n.attr[k].type = v
             elif isinstance(v, bool):
                 n.attr[k].b = v
@@ -298,27 +307,70 @@ def tflite_form(graph_def, ssd):
         t.tensor_content = v.tobytes()
         return name
 
-    box = add("Reshape", "raw_outputs/box_encodings",
-              [ssd.box_encodings, const("raw_outputs/box_shape", [1, n_anchors, 4], np.int32)], T=1, Tshape=3)
+    # The graph decodes the boxes (its anchors and box coder's scales, folded to constants by the converter)
+    # and clips them to the image before its NMS. The op is given those clipped boxes, encoded against unit
+    # anchors with unit scales (its decode then gives them back), so that its NMS compares what TensorFlow's
+    # compares: with the raw encodings and anchors, boxes crossing the image border overlap differently.
+    boxes = add("Reshape", "raw_outputs/decoded_boxes",
+                [ssd.decoded_boxes, const("raw_outputs/box_shape", [1, n_anchors, 4], np.int32)], T=1, Tshape=3)
+    add("Maximum", "raw_outputs/clip_lo", [boxes.name, const("raw_outputs/zero", 0.0, np.float32)], T=1)
+    add("Minimum", "raw_outputs/clipped", ["raw_outputs/clip_lo", const("raw_outputs/one", 1.0, np.float32)], T=1)
+    unpack = add("Unpack", "raw_outputs/corners", ["raw_outputs/clipped"], T=1, num=4, axis=2)
+    half = const("raw_outputs/half", 0.5, np.float32)
+    tiny = const("raw_outputs/tiny", 1e-8, np.float32)
+    for name, a, b in (("yc", 0, 2), ("xc", 1, 3)):
+        add("AddV2", f"raw_outputs/{name}_sum", [f"{unpack.name}:{a}", f"{unpack.name}:{b}"], T=1)
+        add("Mul", f"raw_outputs/{name}", [f"raw_outputs/{name}_sum", half], T=1)
+    for name, a, b in (("h", 0, 2), ("w", 1, 3)):
+        add("Sub", f"raw_outputs/{name}_size", [f"{unpack.name}:{b}", f"{unpack.name}:{a}"], T=1)
+        add("Maximum", f"raw_outputs/{name}_pos", [f"raw_outputs/{name}_size", tiny], T=1)
+        add("Log", f"raw_outputs/{name}", [f"raw_outputs/{name}_pos"], T=1)
+    box = add("Pack", "raw_outputs/box_encodings", ["raw_outputs/yc", "raw_outputs/xc", "raw_outputs/h",
+                                                    "raw_outputs/w"], T=1, N=4, axis=2)
     scores = ssd.scores
     if not ssd.scores_with_background:  # (the op skips a background column: give it one)
-        scores = add("Pad", "raw_outputs/class_predictions",
+        scores = add("Pad", "raw_outputs/with_background",
                      [scores, const("raw_outputs/background", [[0, 0], [0, 0], [1, 0]], np.int32)],
                      T=1, Tpaddings=3).name
+    classes = ssd.num_classes
+    dummies = SKIPPED_COLUMNS if classes > SKIPPED_COLUMNS[0] else ()
+    if dummies:
+        # LiteRT's regular NMS run on T > 1 threads never looks at class column T (its worker loop
+        # pre-increments the shared column counter: tensorflow/tensorflow#56058), so an app with 2 or 4
+        # threads silently loses a class. Columns 2..8 hold classes that never score (-1): whatever the
+        # thread count up to 8, the one column skipped is one of them; a table maps the op's class
+        # indices back to the graph's.
+        head = add("Slice", "raw_outputs/classes_head", [scores, const("raw_outputs/head_begin", [0, 0, 0], np.int32),
+                                                         const("raw_outputs/head_size", [-1, -1, 1 + dummies[0]],
+                                                               np.int32)], T=1, Index=3)
+        tail = add("Slice", "raw_outputs/classes_tail", [scores, const("raw_outputs/tail_begin",
+                                                                         [0, 0, 1 + dummies[0]], np.int32),
+                                                         const("raw_outputs/tail_size", [-1, -1, -1], np.int32)],
+                   T=1, Index=3)
+        never = const("raw_outputs/never_scoring", np.full((1, n_anchors, len(dummies)), -1.0), np.float32)
+        scores = add("ConcatV2", "raw_outputs/class_predictions",
+                     [head.name, never, tail.name, const("raw_outputs/axis", 2, np.int32)], T=1, N=3, Tidx=3).name
+        classes += len(dummies)
     else:
         scores = add("Identity", "raw_outputs/class_predictions", [scores], T=1).name
-    anchors = const("anchors", ssd.anchors, np.float32)
+    anchors = const("anchors", np.tile(np.float32([[0, 0, 1, 1]]), (n_anchors, 1)), np.float32)
     pp = add(POSTPROCESS_OP, POSTPROCESS_OP, [box.name, scores, anchors], _output_quantized=True,
              max_detections=ssd.max_detections, max_classes_per_detection=1, detections_per_class=ssd.per_class,
-             use_regular_nms=True, nms_score_threshold=ssd.score_threshold, nms_iou_threshold=ssd.iou_threshold,
-             num_classes=ssd.num_classes, y_scale=ssd.scales[0], x_scale=ssd.scales[1], h_scale=ssd.scales[2],
-             w_scale=ssd.scales[3])
+             use_regular_nms=True, nms_score_threshold=max(ssd.score_threshold, -0.5) if dummies else
+             ssd.score_threshold, nms_iou_threshold=ssd.iou_threshold, num_classes=classes,
+             y_scale=1.0, x_scale=1.0, h_scale=1.0, w_scale=1.0)
     lo, hi = const("detection_boxes/lo", 0.0, np.float32), const("detection_boxes/hi", 1.0, np.float32)
     add("Maximum", "detection_boxes/clip", [pp.name, lo], T=1)
     add("Minimum", "detection_boxes", ["detection_boxes/clip", hi], T=1)  # as the graph clips to the image
     add("Identity", "detection_scores", [f"{pp.name}:2"], T=1)
-    add("AddV2", "detection_classes", [f"{pp.name}:1", const("detection_classes/offset", ssd.label_offset,
-                                                             np.float32)], T=1)
+    ids = np.arange(classes, dtype=np.float32)
+    if dummies:
+        ids[dummies[-1] + 1:] -= len(dummies)
+    table = const("detection_classes/table", ids + np.float32(ssd.label_offset), np.float32)
+    add("Cast", "detection_classes/index", [f"{pp.name}:1"], SrcT=1, DstT=3)
+    add("GatherV2", "detection_classes", [table, "detection_classes/index", const("detection_classes/axis", 0,
+                                                                                    np.int32)],
+        Tparams=1, Tindices=3, Taxis=3)
     add("Identity", "num_detections", [f"{pp.name}:3"], T=1)
     return out
 

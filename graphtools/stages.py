@@ -161,8 +161,8 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
         except NeedsFlexError as e:  # written, but nothing here can run it
             not_compared.append({"model": p, "why": str(e).split(": ", 1)[1]})
     if ssd is not None:  # TensorFlow's detections (the export as it is) matched with each model's
-        images = data_arrays[ssd.image] if data_arrays else np.random.RandomState(0).randint(
-            0, 256, [8] + ssd.image_shape[1:]).astype(np.uint8)
+        images = (np.clip(np.round(data_arrays[ssd.image]), 0, 255).astype(np.uint8) if data_arrays else
+                  np.random.RandomState(0).randint(0, 256, [8] + ssd.image_shape[1:]).astype(np.uint8))
         cmp = detection.compare(fz.graph_def, [(m.name, m) for m in runnable], images) if runnable else None
         if cmp is not None:
             cmp["data"] = "--data" if data_arrays else "random uint8 images (seed 0, 8 images)"

@@ -1,0 +1,203 @@
+"""Object Detection API SSD exports (issue 23): a small export built in code with the same structure the
+API writes (a Preprocessor map loop, box-predictor heads, grid anchors, a Postprocessor with a Faster
+R-CNN box decoder, score conversion and BatchMultiClassNonMaxSuppression in a while loop), converted to
+a TFLite model with one TFLite_Detection_PostProcess op and checked by detection matching."""
+import json
+
+import numpy as np
+import pytest
+
+from builders import _session, control_flow, tf, tf1
+from conftest import run_cli
+
+SIZE, GRID, PER_CELL, CLASSES, MAX_TOTAL = 32, 8, 2, 2, 10
+SCALES = (10.0, 10.0, 5.0, 5.0)
+
+
+def _anchors():
+    """[N, 4] corner anchors, computed by ops as the anchor generator does."""
+    with tf.name_scope("MultipleGridAnchorGenerator"):
+        c = (tf.cast(tf.range(GRID), tf.float32) + 0.5) / GRID
+        cy, cx = tf.meshgrid(c, c, indexing="ij")
+        centers = tf.reshape(tf.stack([cy, cx], -1), [-1, 1, 2])
+        sizes = tf.constant([[0.2, 0.2], [0.35, 0.2]])
+        centers = tf.reshape(tf.tile(centers, [1, PER_CELL, 1]), [-1, 2])
+        hw = tf.tile(sizes, [GRID * GRID, 1])
+        return tf.identity(tf.concat([centers - hw / 2, centers + hw / 2], 1), name="Identity")
+
+
+def _decode(codes, anchors):
+    with tf.name_scope("Decode"):
+        ymin, xmin, ymax, xmax = tf.unstack(tf.transpose(anchors))
+        ha, wa = ymax - ymin, xmax - xmin
+        yca, xca = ymin + ha / 2, xmin + wa / 2
+        ty, tx, th, tw = tf.unstack(tf.transpose(codes))
+        ty, tx, th, tw = ty / SCALES[0], tx / SCALES[1], th / SCALES[2], tw / SCALES[3]
+        w, h = tf.exp(tw) * wa, tf.exp(th) * ha
+        yc, xc = ty * ha + yca, tx * wa + xca
+        return tf.transpose(tf.stack([yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2]))
+
+
+def _nms(boxes, scores, iou, threshold, per_class, v3):
+    """One image's multi-class NMS, as MultiClassNonMaxSuppression does it (clip, filter, NMS per class,
+    merge, sort, pad)."""
+    with tf.name_scope("MultiClassNonMaxSuppression"):
+        boxes = tf.clip_by_value(boxes, 0.0, 1.0)
+        sel_b, sel_s, sel_c = [], [], []
+        for c in range(CLASSES):
+            s = scores[:, c]
+            with tf.name_scope("FilterGreaterThan"):
+                keep = tf.reshape(tf.where(tf.greater(s, threshold)), [-1])
+            b, s = tf.gather(boxes, keep), tf.gather(s, keep)
+            if v3:
+                idx = tf.raw_ops.NonMaxSuppressionV3(boxes=b, scores=s, max_output_size=per_class,
+                                                     iou_threshold=iou, score_threshold=threshold)
+            else:
+                idx = tf.raw_ops.NonMaxSuppressionV2(boxes=b, scores=s, max_output_size=tf.minimum(
+                    per_class, tf.shape(s)[0]), iou_threshold=iou)
+            sel_b.append(tf.gather(b, idx))
+            sel_s.append(tf.gather(s, idx))
+            sel_c.append(tf.fill(tf.shape(idx), float(c)))
+        b, s, c = tf.concat(sel_b, 0), tf.concat(sel_s, 0), tf.concat(sel_c, 0)
+        n = tf.minimum(tf.shape(s)[0], MAX_TOTAL)
+        _, order = tf.nn.top_k(s, n)
+        pad = MAX_TOTAL - n
+        b = tf.pad(tf.gather(b, order), [[0, pad], [0, 0]])
+        s = tf.pad(tf.gather(s, order), [[0, pad]])
+        c = tf.pad(tf.gather(c, order), [[0, pad]])
+        return b, s, c, n
+
+
+def ssd_export(path, v3=False, softmax=False, static=False, seed=0, second_stage=False):
+    """A trained-looking SSD export written as the Object Detection API writes it; returns its path."""
+    rng = np.random.RandomState(seed)
+    g = tf.Graph()
+    with g.as_default(), control_flow(1):
+        image = tf1.placeholder(tf.uint8, [1, SIZE, SIZE, 3] if static else [None, None, None, 3],
+                                name="image_tensor")
+        with tf.name_scope("Preprocessor"):
+            def resize(img):
+                return tf1.image.resize_bilinear(tf.expand_dims(tf.cast(img, tf.float32), 0), [SIZE, SIZE])[0]
+            x = tf.map_fn(resize, image, dtype=tf.float32, back_prop=False)
+            x = x * (2.0 / 255) - 1.0
+        with tf.name_scope("FeatureExtractor"):
+            f = tf.nn.relu(tf.nn.conv2d(x, tf.constant(rng.randn(3, 3, 3, 8).astype(np.float32) * 0.5),
+                                        [1, 4, 4, 1], "SAME"))
+        n = GRID * GRID * PER_CELL
+        with tf.name_scope("BoxPredictor_0"):
+            box = tf.reshape(tf.nn.conv2d(f, tf.constant(rng.randn(1, 1, 8, PER_CELL * 4).astype(np.float32) * 0.3),
+                                          [1, 1, 1, 1], "SAME"), [-1, n, 1, 4])
+            cls = tf.reshape(tf.nn.conv2d(f, tf.constant(rng.randn(1, 1, 8, PER_CELL * (CLASSES + 1))
+                                                         .astype(np.float32) * 1.5), [1, 1, 1, 1], "SAME"),
+                             [-1, n, CLASSES + 1])
+        codes = tf.concat([tf.squeeze(box, 2, name="Squeeze")], 1, name="concat")
+        logits = tf.concat([cls], 1, name="concat_1")
+        anchors = _anchors()
+        with tf.name_scope("Postprocessor"):
+            tiled = tf.tile(tf.expand_dims(anchors, 0), [tf.shape(codes)[0], 1, 1])
+            boxes = tf.reshape(_decode(tf.reshape(codes, [-1, 4]), tf.reshape(tiled, [-1, 4])), [-1, n, 4])
+            scores = tf.slice(logits, [0, 0, 1], [-1, -1, -1])
+            scores = tf.math.truediv(scores, 1.0, name="scale_logits")
+            scores = (tf.nn.softmax(scores) if softmax else tf.sigmoid(scores))
+            scores = tf.identity(scores, name="convert_scores")
+            with tf.name_scope("BatchMultiClassNonMaxSuppression"):
+                def per_image(args):
+                    return _nms(args[0], args[1], 0.5, 0.05, 5, v3)
+                b, s, c, k = tf.map_fn(per_image, (boxes, scores), dtype=(tf.float32, tf.float32, tf.float32,
+                                                                          tf.int32), back_prop=False)
+            num = tf.cast(k, tf.float32)
+        if second_stage:  # Faster R-CNN: the proposals cropped from the features and classified again
+            with tf.name_scope("SecondStageFeatureExtractor"):
+                crops = tf.image.crop_and_resize(x, boxes[0], tf.zeros([n], tf.int32), [4, 4])
+                s = s + 0.0 * tf.reduce_mean(crops)
+        tf.identity(b, name="detection_boxes")
+        tf.identity(s, name="detection_scores")
+        tf.add(c, 1.0, name="detection_classes")
+        tf.identity(num, name="num_detections")
+        with _session(g):
+            pass
+    path.write_bytes(g.as_graph_def().SerializeToString())
+    return str(path)
+
+
+def _images(k, seed=1):
+    return np.random.RandomState(seed).randint(0, 256, (k, SIZE, SIZE, 3)).astype(np.uint8)
+
+
+def test_an_ssd_export_is_recognised_and_every_parameter_read_from_the_graph(tmp_path):
+    from graphtools import detection, load_graph_def
+
+    for v3, softmax in ((False, False), (True, True)):
+        gd = load_graph_def(ssd_export(tmp_path / f"ssd{v3}.pb", v3=v3, softmax=softmax))
+        ssd = detection.recognise(gd)
+        assert ssd is not None and ssd.image == "image_tensor" and ssd.image_shape == [1, SIZE, SIZE, 3]
+        assert ssd.num_classes == CLASSES and ssd.scales == SCALES and ssd.max_detections == MAX_TOTAL
+        assert (ssd.iou_threshold, ssd.per_class, ssd.label_offset) == (0.5, 5, 1.0)
+        assert ssd.score_threshold == pytest.approx(0.05)
+        assert ssd.score_converter == ("Softmax" if softmax else "Sigmoid") and not ssd.scores_with_background
+        assert ssd.nms_op == ("NonMaxSuppressionV3" if v3 else "NonMaxSuppressionV2")
+        assert ssd.anchors.shape == (GRID * GRID * PER_CELL, 4)
+        np.testing.assert_allclose(ssd.anchors[0], [0.5 / GRID, 0.5 / GRID, 0.2, 0.2], atol=1e-6)  # centre-size
+    plain = tf.Graph()
+    with plain.as_default():
+        tf.identity(tf1.placeholder(tf.float32, [1, 3], name="x"), name="y")
+    assert detection.recognise(plain.as_graph_def()) is None
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_an_ssd_export_converts_zero_config_and_finds_tensorflows_detections(tmp_path, static):
+    from graphtools import detection, load_graph_def, tflite
+
+    path = ssd_export(tmp_path / "ssd.pb", static=static)
+    images = _images(6)
+    np.save(tmp_path / "images.npy", images)
+    res = run_cli("pipeline", "--graph", path, "--quantize", "none,int8", "--data", tmp_path / "images.npy",
+                  "--out-dir", tmp_path / "out", "--logdir", "", "--json")
+    assert res.code == 0, res.err
+    report = json.loads(res.out)
+    assert report["outputs"] == list(detection.OUTPUTS) and report["inputs"] == ["image_tensor"]
+    assert report["detector"]["num_classes"] == CLASSES and report["strip"]["verified"]
+    cmp = report["compare"]
+    assert cmp["kind"] == "detection" and cmp["samples"] == 6
+    by = {m["model"].rsplit("/", 1)[-1]: m for m in cmp["models"]}
+    assert by["model.tflite"]["found_fraction"] >= 0.9 and by["model.tflite"]["max_score_diff"] <= 0.02
+    assert by["model.int8.tflite"]["checked"] > 0  # (int8, calibrated on the images, runs and is matched)
+    ops = tflite.summarize(str(tmp_path / "out" / "model.tflite"))["op_histogram"]
+    assert ops.get("CUSTOM:TFLite_Detection_PostProcess") == 1 and not any("Flex" in op for op in ops)
+    # the outputs mean what the graph's mean: class ids with its offset, boxes clipped, the input uint8
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(tmp_path / "out" / "model.tflite"))
+    runner = it.get_signature_runner("serving_default")
+    got = runner(image_tensor=images[:1])
+    ref = __import__("graphtools.runtime", fromlist=["run_graph"]).run_graph(
+        load_graph_def(path), {"image_tensor": images[:1]}, list(detection.OUTPUTS))
+    n = int(got["num_detections"][0])
+    assert n == int(ref[3][0]) and set(got["detection_classes"][0][:n]) <= {1.0, 2.0}
+    assert got["detection_boxes"].min() >= 0 and got["detection_boxes"].max() <= 1
+    m = detection.match(dict(zip(detection.OUTPUTS, ref)), got)
+    assert m["found"] == m["checked"] > 0
+
+
+def test_detection_matching_ignores_slot_order_but_not_class_box_or_score():
+    from graphtools.detection import match
+
+    boxes = np.array([[[0.1, 0.1, 0.5, 0.5], [0.2, 0.6, 0.4, 0.9], [0.6, 0.1, 0.9, 0.3]]], np.float32)
+    ref = {"detection_boxes": boxes, "detection_scores": np.array([[0.9, 0.5, 0.49]], np.float32),
+           "detection_classes": np.array([[1, 2, 1]], np.float32), "num_detections": np.array([3], np.float32)}
+    swapped = {k: v[:, [0, 2, 1]] if v.ndim > 1 else v for k, v in ref.items()}
+    assert match(ref, swapped)["found"] == 3
+    wrong = dict(swapped, detection_classes=np.array([[1, 1, 1]], np.float32))
+    assert match(ref, wrong)["found"] == 2
+    moved = dict(swapped, detection_boxes=swapped["detection_boxes"] + np.float32(0.05))
+    assert match(ref, moved)["found"] == 0
+    lower = dict(swapped, detection_scores=swapped["detection_scores"] - np.float32(0.05))
+    assert match(ref, lower)["found"] == 0
+
+
+def test_a_two_stage_export_is_one_line_naming_the_flex_route(tmp_path):
+    ssd_export(tmp_path / "frcnn.pb", second_stage=True)
+    res = run_cli("pipeline", "--graph", tmp_path / "frcnn.pb", "--out-dir", tmp_path / "out", "--logdir", "")
+    assert res.code == 2 and "Traceback" not in res.err and len(res.err.strip().splitlines()) == 1
+    assert "two-stage" in res.err and "--select-tf-ops" in res.err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
