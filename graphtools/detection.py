@@ -56,11 +56,13 @@ class SSD:
 
     def describe(self):
         h, w = self.image_shape[1:3]
+        raised = (f" (the op keeps up to {self.max_detections} per class: LiteRT's multi-threaded NMS overruns its "
+                  f"buffer with fewer)" if self.per_class < self.max_detections else "")
         return (f"an Object Detection API SSD export: {len(self.anchors)} anchors, {self.num_classes} classes, "
                 f"{self.score_converter.lower()} scores, {self.nms_op} per class (IoU {self.iou_threshold:g}, "
                 f"score > {self.score_threshold:g}, {self.per_class} per class, {self.max_detections} in all), box "
                 f"scales {'/'.join(f'{s:g}' for s in self.scales)}, input {self.image} {h}x{w}: its post-processing "
-                f"becomes one {POSTPROCESS_OP} op")
+                f"becomes one {POSTPROCESS_OP} op{raised}")
 
     def as_dict(self):
         d = dataclasses.asdict(self)
@@ -261,6 +263,44 @@ def _center_size(corners):
     return np.stack([(ymin + ymax) / 2, (xmin + xmax) / 2, ymax - ymin, xmax - xmin], 1).astype(np.float32)
 
 
+@dataclasses.dataclass
+class Exported:
+    """A graph already exported for TFLite (``tflite_graph.pb``): the network and one post-processing op
+    TensorFlow has no kernel for. It converts as it is; the network before the op is what TensorFlow checks."""
+
+    op: str
+    image: str
+    image_shape: list
+    raw: list                   # the op's inputs the network computes (box encodings, class predictions)
+    outputs: tuple = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
+
+    def describe(self):
+        return (f"a graph exported for TFLite with its {POSTPROCESS_OP} op ({self.op}): converted as it is; "
+                f"the network before the op is checked against TensorFlow (TensorFlow has no kernel for the op)")
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+def exported(graph_def, input_shapes=None):
+    """``Exported`` for a graph holding a TFLite_Detection_PostProcess op, else None."""
+    node = next((n for n in graph_def.node if n.op == POSTPROCESS_OP), None)
+    if node is None:
+        return None
+    g = Graph(graph_def)
+    raw = [i for i in g.data_inputs(node.name) if g.op_of(node_name(i)) != "Const"]
+    inputs = [n.name for n in graph_def.node if n.op in ("Placeholder", "PlaceholderV2")]
+    if len(inputs) != 1:
+        raise InputError(f"a graph with {POSTPROCESS_OP} and {len(inputs)} placeholders: name the image input with "
+                         f"--inputs")
+    dims = [d.size for d in g.node(inputs[0]).attr["shape"].shape.dim]
+    shape = [1] + list(input_shapes[inputs[0]])[1:] if input_shapes and inputs[0] in input_shapes else (
+        [1] + dims[1:] if len(dims) == 4 and all(d > 0 for d in dims[1:]) else None)
+    if shape is None:
+        raise InputError(f"{inputs[0]} has no fixed size; give it with --input-shapes 1,300,300,3")
+    return Exported(op=node.name, image=inputs[0], image_shape=shape, raw=raw)
+
+
 # ------------------------------------------------------------------ the rewrite
 
 def backbone(graph_def, ssd):
@@ -273,12 +313,33 @@ def backbone(graph_def, ssd):
 
 
 def backbone_outputs(ssd):
+    if isinstance(ssd, Exported):
+        return [node_name(r) for r in ssd.raw]
     return [node_name(ssd.decoded_boxes), node_name(ssd.scores)]
 
 
-def tflite_form(graph_def, ssd):
-    """``graph_def`` (the backbone, its loops lowered) with the detection op and the graph's four outputs."""
+def output_names(det):
+    return list(det.outputs) if isinstance(det, Exported) else list(OUTPUTS)
+
+
+def tflite_form(graph_def, ssd, source=None):
+    """``graph_def`` (the backbone, its loops lowered) with the detection op and the graph's four outputs
+    (for an ``Exported`` graph: its own op, from ``source``, and outputs named as the op's are documented)."""
     out = _copy(graph_def)
+    if isinstance(ssd, Exported):
+        g = Graph(source)
+        node = g.node(ssd.op)
+        have = {n.name for n in out.node}
+        for ref in g.data_inputs(ssd.op):  # (the anchors constant)
+            if node_name(ref) not in have:
+                out.node.add().CopyFrom(g.node(node_name(ref)))
+        out.node.add().CopyFrom(node)
+        for k, name in enumerate(ssd.outputs):
+            n = out.node.add()
+            n.op, n.name = "Identity", name
+            n.input.append(ssd.op if k == 0 else f"{ssd.op}:{k}")
+            n.attr["T"].type = 1
+        return out
     n_anchors = len(ssd.anchors)
 
     def add(op, name, inputs, **attrs):
@@ -355,24 +416,32 @@ def tflite_form(graph_def, ssd):
         scores = add("Identity", "raw_outputs/class_predictions", [scores], T=1).name
     anchors = const("anchors", np.tile(np.float32([[0, 0, 1, 1]]), (n_anchors, 1)), np.float32)
     pp = add(POSTPROCESS_OP, POSTPROCESS_OP, [box.name, scores, anchors], _output_quantized=True,
-             max_detections=ssd.max_detections, max_classes_per_detection=1, detections_per_class=ssd.per_class,
+             max_detections=ssd.max_detections, max_classes_per_detection=1, detections_per_class=op_per_class(ssd),
              use_regular_nms=True, nms_score_threshold=max(ssd.score_threshold, -0.5) if dummies else
              ssd.score_threshold, nms_iou_threshold=ssd.iou_threshold, num_classes=classes,
              y_scale=1.0, x_scale=1.0, h_scale=1.0, w_scale=1.0)
-    lo, hi = const("detection_boxes/lo", 0.0, np.float32), const("detection_boxes/hi", 1.0, np.float32)
-    add("Maximum", "detection_boxes/clip", [pp.name, lo], T=1)
-    add("Minimum", "detection_boxes", ["detection_boxes/clip", hi], T=1)  # as the graph clips to the image
+    # No float arithmetic after the op: int8 conversion would quantize it (class ids of 14.965). The boxes
+    # it gives are the clipped boxes it was given; class ids are mapped in int32.
+    add("Identity", "detection_boxes", [pp.name], T=1)
     add("Identity", "detection_scores", [f"{pp.name}:2"], T=1)
-    ids = np.arange(classes, dtype=np.float32)
+    ids = np.arange(classes, dtype=np.int32)
     if dummies:
         ids[dummies[-1] + 1:] -= len(dummies)
-    table = const("detection_classes/table", ids + np.float32(ssd.label_offset), np.float32)
+    table = const("detection_classes/table", ids + int(round(ssd.label_offset)), np.int32)
     add("Cast", "detection_classes/index", [f"{pp.name}:1"], SrcT=1, DstT=3)
-    add("GatherV2", "detection_classes", [table, "detection_classes/index", const("detection_classes/axis", 0,
-                                                                                    np.int32)],
-        Tparams=1, Tindices=3, Taxis=3)
+    add("GatherV2", "detection_classes/id", [table, "detection_classes/index",
+                                             const("detection_classes/axis", 0, np.int32)],
+        Tparams=3, Tindices=3, Taxis=3)
+    add("Cast", "detection_classes", ["detection_classes/id"], SrcT=3, DstT=1)
     add("Identity", "num_detections", [f"{pp.name}:3"], T=1)
     return out
+
+
+def op_per_class(ssd):
+    """The op's per-class cap: the graph's, but never below the total. LiteRT's multi-threaded regular NMS
+    merges its threads' results into a buffer of total + per-class entries, each thread holding up to the
+    total: with a smaller per-class cap it writes past the buffer (heap corruption, an abort) on 2+ threads."""
+    return max(ssd.per_class, ssd.max_detections)
 
 
 def _copy(gd):

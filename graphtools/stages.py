@@ -80,8 +80,12 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
 
     from . import detection
 
-    if graph and not ckpt and not output_nodes and detection.is_export(io.load_graph_def(graph)):
-        output_nodes = list(detection.OUTPUTS)  # (an export's four outputs, not one picked among them)
+    if graph and not ckpt and not output_nodes:
+        src = io.load_graph_def(graph)
+        if detection.is_export(src):
+            output_nodes = list(detection.OUTPUTS)  # (an export's four outputs, not one picked among them)
+        elif detection.exported(src) is not None:
+            output_nodes = [detection.exported(src).op]
     say("[1/5] freeze")
     fz = freeze(ckpt=ckpt, meta=meta, graph=graph, saved_model=saved_model, keras=keras, output_nodes=output_nodes,
                 allow_unsafe_ops=allow_unsafe_ops)
@@ -122,10 +126,11 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
              if not (b.get("kind") == "training_batchnorm" and set(b.get("nodes", [])) <= set(sr.batch_statistics))]
     converted, lsig, loops = conversion.prepare_loops(sr.graph_def, sig, rnn, select_tf_ops)  # once, for every mode
     if ssd is not None:
-        converted = detection.tflite_form(converted, ssd)
-        lsig = conversion.resolve_signature(converted, [ssd.image], list(detection.OUTPUTS),
-                                            {ssd.image: ssd.image_shape})
-        ins, outs, shapes = [ssd.image], list(detection.OUTPUTS), {ssd.image: ssd.image_shape}
+        checked_net, lsig_net = converted, lsig
+        converted = detection.tflite_form(converted, ssd, fz.graph_def)
+        outs = detection.output_names(ssd)
+        lsig = conversion.resolve_signature(converted, [ssd.image], outs, {ssd.image: ssd.image_shape})
+        ins, shapes = [ssd.image], {ssd.image: ssd.image_shape}
     if data_arrays is None and data:
         data_arrays = load_samples(data, ins, shapes, scale=scale, mean=mean, std=std)
         calibration = {k: v[:calibration_samples] for k, v in data_arrays.items()}
@@ -160,7 +165,13 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
             runnable.append(LiteModel(b, name=p))
         except NeedsFlexError as e:  # written, but nothing here can run it
             not_compared.append({"model": p, "why": str(e).split(": ", 1)[1]})
-    if ssd is not None:  # TensorFlow's detections (the export as it is) matched with each model's
+    if isinstance(ssd, detection.Exported):  # TF has no kernel for the op: the network before it is compared
+        net = LiteModel(conversion.convert(checked_net, signature=lsig_net), name=f"the network before {ssd.op}")
+        cmp = compare(sr.graph_def, [net], data_arrays, None, batch=512, allow_unsafe_ops=allow_unsafe_ops,
+                      signature=sig)
+        cmp["note"] = (f"{ssd.op} is LiteRT's own op (TensorFlow has no kernel for it): the network before it, "
+                       f"converted alone, is compared with TensorFlow")
+    elif ssd is not None:  # TensorFlow's detections (the export as it is) matched with each model's
         images = (np.clip(np.round(data_arrays[ssd.image]), 0, 255).astype(np.uint8) if data_arrays else
                   np.random.RandomState(0).randint(0, 256, [8] + ssd.image_shape[1:]).astype(np.uint8))
         cmp = detection.compare(fz.graph_def, [(m.name, m) for m in runnable], images) if runnable else None
@@ -217,7 +228,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
             tensorboard.write_graph(os.path.join(logdir, "freeze"), fz.graph_def)
             tensorboard.write_graph(os.path.join(logdir, "optimized"), sr.graph_def)
             tensorboard.write_graph(os.path.join(logdir, "tflite"), sr.graph_def, text={"tflite/models": tflite_text})
-            if cmp is not None and ssd is None:
+            if cmp is not None and (ssd is None or isinstance(ssd, detection.Exported)):
                 tensorboard.write_comparison(os.path.join(logdir, "compare"), sr.graph_def, cmp, data_arrays)
     return report
 
@@ -227,11 +238,15 @@ def _detector(fz, input_shapes, say):
     any other model or when other outputs than the export's four were asked for."""
     from . import conversion, detection
 
-    if not set(fz.outputs) <= set(detection.OUTPUTS) or not detection.is_export(fz.graph_def):
-        return None
     if isinstance(input_shapes, str):
         input_shapes = conversion.parse_shapes(input_shapes, [n.name for n in fz.graph_def.node
                                                               if n.op == "Placeholder"][:1])
+    done = detection.exported(fz.graph_def, input_shapes)
+    if done is not None:
+        say(f"  {done.describe()}")
+        return done
+    if not set(fz.outputs) <= set(detection.OUTPUTS) or not detection.is_export(fz.graph_def):
+        return None
     ssd = detection.recognise(fz.graph_def, input_shapes)
     say(f"  {ssd.describe()}")
     return ssd

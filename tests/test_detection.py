@@ -10,7 +10,8 @@ import pytest
 from builders import _session, control_flow, tf, tf1
 from conftest import run_cli
 
-SIZE, GRID, PER_CELL, CLASSES, MAX_TOTAL = 32, 8, 2, 2, 10
+SIZE, GRID, PER_CELL, MAX_TOTAL = 32, 8, 2, 10
+CLASSES = 2  # (the default; ssd_export(classes=...) for more)
 SCALES = (10.0, 10.0, 5.0, 5.0)
 
 
@@ -38,13 +39,13 @@ def _decode(codes, anchors):
         return tf.transpose(tf.stack([yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2]))
 
 
-def _nms(boxes, scores, iou, threshold, per_class, v3):
+def _nms(boxes, scores, iou, threshold, per_class, v3, classes):
     """One image's multi-class NMS, as MultiClassNonMaxSuppression does it (clip, filter, NMS per class,
     merge, sort, pad)."""
     with tf.name_scope("MultiClassNonMaxSuppression"):
         boxes = tf.clip_by_value(boxes, 0.0, 1.0)
         sel_b, sel_s, sel_c = [], [], []
-        for c in range(CLASSES):
+        for c in range(classes):
             s = scores[:, c]
             with tf.name_scope("FilterGreaterThan"):
                 keep = tf.reshape(tf.where(tf.greater(s, threshold)), [-1])
@@ -68,7 +69,8 @@ def _nms(boxes, scores, iou, threshold, per_class, v3):
         return b, s, c, n
 
 
-def ssd_export(path, v3=False, softmax=False, static=False, seed=0, second_stage=False):
+def ssd_export(path, v3=False, softmax=False, static=False, seed=0, second_stage=False, classes=CLASSES,
+               per_class=MAX_TOTAL):
     """A trained-looking SSD export written as the Object Detection API writes it; returns its path."""
     rng = np.random.RandomState(seed)
     g = tf.Graph()
@@ -87,9 +89,9 @@ def ssd_export(path, v3=False, softmax=False, static=False, seed=0, second_stage
         with tf.name_scope("BoxPredictor_0"):
             box = tf.reshape(tf.nn.conv2d(f, tf.constant(rng.randn(1, 1, 8, PER_CELL * 4).astype(np.float32) * 0.3),
                                           [1, 1, 1, 1], "SAME"), [-1, n, 1, 4])
-            cls = tf.reshape(tf.nn.conv2d(f, tf.constant(rng.randn(1, 1, 8, PER_CELL * (CLASSES + 1))
+            cls = tf.reshape(tf.nn.conv2d(f, tf.constant(rng.randn(1, 1, 8, PER_CELL * (classes + 1))
                                                          .astype(np.float32) * 1.5), [1, 1, 1, 1], "SAME"),
-                             [-1, n, CLASSES + 1])
+                             [-1, n, classes + 1])
         codes = tf.concat([tf.squeeze(box, 2, name="Squeeze")], 1, name="concat")
         logits = tf.concat([cls], 1, name="concat_1")
         anchors = _anchors()
@@ -102,7 +104,7 @@ def ssd_export(path, v3=False, softmax=False, static=False, seed=0, second_stage
             scores = tf.identity(scores, name="convert_scores")
             with tf.name_scope("BatchMultiClassNonMaxSuppression"):
                 def per_image(args):
-                    return _nms(args[0], args[1], 0.5, 0.05, 5, v3)
+                    return _nms(args[0], args[1], 0.5, 0.05, per_class, v3, classes)
                 b, s, c, k = tf.map_fn(per_image, (boxes, scores), dtype=(tf.float32, tf.float32, tf.float32,
                                                                           tf.int32), back_prop=False)
             num = tf.cast(k, tf.float32)
@@ -132,12 +134,14 @@ def test_an_ssd_export_is_recognised_and_every_parameter_read_from_the_graph(tmp
         ssd = detection.recognise(gd)
         assert ssd is not None and ssd.image == "image_tensor" and ssd.image_shape == [1, SIZE, SIZE, 3]
         assert ssd.num_classes == CLASSES and ssd.scales == SCALES and ssd.max_detections == MAX_TOTAL
-        assert (ssd.iou_threshold, ssd.per_class, ssd.label_offset) == (0.5, 5, 1.0)
+        assert (ssd.iou_threshold, ssd.per_class, ssd.label_offset) == (0.5, MAX_TOTAL, 1.0)
         assert ssd.score_threshold == pytest.approx(0.05)
         assert ssd.score_converter == ("Softmax" if softmax else "Sigmoid") and not ssd.scores_with_background
         assert ssd.nms_op == ("NonMaxSuppressionV3" if v3 else "NonMaxSuppressionV2")
         assert ssd.anchors.shape == (GRID * GRID * PER_CELL, 4)
         np.testing.assert_allclose(ssd.anchors[0], [0.5 / GRID, 0.5 / GRID, 0.2, 0.2], atol=1e-6)  # centre-size
+    few = detection.recognise(load_graph_def(ssd_export(tmp_path / "few.pb", per_class=3)))
+    assert few.per_class == 3 and detection.op_per_class(few) == MAX_TOTAL and "overruns" in few.describe()
     plain = tf.Graph()
     with plain.as_default():
         tf.identity(tf1.placeholder(tf.float32, [1, 3], name="x"), name="y")
@@ -174,7 +178,7 @@ def test_an_ssd_export_converts_zero_config_and_finds_tensorflows_detections(tmp
         load_graph_def(path), {"image_tensor": images[:1]}, list(detection.OUTPUTS))
     n = int(got["num_detections"][0])
     assert n == int(ref[3][0]) and set(got["detection_classes"][0][:n]) <= {1.0, 2.0}
-    assert got["detection_boxes"].min() >= 0 and got["detection_boxes"].max() <= 1
+    assert got["detection_boxes"].min() >= -1e-6 and got["detection_boxes"].max() <= 1 + 1e-6  # (clipped, as TF)
     m = detection.match(dict(zip(detection.OUTPUTS, ref)), got)
     assert m["found"] == m["checked"] > 0
 
@@ -201,3 +205,53 @@ def test_a_two_stage_export_is_one_line_naming_the_flex_route(tmp_path):
     assert res.code == 2 and "Traceback" not in res.err and len(res.err.strip().splitlines()) == 1
     assert "two-stage" in res.err and "--select-tf-ops" in res.err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_no_class_is_lost_whatever_thread_count_the_app_runs_the_model_with(tmp_path):
+    """LiteRT's regular NMS on T > 1 threads skips class column T (tensorflow/tensorflow#56058): an app on 2
+    threads would never see the third class. The model keeps that column for a class that never scores."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from graphtools import detection, load_graph_def
+    from graphtools.runtime import run_graph
+
+    path = ssd_export(tmp_path / "ssd.pb", classes=5, seed=3)
+    res = run_cli("pipeline", "--graph", path, "--quantize", "none", "--out-dir", tmp_path / "out", "--logdir", "",
+                  "--no-report")
+    assert res.code == 0, res.err
+    images = _images(4, seed=5)
+    seen = set()
+    for img in images:
+        ref = dict(zip(detection.OUTPUTS, run_graph(load_graph_def(path), {"image_tensor": img[None]},
+                                                    list(detection.OUTPUTS))))
+        seen |= set(ref["detection_classes"][0][:int(ref["num_detections"][0])])
+        for threads in (1, 2, 3, 4):
+            it = Interpreter(model_path=str(tmp_path / "out" / "model.tflite"), num_threads=threads)
+            got = it.get_signature_runner("serving_default")(image_tensor=img[None])
+            m = detection.match(ref, got, top=MAX_TOTAL)
+            assert m["found"] == m["checked"], (threads, m)
+    assert {4.0, 5.0} <= seen  # (the classes 3 and 4 threads would skip are among TensorFlow's detections)
+
+
+def test_a_graph_already_exported_for_tflite_converts_as_it_is(tmp_path):
+    """tflite_graph.pb (export_tflite_ssd_graph's form): a float input, the network, the op. It converts as
+    it is; the network before the op is compared with TensorFlow."""
+    from graphtools import conversion, detection, load_graph_def, tflite
+
+    gd = load_graph_def(ssd_export(tmp_path / "ssd.pb", static=True))
+    ssd = detection.recognise(gd)
+    net = detection.backbone(gd, ssd)
+    sig = conversion.resolve_signature(net, "image_tensor", detection.backbone_outputs(ssd),
+                                       {"image_tensor": ssd.image_shape})
+    lowered, _, _ = conversion.prepare_loops(net, sig)
+    form = detection.tflite_form(lowered, ssd)
+    (tmp_path / "tflite_graph.pb").write_bytes(form.SerializeToString())
+    res = run_cli("pipeline", "--graph", tmp_path / "tflite_graph.pb", "--quantize", "none", "--out-dir",
+                  tmp_path / "out", "--logdir", "", "--json")
+    assert res.code == 0, res.err
+    report = json.loads(res.out)
+    assert report["detector"]["op"] == detection.POSTPROCESS_OP
+    [m] = report["compare"]["models"]
+    assert all(o["max_abs_diff"] < 1e-4 for o in m["outputs"].values())
+    ops = tflite.summarize(str(tmp_path / "out" / "model.tflite"))["op_histogram"]
+    assert ops.get("CUSTOM:TFLite_Detection_PostProcess") == 1
