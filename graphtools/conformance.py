@@ -174,7 +174,11 @@ def evaluate(tflite_path, case, outputs=None, reference_outputs=None):
             out_of[name] = hit[0]
         else:
             notes.append(f"output {name} missing (model has {', '.join(d['name'] for d in outs)})")
-    worst = {name: 0.0 for name in out_of}
+    from .detection import OUTPUTS as DETECTIONS, match
+
+    detecting = set(DETECTIONS) <= set(out_of)  # (an SSD's outputs: matched as detections, not slot by slot)
+    matches = []
+    worst = {name: 0.0 for name in out_of if not (detecting and name in DETECTIONS)}
     n = len(next(iter(ys.values())))
     def run(feed):
         for d, v in zip(order, feed):
@@ -197,7 +201,11 @@ def evaluate(tflite_path, case, outputs=None, reference_outputs=None):
             outs_k = {name: np.concatenate([p[name] for p in parts]) for name in out_of}
         else:
             outs_k = run(feed)
+        if detecting:
+            matches.append(match({o: np.asarray(ys[o][k]) for o in DETECTIONS}, {o: outs_k[o] for o in DETECTIONS}))
         for name, d in out_of.items():
+            if name not in worst:
+                continue
             y = np.asarray(ys[name][k])
             got = outs_k[name]
             if got.size != y.size and got.shape and y.size and got.size % y.size == 0:
@@ -206,7 +214,13 @@ def evaluate(tflite_path, case, outputs=None, reference_outputs=None):
             scale = float(np.abs(y).max()) or 1.0
             worst[name] = max(worst[name], float(np.abs(got - y.astype(np.float64)).max() / scale))
     ops = tflite.summarize(str(tflite_path))["op_histogram"]
-    return {"rel_diff": max(worst.values()) if worst else None, "per_output": worst,
+    found = None
+    if detecting:  # the share of TF's ten best detections found on the worst image: its miss rate as the difference
+        found = min((m["found"] / m["checked"] for m in matches if m["checked"]), default=1.0)
+        worst["detections missed"] = 1.0 - found
+        notes.append(f"detections matched: at least {found:.0%} of TensorFlow's 10 best found on every input "
+                     f"(same class, IoU >= 0.9, score within 0.02)")
+    return {"rel_diff": max(worst.values()) if worst else None, "per_output": worst, "detections_found": found,
             "missing": [o for o in outputs if o not in out_of], "ops": sum(ops.values()),
             "random_ops": sorted(set(ops) & RANDOM_OPS), "flex_ops": sorted(o for o in ops if o.startswith("Flex")),
             "notes": notes}
@@ -218,6 +232,12 @@ def verdict(ev, tol):
         return WRONG, f"random ops in the model: {', '.join(ev['random_ops'])}"
     if ev["missing"]:
         return WRONG, f"outputs missing: {', '.join(ev['missing'])}"
+    if ev.get("detections_found") is not None:
+        if ev["detections_found"] < 0.9:
+            return WRONG, f"{ev['detections_found']:.0%} of TensorFlow's 10 best detections found on the worst input"
+        other = {k: v for k, v in ev["per_output"].items() if k != "detections missed"}
+        if not other or max(other.values()) <= tol:
+            return PASS, ""
     if ev["rel_diff"] is None or not np.isfinite(ev["rel_diff"]) or ev["rel_diff"] > tol:
         return WRONG, f"relative difference {ev['rel_diff']:.3g} > tolerance {tol:g}"
     return PASS, ""

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import CORPUS
 
-from graphtools.conformance import ERROR, PASS, WRONG, find_cases, run_route
+from graphtools.conformance import PASS, WRONG, find_cases, run_route
 
 CASES = [os.path.basename(f) for f in find_cases([CORPUS])] if os.path.isdir(CORPUS) else []
 
@@ -19,10 +19,6 @@ DOCUMENTED = {
     "stylize_quantized": (WRONG, lambda r: r.get("rel_diff") is not None and r["rel_diff"] < 0.3,
                           "the reference is TF's 8-bit kernels; the float model computes what the dequantized "
                           "weights do, 0.18 away (TF's own oneDNN and Eigen 8-bit kernels differ by 0.12-0.22)"),
-    "v02_aiy_ssd_fixed256_gather_nmsv2": (ERROR, lambda r: "NonMaxSuppression" in r.get("detail", "")
-                                          or "while loop" in r.get("detail", ""),
-                                          "an Object Detection API SSD: the non-max suppression in its "
-                                          "post-processing while loop has no builtin (issue 23)"),
 }
 
 
