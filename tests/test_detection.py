@@ -181,6 +181,10 @@ def test_an_ssd_export_converts_zero_config_and_finds_tensorflows_detections(tmp
     assert got["detection_boxes"].min() >= -1e-6 and got["detection_boxes"].max() <= 1 + 1e-6  # (clipped, as TF)
     m = detection.match(dict(zip(detection.OUTPUTS, ref)), got)
     assert m["found"] == m["checked"] > 0
+    res = run_cli("compare", "--graph", tmp_path / "out" / "frozen.pb", "--tflite", tmp_path / "out" / "model.tflite",
+                  "--data", tmp_path / "images.npy", "--min-agreement", "0.9", "--logdir", "", "--json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["kind"] == "detection" and json.loads(res.out)["models"][0]["found_fraction"] >= 0.9
 
 
 def test_detection_matching_ignores_slot_order_but_not_class_box_or_score():

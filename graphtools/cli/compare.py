@@ -24,7 +24,8 @@ def _add_compare(sub):
     p.add_argument("--limit", type=int, metavar="N", help="use the first N samples")
     p.add_argument("--samples", type=int, default=256, help="random samples with --data random (default 256)")
     p.add_argument("--max-diff", type=float, help="exit 1 when a model's max |difference| exceeds this")
-    p.add_argument("--min-agreement", type=float, help="exit 1 when a model's top-1 agreement is below this")
+    p.add_argument("--min-agreement", type=float, help="exit 1 when a model's top-1 agreement is below this (for "
+                                                       "a detection model: the share of TensorFlow's detections found)")
     p.add_argument("--locate", action="store_true", help="find the first tensor where a model departs from TF")
     p.add_argument("--per-op", nargs="?", const="per_op", metavar="DIR",
                    help="per-op error: every TFLite op output mapped to its TF node, cumulative and local "
@@ -59,6 +60,10 @@ def run_compare(args):
         if io.sniff(m) != "tflite":
             raise _input_error(f"{m}: not a TensorFlow Lite model; give the .tflite files to compare")
     gd = io.load_graph_def(args.graph)
+    from .. import detection
+
+    if detection.is_export(gd) and not args.outputs and not args.per_op and not args.locate:
+        return _compare_detections(args, gd)
     data, labels = None, None
     sig = resolve_signature(gd, args.inputs, args.outputs, args.input_shapes)  # once: for the data and the runs
     if args.data != "random":
@@ -89,6 +94,40 @@ def run_compare(args):
             print(f"{PROG} compare: outside the limits: {f}", file=sys.stderr)
         return 1
     return 0
+
+
+def _compare_detections(args, gd):
+    """An Object Detection API export: TensorFlow's detections matched with each model's (not slot by slot)."""
+    import numpy as np
+
+    from .. import detection
+    from ..comparison import LiteModel
+    from ..data import load_samples
+
+    shapes = None
+    if args.input_shapes:
+        from ..conversion import parse_shapes
+
+        shapes = parse_shapes(args.input_shapes, ["image_tensor"])
+    ssd = detection.recognise(gd, shapes)
+    if args.data == "random":
+        images = np.random.RandomState(0).randint(0, 256, [min(args.samples, 16)] + ssd.image_shape[1:])
+        source = f"random uint8 images (seed 0, {len(images)} images)"
+    else:
+        images = load_samples(args.data, [ssd.image], {ssd.image: ssd.image_shape}, args.scale, args.mean, args.std,
+                              args.limit)[ssd.image]
+        source = args.data
+    images = np.clip(np.round(images), 0, 255).astype(np.uint8)
+    report = detection.compare(gd, [(m, LiteModel(m)) for m in args.tflite], images)
+    report["data"] = source
+    report["failures"] = failures = [
+        f"{m['model']}: {m['found_fraction']:.0%} of TensorFlow's detections found < --min-agreement "
+        f"{args.min_agreement:g}" for m in report["models"]
+        if args.min_agreement is not None and (m["found_fraction"] or 0) < args.min_agreement]
+    _emit(args, report, _compare_text(report))
+    for f in failures:
+        print(f"{PROG} compare: outside the limits: {f}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _per_op_progress():
