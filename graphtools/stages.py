@@ -175,6 +175,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
         images = (np.clip(np.round(data_arrays[ssd.image]), 0, 255).astype(np.uint8) if data_arrays else
                   np.random.RandomState(0).randint(0, 256, [8] + ssd.image_shape[1:]).astype(np.uint8))
         cmp = detection.compare(fz.graph_def, [(m.name, m) for m in runnable], images) if runnable else None
+        detection_runs = cmp.pop("_runs") if cmp is not None else None
         if cmp is not None:
             cmp["data"] = "--data" if data_arrays else "random uint8 images (seed 0, 8 images)"
     else:
@@ -198,9 +199,13 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
         "files": [frozen_path, opt_path] + [p for _, p, _ in models],
     }
     page = None
-    if html_report and ssd is not None:
+    if html_report and isinstance(ssd, detection.Exported) or html_report and ssd is not None and cmp is None:
         report["report_html"] = None
-        report["report_html_note"] = "report.html: not written for detection models yet (report.json has the matching)"
+        report["report_html_note"] = "report.html: not written for this detection model (report.json has the check)"
+    elif html_report and ssd is not None:  # TF's and each model's boxes drawn on the images
+        page = detection.render(report, images, detection_runs)
+        report["files"].append(os.path.join(out_dir, "report.html"))
+        report["report_html"] = os.path.join(out_dir, "report.html")
     elif html_report:  # (rendered in memory before anything is written, like every other output)
         from .report import render
 

@@ -166,6 +166,8 @@ def test_an_ssd_export_converts_zero_config_and_finds_tensorflows_detections(tmp
     by = {m["model"].rsplit("/", 1)[-1]: m for m in cmp["models"]}
     assert by["model.tflite"]["found_fraction"] >= 0.9 and by["model.tflite"]["max_score_diff"] <= 0.02
     assert by["model.int8.tflite"]["checked"] > 0  # (int8, calibrated on the images, runs and is matched)
+    page = (tmp_path / "out" / "report.html").read_text()  # a verdict per model, then the boxes on every image
+    assert page.count("<figure>") == 6 and ">ship<" in page and page.index("verdict") < page.index("<figure>")
     ops = tflite.summarize(str(tmp_path / "out" / "model.tflite"))["op_histogram"]
     assert ops.get("CUSTOM:TFLite_Detection_PostProcess") == 1 and not any("Flex" in op for op in ops)
     # the outputs mean what the graph's mean: class ids with its offset, boxes clipped, the input uint8
