@@ -125,7 +125,9 @@ def make_bundle(out_dir, data=None, models=None, graph=None, samples=SAMPLES, sc
                 report = json.load(f)
         except ValueError:
             raise InputError(f"{report_path}: not JSON; run graphtools pipeline again")
-    graph = graph or os.path.join(out_dir, "optimized.pb")
+    detector = report.get("detector") or {}
+    detecting = bool(detector) and "op" not in detector  # an SSD export: its own graph, detections matched
+    graph = graph or os.path.join(out_dir, "frozen.pb" if detecting else "optimized.pb")
     if not os.path.exists(graph):
         raise InputError(f"{graph}: missing; give the pipeline's output directory (or --graph FILE)")
     if models is None:
@@ -145,6 +147,8 @@ def make_bundle(out_dir, data=None, models=None, graph=None, samples=SAMPLES, sc
     block = max(1, int(np.prod(first_in[0]["shape"])) // max(1, row))
     samples = -(-samples // block) * block
     raw, fed, _, source, norm = pipeline_data(report, sig, data, scale, mean, std, samples, seed)
+    if detecting:  # (uint8 images, as the app feeds them)
+        fed = {k: np.clip(np.round(v), 0, 255).astype(np.uint8) for k, v in fed.items()}
     entries, expected, runs_of = [], {}, {}
     with_tf = run_tf_batched(gd, fed, list(sig.outputs), batch=sig.batch or 64, fixed_batch=sig.batch)
     first_model_runs = None
@@ -158,8 +162,8 @@ def make_bundle(out_dir, data=None, models=None, graph=None, samples=SAMPLES, sc
         n = len(fed[names[0]]) // block
         if n < 1:
             raise InputError(f"{path}: takes {block} samples a run; give at least that many (--samples)")
-        runs = [[fed[name][k * block:(k + 1) * block].reshape(d["shape"]).astype(np.float32)
-                 for name, d in zip(names, in_det)] for k in range(n)]
+        runs = [[fed[name][k * block:(k + 1) * block].reshape(d["shape"]).astype(
+            np.uint8 if detecting else np.float32) for name, d in zip(names, in_det)] for k in range(n)]
         if first_model_runs is None:
             first_model_runs = runs
         # expected outputs: the reference kernels' (the plainest), or the builtin ones' where the reference
@@ -194,13 +198,32 @@ def make_bundle(out_dir, data=None, models=None, graph=None, samples=SAMPLES, sc
             tf_rows = np.asarray(with_tf[j])[: n * block].reshape(values.shape) if np.size(with_tf[j]) >= values.size \
                 else None
             vs_tf[name] = float(np.max(np.abs(values - tf_rows))) if tf_rows is not None else None
+        rule = None
+        if detecting:
+            from .detection import match
+
+            # as close as LiteRT's kernel sets here agree with each other (an int8 model's near-tied scores
+            # order differently on XNNPACK and the reference kernels), and never looser than that
+            agree = [1.0]
+            for got in results.values():
+                for k in range(n):
+                    m = match({o: ref[k][j] for j, o in enumerate(outputs)}, {o: got[k][j] for j, o in enumerate(outputs)})
+                    agree.append(m["found"] / m["checked"] if m["checked"] else 1.0)
+            rule = {"top": 10, "min_iou": 0.9, "max_score_diff": 0.02, "min_found": min(0.9, min(agree))}
+            shares = []
+            for k in range(n):
+                m = match({o: np.asarray(with_tf[j])[k] for j, o in enumerate(outputs)},
+                          {o: expected[f"{stem}/{o}"][k] for o in outputs})
+                shares.append(m["found"] / m["checked"] if m["checked"] else 1.0)
+            vs_tf = {"detections_found_worst_sample": float(min(shares)) if shares else None}
         runs_of[stem] = runs
         entries.append({"name": stem, "file": f"models/{os.path.basename(path)}", "sha256": hashlib.sha256(model).hexdigest(),
                         "inputs": names, "outputs": outputs,
                         "input_shapes": {name: [int(s) for s in d["shape"]] for name, d in zip(names, in_det)},
                         "samples_per_run": block, "runs": n, "tolerance": tolerance, "kernel_spread": dict(zip(outputs, spread)),
                         "expected_from": f"{expected_by} kernels", "kernels_not_run": sorted(missing),
-                        "max_abs_diff_vs_tf": vs_tf, "io_card": card, "bytes": len(model)})
+                        "max_abs_diff_vs_tf": vs_tf, "io_card": card, "bytes": len(model),
+                        **({"detections": rule} if rule else {})})
     inputs = {name: np.stack([r[k] for r in first_model_runs]) for k, name in enumerate(names)}
     for e in entries:  # (every model of one graph takes the same runs; a model that does not is refused)
         if e["input_shapes"] != entries[0]["input_shapes"]:

@@ -8,7 +8,8 @@ runtime (ai-edge-litert, or tflite-runtime on a board). No TensorFlow, no grapht
 
 For each sample it feeds the stored input (quantized with the model's own scale and zero point
 when the model takes integers: the step apps most often get wrong), runs the model, and compares
-every output with the expected one within the bundle's tolerance. Prints PASS/FAIL per model and
+every output with the expected one within the bundle's tolerance (a detection model: its detections
+matched with the expected ones, class, box and score). Prints PASS/FAIL per model and
 the failing samples; exit 0 when everything passes, 1 when something fails, 2 on bad usage.
 """
 import hashlib
@@ -80,6 +81,8 @@ def check(path, entry, inputs, expected, Interpreter):
     if digest != entry["sha256"]:
         lines.append(f"  note: {os.path.basename(path)} is not the file the bundle was made from (sha256 differs)")
     n = len(inputs[entry["inputs"][0]])
+    if entry.get("detections"):
+        return _check_detections(it, entry, in_det, out_det, inputs, expected, n, lines)
     failed = []
     worst = 0.0
     for s in range(n):
@@ -103,6 +106,58 @@ def check(path, entry, inputs, expected, Interpreter):
         return False, lines
     lines.append(f"  {n} samples, worst |d| {worst:.3g} (tolerance {min(entry['tolerance'].values()):.3g})")
     return True, lines
+
+
+def _check_detections(it, entry, in_det, out_det, inputs, expected, n, lines):
+    """A detection model: each sample's detections matched with the expected ones (slot order among
+    near-tied scores means nothing): enough of the expected best found with the same class, IoU and score."""
+    rule = entry["detections"]
+    worst = 1.0
+    failed = []
+    for s in range(n):
+        for d, name in zip(in_det, entry["inputs"]):
+            it.set_tensor(d["index"], _quantize(inputs[name][s], d))
+        it.invoke()
+        got = {name: _dequantize(it.get_tensor(d["index"]), d) for d, name in zip(out_det, entry["outputs"])}
+        want = {name: expected[f"{entry['name']}/{name}"][s] for name in entry["outputs"]}
+        found, checked = _match(want, got, rule["top"], rule["min_iou"], rule["max_score_diff"])
+        share = found / checked if checked else 1.0
+        worst = min(worst, share)
+        if share < rule["min_found"]:
+            failed.append((s, found, checked))
+    if failed:
+        s, found, checked = min(failed, key=lambda f: f[1] / max(f[2], 1))
+        lines.append(f"  {len(failed)} of {n} sample(s) lose detections: worst sample {s}, {found} of the expected "
+                     f"{checked} best found (same class, IoU >= {rule['min_iou']}, score within {rule['max_score_diff']})")
+        return False, lines
+    lines.append(f"  {n} samples, at least {worst:.0%} of the expected {rule['top']} best detections found on each")
+    return True, lines
+
+
+def _match(want, got, top, min_iou, max_score_diff):
+    """(found, checked): the expected ``top`` best detections that ``got`` has, class, box and score alike."""
+    def rows(out):
+        n = int(np.asarray(out["num_detections"]).reshape(-1)[0])
+        return (np.asarray(out["detection_boxes"]).reshape(-1, 4)[:n], np.asarray(out["detection_scores"]).reshape(-1)[:n],
+                np.asarray(out["detection_classes"]).reshape(-1)[:n])
+
+    wb, ws, wc = rows(want)
+    gb, gs, gc = rows(got)
+    found, used = 0, set()
+    order = np.argsort(-ws, kind="stable")[:top]
+    for i in order:
+        for j in range(len(gs)):
+            if j in used or gc[j] != wc[i] or abs(float(gs[j]) - float(ws[i])) > max_score_diff:
+                continue
+            y1, x1 = max(wb[i][0], gb[j][0]), max(wb[i][1], gb[j][1])
+            y2, x2 = min(wb[i][2], gb[j][2]), min(wb[i][3], gb[j][3])
+            inter = max(0.0, y2 - y1) * max(0.0, x2 - x1)
+            union = (wb[i][2] - wb[i][0]) * (wb[i][3] - wb[i][1]) + (gb[j][2] - gb[j][0]) * (gb[j][3] - gb[j][1]) - inter
+            if union > 0 and inter / union >= min_iou:
+                used.add(j)
+                found += 1
+                break
+    return found, len(order)
 
 
 def main(argv):

@@ -187,6 +187,16 @@ def test_an_ssd_export_converts_zero_config_and_finds_tensorflows_detections(tmp
                   "--data", tmp_path / "images.npy", "--min-agreement", "0.9", "--logdir", "", "--json")
     assert res.code == 0, res.err
     assert json.loads(res.out)["kind"] == "detection" and json.loads(res.out)["models"][0]["found_fraction"] >= 0.9
+    if static:  # the bundle's verify.py matches detections too (numpy and LiteRT only)
+        import subprocess
+        import sys
+
+        assert run_cli("bundle", tmp_path / "out").code == 0
+        golden = tmp_path / "out" / "golden"
+        entry = json.loads((golden / "golden.json").read_text())["models"][0]
+        assert entry["detections"]["min_found"] >= 0.5 and entry["max_abs_diff_vs_tf"]["detections_found_worst_sample"] >= 0.9
+        done = subprocess.run([sys.executable, "verify.py"], cwd=golden, capture_output=True, text=True)
+        assert done.returncode == 0 and "PASS model " in done.stdout, done.stdout + done.stderr
 
 
 def test_detection_matching_ignores_slot_order_but_not_class_box_or_score():
