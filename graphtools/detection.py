@@ -40,7 +40,7 @@ class SSD:
     image: str
     image_shape: list
     box_encodings: str
-    decoded_boxes: str          # the boxes the NMS reads (decoded, [1, N, (1,) 4]), clipped by it
+    decoded_boxes: str          # the boxes the NMS reads (decoded, [1, N, (1,) 4])
     scores: str                 # the converted class scores
     scores_with_background: bool
     anchors: np.ndarray         # [N, 4]: y centre, x centre, height, width
@@ -53,6 +53,7 @@ class SSD:
     label_offset: float
     score_converter: str
     nms_op: str
+    clip_before_nms: bool = True  # older exports clip the boxes to the image before their NMS, newer after
 
     def describe(self):
         h, w = self.image_shape[1:3]
@@ -144,11 +145,26 @@ def recognise(graph_def, input_shapes=None):
     if len(decoded) != 1:
         raise InputError("an Object Detection API export whose decoded boxes were not found where its NMS reads them; "
                          "convert it with --select-tf-ops")
-    return SSD(image=image, image_shape=shape, box_encodings=boxes[0], decoded_boxes=decoded[0], scores=scores, scores_with_background=with_bg,
+    return SSD(image=image, image_shape=shape, box_encodings=boxes[0], decoded_boxes=decoded[0], scores=scores,
+               clip_before_nms=_clips_before(g, nms[0]), scores_with_background=with_bg,
                anchors=_center_size(vals[anchors[0]]), num_classes=int(k - 1), scales=scales,
                iou_threshold=float(iou), score_threshold=float(threshold), per_class=int(per_class),
                max_detections=int(vals["detection_scores"].shape[1]), label_offset=_label_offset(g),
                score_converter=g.op_of(node_name(scores)), nms_op=nms[0].op)
+
+
+def _clips_before(g, nms):
+    """True when the boxes an NMS op compares were clipped to the image first (ClipToWindow on their path)."""
+    seen, todo = set(), [node_name(g.data_inputs(nms.name)[0])]
+    while todo:
+        cur = todo.pop()
+        if cur in seen or cur not in g:
+            continue
+        seen.add(cur)
+        if "ClipToWindow" in cur:
+            return True
+        todo.extend(node_name(i) for i in g.data_inputs(cur))
+    return False
 
 
 def _image_input(g):
@@ -375,9 +391,12 @@ def tflite_form(graph_def, ssd, source=None):
     # compares: with the raw encodings and anchors, boxes crossing the image border overlap differently.
     boxes = add("Reshape", "raw_outputs/decoded_boxes",
                 [ssd.decoded_boxes, const("raw_outputs/box_shape", [1, n_anchors, 4], np.int32)], T=1, Tshape=3)
-    add("Maximum", "raw_outputs/clip_lo", [boxes.name, const("raw_outputs/zero", 0.0, np.float32)], T=1)
-    add("Minimum", "raw_outputs/clipped", ["raw_outputs/clip_lo", const("raw_outputs/one", 1.0, np.float32)], T=1)
-    unpack = add("Unpack", "raw_outputs/corners", ["raw_outputs/clipped"], T=1, num=4, axis=2)
+    corners = boxes.name
+    if ssd.clip_before_nms:
+        add("Maximum", "raw_outputs/clip_lo", [boxes.name, const("raw_outputs/zero", 0.0, np.float32)], T=1)
+        corners = add("Minimum", "raw_outputs/clipped", ["raw_outputs/clip_lo", const("raw_outputs/one", 1.0,
+                                                                                      np.float32)], T=1).name
+    unpack = add("Unpack", "raw_outputs/corners", [corners], T=1, num=4, axis=2)
     half = const("raw_outputs/half", 0.5, np.float32)
     tiny = const("raw_outputs/tiny", 1e-8, np.float32)
     for name, a, b in (("yc", 0, 2), ("xc", 1, 3)):
@@ -421,9 +440,14 @@ def tflite_form(graph_def, ssd, source=None):
              use_regular_nms=True, nms_score_threshold=max(ssd.score_threshold, -0.5) if dummies else
              ssd.score_threshold, nms_iou_threshold=ssd.iou_threshold, num_classes=classes,
              y_scale=1.0, x_scale=1.0, h_scale=1.0, w_scale=1.0)
-    # No float arithmetic after the op: int8 conversion would quantize it (class ids of 14.965). The boxes
-    # it gives are the clipped boxes it was given; class ids are mapped in int32.
-    add("Identity", "detection_boxes", [pp.name], T=1)
+    # No float arithmetic after the op where it can be helped: int8 conversion would quantize it (class ids of
+    # 14.965). Boxes clipped before the NMS come out clipped; class ids are mapped in int32.
+    if ssd.clip_before_nms:
+        add("Identity", "detection_boxes", [pp.name], T=1)
+    else:  # (its NMS compared the boxes as decoded; the outputs are clipped to the image)
+        add("Maximum", "detection_boxes/clip_lo", [pp.name, const("detection_boxes/zero", 0.0, np.float32)], T=1)
+        add("Minimum", "detection_boxes", ["detection_boxes/clip_lo", const("detection_boxes/one", 1.0, np.float32)],
+            T=1)
     add("Identity", "detection_scores", [f"{pp.name}:2"], T=1)
     ids = np.arange(classes, dtype=np.int32)
     if dummies:

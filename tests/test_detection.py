@@ -39,11 +39,13 @@ def _decode(codes, anchors):
         return tf.transpose(tf.stack([yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2]))
 
 
-def _nms(boxes, scores, iou, threshold, per_class, v3, classes):
-    """One image's multi-class NMS, as MultiClassNonMaxSuppression does it (clip, filter, NMS per class,
-    merge, sort, pad)."""
+def _nms(boxes, scores, iou, threshold, per_class, v3, classes, clip_first):
+    """One image's multi-class NMS, as MultiClassNonMaxSuppression does it (clip -- before the NMS in older
+    exports, after it in newer ones --, filter, NMS per class, merge, sort, pad)."""
     with tf.name_scope("MultiClassNonMaxSuppression"):
-        boxes = tf.clip_by_value(boxes, 0.0, 1.0)
+        if clip_first:
+            with tf.name_scope("ClipToWindow"):
+                boxes = tf.clip_by_value(boxes, 0.0, 1.0)
         sel_b, sel_s, sel_c = [], [], []
         for c in range(classes):
             s = scores[:, c]
@@ -60,6 +62,8 @@ def _nms(boxes, scores, iou, threshold, per_class, v3, classes):
             sel_s.append(tf.gather(s, idx))
             sel_c.append(tf.fill(tf.shape(idx), float(c)))
         b, s, c = tf.concat(sel_b, 0), tf.concat(sel_s, 0), tf.concat(sel_c, 0)
+        if not clip_first:
+            b = tf.clip_by_value(b, 0.0, 1.0)
         n = tf.minimum(tf.shape(s)[0], MAX_TOTAL)
         _, order = tf.nn.top_k(s, n)
         pad = MAX_TOTAL - n
@@ -70,7 +74,7 @@ def _nms(boxes, scores, iou, threshold, per_class, v3, classes):
 
 
 def ssd_export(path, v3=False, softmax=False, static=False, seed=0, second_stage=False, classes=CLASSES,
-               per_class=MAX_TOTAL):
+               per_class=MAX_TOTAL, clip_first=True):
     """A trained-looking SSD export written as the Object Detection API writes it; returns its path."""
     rng = np.random.RandomState(seed)
     g = tf.Graph()
@@ -104,7 +108,7 @@ def ssd_export(path, v3=False, softmax=False, static=False, seed=0, second_stage
             scores = tf.identity(scores, name="convert_scores")
             with tf.name_scope("BatchMultiClassNonMaxSuppression"):
                 def per_image(args):
-                    return _nms(args[0], args[1], 0.5, 0.05, per_class, v3, classes)
+                    return _nms(args[0], args[1], 0.5, 0.05, per_class, v3, classes, clip_first)
                 b, s, c, k = tf.map_fn(per_image, (boxes, scores), dtype=(tf.float32, tf.float32, tf.float32,
                                                                           tf.int32), back_prop=False)
             num = tf.cast(k, tf.float32)
@@ -140,6 +144,8 @@ def test_an_ssd_export_is_recognised_and_every_parameter_read_from_the_graph(tmp
         assert ssd.nms_op == ("NonMaxSuppressionV3" if v3 else "NonMaxSuppressionV2")
         assert ssd.anchors.shape == (GRID * GRID * PER_CELL, 4)
         np.testing.assert_allclose(ssd.anchors[0], [0.5 / GRID, 0.5 / GRID, 0.2, 0.2], atol=1e-6)  # centre-size
+    assert detection.recognise(load_graph_def(ssd_export(tmp_path / "late.pb", clip_first=False))).clip_before_nms \
+        is False and ssd.clip_before_nms
     few = detection.recognise(load_graph_def(ssd_export(tmp_path / "few.pb", per_class=3)))
     assert few.per_class == 3 and detection.op_per_class(few) == MAX_TOTAL and "overruns" in few.describe()
     plain = tf.Graph()
@@ -152,7 +158,7 @@ def test_an_ssd_export_is_recognised_and_every_parameter_read_from_the_graph(tmp
 def test_an_ssd_export_converts_zero_config_and_finds_tensorflows_detections(tmp_path, static):
     from graphtools import detection, load_graph_def, tflite
 
-    path = ssd_export(tmp_path / "ssd.pb", static=static)
+    path = ssd_export(tmp_path / "ssd.pb", static=static, clip_first=not static)  # (both clipping orders)
     images = _images(6)
     np.save(tmp_path / "images.npy", images)
     res = run_cli("pipeline", "--graph", path, "--quantize", "none,int8", "--data", tmp_path / "images.npy",
