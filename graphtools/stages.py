@@ -80,11 +80,12 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
 
     from . import detection
 
-    if graph and not ckpt and not output_nodes:
-        src = io.load_graph_def(graph)
-        if detection.is_export(src):
-            output_nodes = list(detection.OUTPUTS)  # (an export's four outputs, not one picked among them)
-        elif detection.exported(src) is not None:
+    named_outputs = output_nodes
+    if (graph or ckpt) and not output_nodes:  # an export: its four outputs, not one picked among them
+        src = io.load_graph_def(graph) if graph else _meta_graph_def(ckpt, meta)
+        if src is not None and detection.is_export(src):
+            output_nodes = list(detection.OUTPUTS)
+        elif src is not None and detection.exported(src) is not None:
             output_nodes = [detection.exported(src).op]
     say("[1/5] freeze")
     fz = freeze(ckpt=ckpt, meta=meta, graph=graph, saved_model=saved_model, keras=keras, output_nodes=output_nodes,
@@ -101,7 +102,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     if unread:  # (an app feeds keep_prob to every model it runs; these outputs do not read it)
         say(f"  --bind {', '.join(unread)}: the outputs {', '.join(fz.outputs)} do not read it; nothing to bind")
         bind = {k: v for k, v in bind.items() if k not in unread}
-    ssd = _detector(fz, input_shapes, say)
+    ssd = _detector(fz, input_shapes, say, named_outputs)
     say("[2/5] strip")
     strip_args = dict(inputs=inputs, outputs=fz.outputs, bind=bind, cut=cut, splice=splice, verify=verify, rtol=rtol,
                       atol=atol, input_shapes=input_shapes, allow_unsafe_ops=allow_unsafe_ops,
@@ -238,9 +239,21 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     return report
 
 
-def _detector(fz, input_shapes, say):
+def _meta_graph_def(ckpt, meta):
+    """The GraphDef of a checkpoint's meta graph (None when there is none to read here)."""
+    from . import io
+
+    try:
+        path = meta or io.checkpoint_prefix(ckpt) + ".meta"
+        return io.load_meta_graph(path).graph_def if os.path.exists(path) else None
+    except InputError:
+        return None
+
+
+def _detector(fz, input_shapes, say, named_outputs=None):
     """The SSD a frozen Object Detection API export computes (``detection.SSD``), said in one line; None for
-    any other model or when other outputs than the export's four were asked for."""
+    any other model or when other outputs than the export's four were asked for (a SavedModel's signature
+    may list more: its four are taken)."""
     from . import conversion, detection
 
     if isinstance(input_shapes, str):
@@ -250,8 +263,10 @@ def _detector(fz, input_shapes, say):
     if done is not None:
         say(f"  {done.describe()}")
         return done
-    if not set(fz.outputs) <= set(detection.OUTPUTS) or not detection.is_export(fz.graph_def):
+    asked = fz.outputs if named_outputs else detection.OUTPUTS
+    if not set(asked) <= set(detection.OUTPUTS) or not detection.is_export(fz.graph_def):
         return None
+    fz.outputs = list(detection.OUTPUTS)
     ssd = detection.recognise(fz.graph_def, input_shapes)
     say(f"  {ssd.describe()}")
     return ssd

@@ -277,3 +277,23 @@ def test_a_graph_already_exported_for_tflite_converts_as_it_is(tmp_path):
     assert all(o["max_abs_diff"] < 1e-4 for o in m["outputs"].values())
     ops = tflite.summarize(str(tmp_path / "out" / "model.tflite"))["op_histogram"]
     assert ops.get("CUSTOM:TFLite_Detection_PostProcess") == 1
+
+
+def test_an_export_as_a_savedmodel_whose_signature_lists_more_outputs_converts_the_same(tmp_path):
+    from graphtools import detection, load_graph_def
+
+    gd = load_graph_def(ssd_export(tmp_path / "ssd.pb"))
+    g = tf.Graph()
+    with g.as_default():
+        tf1.import_graph_def(gd, name="")
+        with _session(g) as sess:
+            get = g.get_tensor_by_name
+            outputs = {o: get(o + ":0") for o in detection.OUTPUTS}
+            outputs["raw_detection_scores"] = get("Postprocessor/convert_scores:0")  # (newer exports list more)
+            tf1.saved_model.simple_save(sess, str(tmp_path / "sm"), {"inputs": get("image_tensor:0")}, outputs)
+    res = run_cli("pipeline", "--saved-model", tmp_path / "sm", "--quantize", "none", "--out-dir", tmp_path / "out",
+                  "--logdir", "", "--no-report", "--json")
+    assert res.code == 0, res.err
+    report = json.loads(res.out)
+    assert report["outputs"] == list(detection.OUTPUTS) and report["compare"]["kind"] == "detection"
+    assert report["compare"]["models"][0]["found_fraction"] >= 0.9
