@@ -256,6 +256,9 @@ def _detector(fz, input_shapes, say, named_outputs=None):
     may list more: its four are taken)."""
     from . import conversion, detection
 
+    holds_op = any(n.op == detection.POSTPROCESS_OP for n in fz.graph_def.node)
+    if not holds_op and not detection.is_export(fz.graph_def):
+        return None  # (before reading --input-shapes: they are the model's, for every other graph)
     if isinstance(input_shapes, str):
         input_shapes = conversion.parse_shapes(input_shapes, [n.name for n in fz.graph_def.node
                                                               if n.op == "Placeholder"][:1])

@@ -297,3 +297,18 @@ def test_an_export_as_a_savedmodel_whose_signature_lists_more_outputs_converts_t
     report = json.loads(res.out)
     assert report["outputs"] == list(detection.OUTPUTS) and report["compare"]["kind"] == "detection"
     assert report["compare"]["models"][0]["found_fraction"] >= 0.9
+
+
+def test_the_detector_check_leaves_other_models_shapes_alone(tmp_path):
+    """Every pipeline asks whether its model is a detector: for any other model --input-shapes stay theirs
+    (two inputs, two shapes)."""
+    g = tf.Graph()
+    with g.as_default():
+        a = tf1.placeholder(tf.float32, [None, None], name="a")
+        b = tf1.placeholder(tf.float32, [None, None], name="b")
+        tf.identity(a * 2.0 + b, name="y")
+    (tmp_path / "two.pb").write_bytes(g.as_graph_def().SerializeToString())
+    res = run_cli("pipeline", "--graph", tmp_path / "two.pb", "--outputs", "y", "--input-shapes", "1,3:1,3",
+                  "--quantize", "none", "--out-dir", tmp_path / "out", "--logdir", "", "--no-report", "--json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["detector"] is None
