@@ -89,6 +89,9 @@ class GraphRunner:
             f"{k} {getattr(v, 'dtype', type(v).__name__)}{list(np.shape(v))}" for k, v in feeds.items()) or "nothing") + ")")
         try:
             out = self.sess.run(fetch_t, feed_dict)
+        except ValueError as e:  # a feed the placeholder's static shape or dtype refuses, before anything runs
+            raise RunError(f"{self.path}: {str(e).splitlines()[0][:200]}; give the shapes the graph declares with "
+                           f"--input-shapes (graphtools inspect lists them)")
         except self.tf.errors.InvalidArgumentError as e:
             raise RunError(f"{self.path}: running the graph failed: {op_error_text(e)}; check input shapes and "
                            f"fed placeholders")

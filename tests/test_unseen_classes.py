@@ -831,3 +831,16 @@ def test_variables_a_saver_left_out_take_their_constant_initial_values_and_say_s
     res = run_cli("pipeline", "--ckpt", prefix, "--outputs", "y", "--out-dir", tmp_path / "r" / "out", "--logdir", "")
     assert res.code == 2 and "v" in res.err and "Traceback" not in res.err
     assert len(res.err.strip().splitlines()) == 1 and not (tmp_path / "r" / "out" / "model.tflite").exists()
+
+
+def test_a_shape_the_placeholder_refuses_is_one_line_not_an_internal_error(tmp_path):
+    g = tf.Graph()
+    with g.as_default():
+        style = tf1.placeholder(tf.float32, [26], name="style_num")  # (no batch axis: a style vector)
+        x = tf1.placeholder(tf.float32, [None, 4], name="x")
+        tf.identity(x * tf.reduce_sum(style), name="y")
+    path = _save(g, tmp_path / "style.pb")
+    res = run_cli("pipeline", "--graph", path, "--inputs", "x,style_num", "--outputs", "y", "--input-shapes",
+                  "1,4:1,26", "--out-dir", tmp_path / "out", "--logdir", "", "--no-report")
+    assert res.code == 2 and "Traceback" not in res.err and "internal error" not in res.err
+    assert len(res.err.strip().splitlines()) == 1 and "--input-shapes" in res.err and "(26,)" in res.err
