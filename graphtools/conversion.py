@@ -155,16 +155,24 @@ def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", 
     # ops LiteRT's own resolver runs as custom ops (the speech demo's AudioSpectrogram/Mfcc, the detection
     # post-processing): allowed without --allow-custom-ops, and nothing else slips through with them
     auto_custom = not allow_custom_ops and any(n.op in RUNTIME_CUSTOM_OPS for n in graph_def.node)
-    with _converter(tf, graph_def, inputs, outputs, shapes, m, quant, representative_data, calibration_samples,
-                    progress, inference_input_type, inference_output_type, allow_custom_ops or auto_custom,
-                    select_tf_ops, legacy_uint8) as conv:
-        from . import guard
+    for float_fallback in (False, True):
+        with _converter(tf, graph_def, inputs, outputs, shapes, m, quant, representative_data, calibration_samples,
+                        progress, inference_input_type, inference_output_type, allow_custom_ops or auto_custom,
+                        select_tf_ops, legacy_uint8, float_fallback) as conv:
+            from . import guard
 
-        guard.stage(f"converting to TFLite (--quantize {quantize})")
-        if calibrate_only:  # the float model carrying the calibration statistics (for mlir_quantize)
-            conv._experimental_calibrate_only = True
-            conv.experimental_mlir_quantizer = True
-        model = _run_converter(conv)
+            guard.stage(f"converting to TFLite (--quantize {quantize})")
+            if calibrate_only:  # the float model carrying the calibration statistics (for mlir_quantize)
+                conv._experimental_calibrate_only = True
+                conv.experimental_mlir_quantizer = True
+            try:
+                model = _run_converter(conv)
+                break
+            except ConversionError as e:
+                # 16x8 has no kernels for some ops (CAST, the detection op's inputs): those stay float
+                if float_fallback or quantize != "int16x8" or "not yet supported for op" not in str(e):
+                    raise
+                log.info("int16x8: %s; converting with float kernels for such ops", e)
     if auto_custom:
         from .tflite import summarize
 
@@ -195,7 +203,8 @@ def _run_converter(conv):
 
 @contextlib.contextmanager
 def _converter(tf, graph_def, inputs, outputs, shapes, m, quant, representative_data, calibration_samples, progress,
-               inference_input_type, inference_output_type, allow_custom_ops, select_tf_ops, legacy_uint8):
+               inference_input_type, inference_output_type, allow_custom_ops, select_tf_ops, legacy_uint8,
+               float_fallback=False):
     """A TFLiteConverter.from_frozen_graph set up for mode ``m`` (valid inside the block)."""
     with tempfile.TemporaryDirectory(prefix="graphtools-") as tmp:
         pb = os.path.join(tmp, "frozen.pb")
@@ -206,6 +215,8 @@ def _converter(tf, graph_def, inputs, outputs, shapes, m, quant, representative_
         except (ValueError, KeyError) as e:
             raise ConversionError(f"the converter cannot load the graph: {_first_line(e)}")
         ops = quant.configure(conv, m, tf)
+        if float_fallback:
+            ops.add(tf.lite.OpsSet.TFLITE_BUILTINS)
         if select_tf_ops:
             ops.add(tf.lite.OpsSet.SELECT_TF_OPS)
         conv.allow_custom_ops = bool(allow_custom_ops)

@@ -161,7 +161,7 @@ def test_an_ssd_export_converts_zero_config_and_finds_tensorflows_detections(tmp
     path = ssd_export(tmp_path / "ssd.pb", static=static, clip_first=not static)  # (both clipping orders)
     images = _images(6)
     np.save(tmp_path / "images.npy", images)
-    res = run_cli("pipeline", "--graph", path, "--quantize", "none,int8", "--data", tmp_path / "images.npy",
+    res = run_cli("pipeline", "--graph", path, "--quantize", "none,int8,int16x8", "--data", tmp_path / "images.npy",
                   "--out-dir", tmp_path / "out", "--logdir", "", "--json")
     assert res.code == 0, res.err
     report = json.loads(res.out)
@@ -172,6 +172,7 @@ def test_an_ssd_export_converts_zero_config_and_finds_tensorflows_detections(tmp
     by = {m["model"].rsplit("/", 1)[-1]: m for m in cmp["models"]}
     assert by["model.tflite"]["found_fraction"] >= 0.9 and by["model.tflite"]["max_score_diff"] <= 0.02
     assert by["model.int8.tflite"]["checked"] > 0  # (int8, calibrated on the images, runs and is matched)
+    assert by["model.int16x8.tflite"]["checked"] > 0  # (16x8: the ops it has no kernel for stay float)
     page = (tmp_path / "out" / "report.html").read_text()  # a verdict per model, then the boxes on every image
     assert page.count("<figure>") == 6 and ">ship<" in page and page.index("verdict") < page.index("<figure>")
     ops = tflite.summarize(str(tmp_path / "out" / "model.tflite"))["op_histogram"]
