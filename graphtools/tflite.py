@@ -215,7 +215,8 @@ def io_card(path_or_bytes, key=SIGNATURE_KEY):
             t = tensors[m.tensorIndex]
             row = {"key": _text(m.name),
                    "dtype": types.get(t.type, str(t.type)).lower(),
-                   "shape": [int(d) for d in (t.shapeSignature if t.shapeSignature is not None else t.shape)]}
+                   "shape": [int(d) for d in (t.shapeSignature if t.shapeSignature is not None else
+                                              t.shape if t.shape is not None else [])]}  # ([]: shape unknown)
             q = t.quantization
             if q is not None and q.scale is not None and len(q.scale) and row["dtype"] in ("int8", "uint8", "int16"):
                 row["scale"], row["zero_point"] = float(q.scale[0]), int(q.zeroPoint[0])
