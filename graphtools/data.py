@@ -106,6 +106,9 @@ def load_samples(path, inputs, shapes, scale=None, mean=None, std=None, limit=No
             raise InputError(f"{path}: samples for '{name}' are {a.dtype}, not numbers; give numeric arrays")
         if limit:
             a = a[: int(limit)]
+        if a.ndim == 0 or len(a) == 0:
+            raise InputError(f"{path}: holds no samples for '{name}' (shape {list(a.shape)}); give a file with at "
+                             f"least one sample, or --data random")
         want = list(shapes[name][1:])
         if list(a.shape[1:]) != want:
             if a.ndim >= 1 and int(np.prod(a.shape[1:])) == int(np.prod(want)):

@@ -378,7 +378,25 @@ def check_output(path, flag="--out"):
     if parent and not os.path.isdir(parent):
         raise InputError(f"{flag} {path}: {parent} is a file, not a directory; choose another {flag}")
     if parent and not os.access(parent, os.W_OK):
-        raise InputError(f"{flag} {path}: cannot write in {parent}; choose another {flag}")
+        raise InputError(f"{flag} {_shown(path)}: cannot write in {parent}; choose another {flag}")
+    if parent:  # (root passes os.access everywhere: /proc, a read-only mount) -- a probe made and removed
+        import tempfile
+
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".graphtools-probe-", dir=parent))
+        except OSError as e:
+            raise InputError(f"{flag} {_shown(path)}: cannot write in {parent} ({e.strerror}); choose another {flag}")
+
+
+def _shown(path):
+    return path[:-len("/.probe")] if path.endswith("/.probe") else path
+
+
+def check_directory(path, flag):
+    """Before any work: the directory ``path`` exists or can be made, and can be written in."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise InputError(f"{flag} {path}: is a file, not a directory; choose another {flag}")
+    check_output(os.path.join(path, ".probe"), flag)
 
 
 def atomic_write(path, data):

@@ -126,6 +126,10 @@ def main(argv=None, guard=True):
     # the structural commands only read graphs: no TensorFlow import (3-4 s)
     scope = protos.structural_only() if args.command in STRUCTURAL else contextlib.nullcontext()
     try:
+        if getattr(args, "logdir", None):  # (before any work, like --out-dir: never outputs and then a failure)
+            from .. import io
+
+            io.check_directory(args.logdir, "--logdir")
         with scope:
             return args.run(args)
     except GraphtoolsError as e:

@@ -1,0 +1,38 @@
+"""Edges a newcomer hit (issue 24, section 4): each ends clean, in one line, before any work."""
+import subprocess
+import sys
+
+import numpy as np
+
+from conftest import FIXTURE_CKPT, run_cli
+
+
+def test_inspect_piped_into_head_ends_without_a_traceback():
+    for _ in range(3):  # (the race between the pipe closing and the last writes is what failed before)
+        p = subprocess.Popen([sys.executable, "-m", "graphtools.cli", "inspect", FIXTURE_CKPT, "--top", "50"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        first = p.stdout.readline()
+        p.stdout.close()
+        err = p.stderr.read().decode()
+        p.wait(timeout=120)
+        assert first and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_a_logdir_that_cannot_be_written_is_refused_before_any_work(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    for logdir, why in ((blocker, "is a file"), (blocker / "sub", "is a file, not a directory"),
+                        ("/proc/graphtools-logs", "cannot write")):
+        out = tmp_path / f"out{len(str(logdir))}"
+        res = run_cli("pipeline", "--out-dir", out, "--logdir", logdir, "--quantize", "none")
+        assert res.code == 2 and why in res.err and "Traceback" not in res.err, res.err
+        assert len(res.err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_compare_with_a_data_file_of_no_samples_is_one_line(tmp_path):
+    res = run_cli("pipeline", "--out-dir", tmp_path / "out", "--logdir", "", "--quantize", "none", "--no-report")
+    assert res.code == 0, res.err
+    np.save(tmp_path / "empty.npy", np.zeros((0, 8, 8, 1), np.float32))
+    res = run_cli("compare", "--graph", tmp_path / "out" / "optimized.pb", "--tflite", tmp_path / "out" / "model.tflite",
+                  "--data", tmp_path / "empty.npy", "--logdir", "")
+    assert res.code == 2 and "no samples" in res.err and len(res.err.strip().splitlines()) == 1, res.err
