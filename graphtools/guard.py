@@ -120,6 +120,7 @@ def _die_with(parent):
 def _relay(out_r, err_r, st_r, verbose):
     """Pass the child's stdout on as it comes; keep its stderr (live with --verbose); read its notes."""
     err, status, notes = bytearray(), {"stage": "", "made": []}, b""
+    closed = False
     open_fds = {out_r, err_r, st_r}
     out = getattr(sys.stdout, "buffer", None)
     while open_fds:
@@ -131,12 +132,21 @@ def _relay(out_r, err_r, st_r, verbose):
                 os.close(fd)
                 continue
             if fd == out_r:
-                if out is not None:
-                    out.write(chunk)
-                    out.flush()
-                else:  # an in-memory stdout (tests)
-                    sys.stdout.write(chunk.decode("utf-8", "replace"))
-                    sys.stdout.flush()
+                if closed:
+                    continue  # (the reader left: the child's output is drained, not written)
+                try:
+                    if out is not None:
+                        out.write(chunk)
+                        out.flush()
+                    else:  # an in-memory stdout (tests)
+                        sys.stdout.write(chunk.decode("utf-8", "replace"))
+                        sys.stdout.flush()
+                except BrokenPipeError:  # | head: the reader has what it wanted; not an error
+                    closed = True
+                    try:
+                        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                    except (OSError, ValueError):
+                        pass
             elif fd == err_r:
                 if verbose:
                     sys.stderr.write(chunk.decode("utf-8", "replace"))

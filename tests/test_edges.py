@@ -36,3 +36,19 @@ def test_compare_with_a_data_file_of_no_samples_is_one_line(tmp_path):
     res = run_cli("compare", "--graph", tmp_path / "out" / "optimized.pb", "--tflite", tmp_path / "out" / "model.tflite",
                   "--data", tmp_path / "empty.npy", "--logdir", "")
     assert res.code == 2 and "no samples" in res.err and len(res.err.strip().splitlines()) == 1, res.err
+
+
+def test_a_note_shared_by_every_model_is_said_once_and_names_are_cut_between_words(tmp_path):
+    from graphtools.cli.common import _short
+
+    res = run_cli("pipeline", "--out-dir", tmp_path / "out", "--logdir", "", "--quantize", "none,float16",
+                  "--no-report")
+    assert res.code == 0, res.err
+    out = tmp_path / "out"
+    res = run_cli("compare", "--graph", out / "optimized.pb", "--tflite", out / "model.tflite",
+                  out / "model.float16.tflite", "--logdir", "")
+    assert res.code == 0, res.err
+    notes = [line for line in res.out.splitlines() if "note" in line]
+    assert len(notes) == len(set(notes)) and sum("signature runner" in n for n in notes) <= 1, res.out
+    assert _short("transformer/expand/conv3/conv/Sigmoid", 20) == "…/conv3/conv/Sigmoid"
+    assert _short("a_single_very_long_name", 8) == "a_single_very_long_name"  # (whole, never cut mid-word)

@@ -214,11 +214,17 @@ def _progress(label):
 
 
 def _short(name, width):
-    """``name`` in at most ``width`` characters, its start and end kept (dnn/bat…orm/add_1)."""
+    """``name`` in at most ``width`` characters where it can be, never cut inside a word: its last scope
+    components after an ellipsis (``…/batchnorm/add_1``); a last component longer than that stays whole."""
     if len(name) <= width:
         return name
-    head = (width - 1) // 3
-    return name[:head] + "…" + name[len(name) - (width - 1 - head):]
+    parts = name.split("/")
+    tail = parts[-1]
+    for p in reversed(parts[:-1]):
+        if len(p) + 1 + len(tail) + 2 > width:
+            break
+        tail = p + "/" + tail
+    return "…/" + tail if len(parts) > 1 else name
 
 
 def _unsafe_arg(p):

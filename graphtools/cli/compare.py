@@ -199,8 +199,6 @@ def _models_text(r):
             lines.append(f"  {os.path.basename(m['model']):<34} {_short(name, width):<{width}} {o['max_abs_diff']:>9.3g} "
                          f"{o['mean_abs_diff']:>9.3g} {o['cosine_similarity']:>8.5f} {agree:>7} {acc:>7} "
                          f"{m['latency_ms_per_batch']:>9.3f} {_fmt_bytes(m['size_bytes']):>9} {m['operators']:>4}")
-        if m["note"]:
-            lines.append(f"    note: {m['note']}")
         if not m["deterministic"] or m["random_ops"]:
             lines.append(f"    NOT deterministic: the same inputs gave different outputs; random ops: {m['random_ops']}")
         for o in m["outputs"].values():
@@ -213,6 +211,13 @@ def _models_text(r):
             where = (f"first departs at {f['tensor']} ({f['op']}, max |d| {f['max_abs_diff']:.3g})" if f
                      else "no matched tensor departs")
             lines.append(f"    locate: {where} ({loc['checked']} tensors matched by name)")
+    notes = {}  # each note once, naming the models it is about when not all of them
+    for m in r["models"]:
+        if m["note"]:
+            notes.setdefault(m["note"], []).append(os.path.basename(m["model"]))
+    for note, models in notes.items():
+        who = "" if len(models) == len(r["models"]) else f" ({', '.join(models)})"
+        lines.append(f"  note{who}: {note}")
     if exact:
         lines.append("  (=x: integer output, share of elements equal to TF's)")
     if "tf_accuracy" in next(iter(r["models"][0]["outputs"].values()), {}):
