@@ -2,8 +2,9 @@
 
 Public API (TensorFlow is imported only when a function that needs it is called)::
 
-    graphtools.freeze(ckpt=..., output_nodes=...)        -> FreezeResult (.graph_def, .outputs, .inputs)
-    graphtools.freeze_session(sess, output_nodes)         -> GraphDef
+    graphtools.freeze(ckpt=..., outputs=..., inputs=...) -> FreezeResult (.graph_def, .outputs, .inputs)
+    graphtools.freeze_session(sess, outputs)              -> GraphDef
+    (every function takes outputs= and inputs=; output_nodes= and input_nodes= are the older names)
     graphtools.inspect(path)                              -> dict report
     graphtools.strip(graph_def, remove=["all"], inputs=..., outputs=..., bind=..., cut=...) -> GraphDef
     graphtools.strip_report(...)                          -> StripResult (graph, per-pass records, proof)

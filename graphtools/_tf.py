@@ -13,6 +13,8 @@ def tf():
 
     if "tensorflow" in sys.modules or not _QUIET:
         import tensorflow
+
+        _quiet_deprecations()  # (graphtools' own v1 calls; from the Python API too, as from the CLI)
     else:
         # TF's C++ start-up lines (oneDNN, CUDA stubs) ignore TF_CPP_MIN_LOG_LEVEL: hide fd 2 while importing.
         with _stderr_to_devnull():
@@ -52,6 +54,12 @@ def _silence(tensorflow):
     import logging
 
     tensorflow.get_logger().setLevel(logging.ERROR)
+    from tensorflow.python.util import deprecation
+
+    deprecation._PRINT_DEPRECATION_WARNINGS = False
+
+
+def _quiet_deprecations():
     from tensorflow.python.util import deprecation
 
     deprecation._PRINT_DEPRECATION_WARNINGS = False

@@ -41,12 +41,23 @@ class FreezeResult:
 
 # ---------------------------------------------------------------- core
 
-def freeze_session(sess, output_nodes, graph=None):
+def freeze_session(sess, outputs=None, graph=None, output_nodes=None):
     """Freeze the variables of a live ``tf.compat.v1.Session`` into constants; return a GraphDef.
 
-    ``output_nodes``: node names (``name:0`` accepted). The graph is ``sess.graph`` unless given.
+    ``outputs``: node names (``name:0`` accepted; ``output_nodes``, the older name, too). The graph is
+    ``sess.graph`` unless given.
     """
-    return _freeze_in_session(sess, graph or sess.graph, _names(output_nodes), "session").graph_def
+    outputs = _either(outputs, output_nodes, "outputs")
+    if not outputs:
+        raise InputError("freeze_session: name the outputs (outputs=['softmax'])")
+    return _freeze_in_session(sess, graph or sess.graph, _names(outputs), "session").graph_def
+
+
+def _either(new, old, name):
+    """The value of an argument given by its name or by its older name (never both, differing)."""
+    if new is not None and old is not None and new != old:
+        raise InputError(f"give {name}= or its older name, not both")
+    return new if new is not None else old
 
 
 def _names(output_nodes):
@@ -874,13 +885,16 @@ def _keras_timesteps(config):
 # ---------------------------------------------------------------- one front door
 
 def freeze(ckpt=None, meta=None, graph=None, saved_model=None, tags=("serve",), keras=None,
-           output_nodes=None, signature=None, allow_unsafe_ops=False, input_nodes=None):
+           output_nodes=None, signature=None, allow_unsafe_ops=False, input_nodes=None, outputs=None, inputs=None):
     """Freeze whichever source is given; return a FreezeResult.
 
-    Graphs with ops that reach the file system or Python (other than the saver's own restore) are
-    refused before anything runs, unless ``allow_unsafe_ops``. ``input_nodes``: the placeholders the
-    caller means to feed; each must be one the outputs read (see ``check_inputs``).
+    ``outputs``: the output nodes ('a,b' or a list; default: the best-ranked, as zero-config does);
+    ``inputs``: the placeholders the caller means to feed, each one the outputs must read (see
+    ``check_inputs``). ``output_nodes`` and ``input_nodes`` are the older names of the same. Graphs with
+    ops that reach the file system or Python (other than the saver's own restore) are refused before
+    anything runs, unless ``allow_unsafe_ops``.
     """
+    output_nodes, input_nodes = _either(outputs, output_nodes, "outputs"), _either(inputs, input_nodes, "inputs")
     result = _freeze(ckpt, meta, graph, saved_model, tags, keras, output_nodes, signature, allow_unsafe_ops)
     if not input_nodes:
         return result

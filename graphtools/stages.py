@@ -25,7 +25,7 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
                  logdir="logs", calibration_samples=100, progress=None, allow_unsafe_ops=False, keras=None,
                  meta=None, bind=None, cut=None, splice=None, verify=True, rtol=1e-4, atol=1e-5, mean=None,
                  std=None, select_tf_ops=False, allow_custom_ops=False, allow_leftovers=False, rnn="auto",
-                 recipe=None, html_report=True):
+                 recipe=None, html_report=True, outputs=None):
     """Run every stage, write out_dir/{frozen.pb, optimized.pb, model*.tflite, report.json} and one
     TensorBoard run per stage under ``logdir``; return the report (also written as report.json).
 
@@ -39,7 +39,12 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
     failure leaves no partial output (and the previous run's files untouched). ``out_dir`` is locked
     for the whole run: a second pipeline on the same directory refuses instead of mixing files.
     """
+    from .freezing import _either
+
+    output_nodes = _either(outputs, output_nodes, "outputs")  # (outputs=, as every API function takes it)
     opts = dict(locals())  # (first: only the arguments)
+    opts.pop("outputs")
+    opts.pop("_either")
     from . import io
 
     with io.DirLock(out_dir):

@@ -52,3 +52,18 @@ def test_a_note_shared_by_every_model_is_said_once_and_names_are_cut_between_wor
     assert len(notes) == len(set(notes)) and sum("signature runner" in n for n in notes) <= 1, res.out
     assert _short("transformer/expand/conv3/conv/Sigmoid", 20) == "…/conv3/conv/Sigmoid"
     assert _short("a_single_very_long_name", 8) == "a_single_very_long_name"  # (whole, never cut mid-word)
+
+
+def test_the_python_api_takes_outputs_and_inputs_everywhere_and_stays_quiet(capfd):
+    import pytest
+
+    import graphtools
+    from graphtools.errors import InputError
+
+    a = graphtools.freeze(ckpt=FIXTURE_CKPT, outputs="prediction", inputs=["x"])
+    b = graphtools.freeze(ckpt=FIXTURE_CKPT, output_nodes="prediction")
+    assert a.outputs == b.outputs == ["prediction"] and len(a.graph_def.node) == len(b.graph_def.node)
+    with pytest.raises(InputError, match="not both"):
+        graphtools.freeze(ckpt=FIXTURE_CKPT, outputs="prediction", output_nodes="logits")
+    err = capfd.readouterr().err
+    assert "deprecated" not in err and "Instructions for updating" not in err, err
