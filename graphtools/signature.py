@@ -189,7 +189,7 @@ def resolve(graph_def, inputs=None, outputs=None, shapes=None, bind=None, analys
         unfed = [n for n, p in found.items() if p.role == "training_flag" and not p.optional and n not in bind]
         if unfed and strict_flags:
             raise InputError(f"training-flag placeholders {', '.join(unfed)} feed the outputs: strip the graph "
-                             f"first (graphtools strip --in FILE --out optimized.pb) or list them in {input_flag}")
+                             f"first (graphtools strip FILE --out optimized.pb) or list them in {input_flag}")
         chosen = [p for n, p in found.items() if p.role == "data" and not p.optional and n not in bind]
         if chosen:
             notes.append(f"{input_flag.lstrip('-').replace('-', ' ')} (discovered): {', '.join(p.name for p in chosen)}")

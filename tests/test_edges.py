@@ -67,3 +67,21 @@ def test_the_python_api_takes_outputs_and_inputs_everywhere_and_stays_quiet(capf
         graphtools.freeze(ckpt=FIXTURE_CKPT, outputs="prediction", output_nodes="logits")
     err = capfd.readouterr().err
     assert "deprecated" not in err and "Instructions for updating" not in err, err
+
+
+def test_the_model_file_is_one_positional_file_in_every_command_with_the_old_flags_as_aliases(tmp_path):
+    res = run_cli("pipeline", "--out-dir", tmp_path / "out", "--logdir", "", "--quantize", "none", "--no-report")
+    assert res.code == 0, res.err
+    frozen, model = tmp_path / "out" / "frozen.pb", tmp_path / "out" / "model.tflite"
+    for argv in (["inspect", frozen], ["audit", frozen], ["strip", frozen, "--out", tmp_path / "a.pb", "--logdir", ""],
+                 ["convert", tmp_path / "out" / "optimized.pb", "--out", tmp_path / "a.tflite", "--logdir", ""],
+                 ["compare", tmp_path / "out" / "optimized.pb", "--tflite", model, "--logdir", ""]):
+        assert run_cli(*argv).code in (0, 1), argv  # (audit exits 1 when it finds something)
+    assert run_cli("strip", "--in", frozen, "--out", tmp_path / "b.pb", "--logdir", "").code == 0
+    assert run_cli("compare", "--graph", tmp_path / "out" / "optimized.pb", "--tflite", model, "--logdir", "").code == 0
+    res = run_cli("convert", frozen, "--in", tmp_path / "out" / "optimized.pb", "--out", tmp_path / "c.tflite")
+    assert res.code == 2 and "two model files" in res.err
+    res = run_cli("strip", "--out", tmp_path / "d.pb")
+    assert res.code == 2 and "give the model file" in res.err
+    help_text = run_cli("convert", "--help").out
+    assert "FILE" in help_text and "--in " not in help_text

@@ -116,6 +116,13 @@ def main(argv=None, guard=True):
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    from .common import resolve_model_file
+
+    try:
+        resolve_model_file(args, PROG)
+    except UsageError as e:
+        print(str(e), file=sys.stderr)
+        return 2
     _setup_logging(args.verbose)
     from ..errors import GraphtoolsError
 

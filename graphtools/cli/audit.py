@@ -1,6 +1,6 @@
 """graphtools audit: what will make conversion fail or give a poor model (no TensorFlow)."""
 
-from .common import _common, _emit, _io_args
+from .common import _model_file_arg, _common, _emit, _io_args
 
 
 def _add_audit(sub):
@@ -9,7 +9,7 @@ def _add_audit(sub):
                                    "placeholders that are neither inputs nor bound, unknown input shapes, "
                                    "Dequantize/QuantizeV2 leftovers and output arrays that do not exist, each "
                                    "with the command that fixes it. Exit 0 when nothing is found, 1 otherwise.")
-    p.add_argument("file", metavar="FILE", help="GraphDef (.pb or .pbtxt)")
+    _model_file_arg(p, "GraphDef (.pb or .pbtxt)", "file")
     _io_args(p, inputs_help="the inputs you will convert with (default: discovered)",
              outputs_help="the outputs you will convert with (default: discovered)")
     p.add_argument("--input-shapes", metavar="SHAPES", help="the shapes you will give (toco syntax)")

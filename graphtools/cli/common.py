@@ -254,6 +254,31 @@ def _check_out_dir(path):
         raise _input_error(f"{path}: not a directory; give the pipeline's output directory (e.g. out)")
 
 
+# the spellings other commands (and older versions) used for the model file: accepted, not shown
+MODEL_FILE_ALIASES = ("--in", "--graph", "--input-graph", "--input_graph")
+
+
+def _model_file_arg(p, help, dest):
+    """The model file, spelled one way in every command: a positional FILE (``--in``/``--graph`` still work)."""
+    p.add_argument("model_file", nargs="?", metavar="FILE", help=help)
+    for alias in MODEL_FILE_ALIASES:
+        p.add_argument(alias, dest="model_file_alias", metavar="FILE", help=argparse.SUPPRESS)
+    p.set_defaults(model_file_dest=dest)
+
+
+def resolve_model_file(args, prog):
+    """Set the command's own attribute from FILE or its alias; a usage error when neither or two differ."""
+    dest = getattr(args, "model_file_dest", None)
+    if dest is None:
+        return
+    pos, alias = getattr(args, "model_file", None), getattr(args, "model_file_alias", None)
+    if pos and alias and pos != alias:
+        raise UsageError(f"{prog} {args.command}: error: two model files ({pos} and {alias}); give one FILE")
+    if not (pos or alias):
+        raise UsageError(f"{prog} {args.command}: error: give the model file: {prog} {args.command} FILE ...")
+    setattr(args, dest, pos or alias)
+
+
 def _input_error(msg):
     from ..errors import InputError
 

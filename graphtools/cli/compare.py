@@ -2,7 +2,7 @@
 import os
 import sys
 
-from .common import PROG, _common, _data_args, _emit, _fmt_bytes, _input_error, _io_args, _short, _unsafe_arg
+from .common import _model_file_arg, PROG, _common, _data_args, _emit, _fmt_bytes, _input_error, _io_args, _short, _unsafe_arg
 
 
 def _add_compare(sub):
@@ -12,7 +12,7 @@ def _add_compare(sub):
                                    "top-1 agreement, accuracy against labels, latency, size, op count, "
                                    "determinism and the worst disagreements. --max-diff/--min-agreement make "
                                    "the command exit 1 when a model falls outside them.")
-    p.add_argument("--graph", required=True, metavar="FILE", help="the (stripped) GraphDef the models came from")
+    _model_file_arg(p, "the GraphDef the models came from (frozen.pb, optimized.pb)", "graph")
     p.add_argument("--tflite", required=True, nargs="+", metavar="MODEL", help=".tflite models to compare")
     p.add_argument("--data", default="random", metavar="PATH|random",
                    help=".npy, .npz (x/y or input-named arrays), IDX (.gz), an image directory, or random")

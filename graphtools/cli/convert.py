@@ -3,6 +3,7 @@ import argparse
 import os
 
 from .common import (
+    _model_file_arg,
     _common, _data_args, _emit, _fmt_bytes, _io_args, _progress, _refuse_overwriting_inputs,
     _rnn_arg, _rnn_note,
 )
@@ -37,7 +38,7 @@ MNIST's t10k-images-idx3-ubyte.gz, or a directory of images (resized to the inpu
 def _add_convert(sub):
     p = sub.add_parser("convert", help="GraphDef -> .tflite in any quantization mode",
                        description=CONVERT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--in", dest="input", required=True, metavar="FILE", help="frozen GraphDef (.pb or .pbtxt)")
+    _model_file_arg(p, "frozen GraphDef (.pb or .pbtxt)", "input")
     p.add_argument("--out", default="model.tflite", metavar="FILE", help="TFLite model (default: model.tflite)")
     _io_args(p)
     p.add_argument("--input-shapes", metavar="SHAPES", help="e.g. 1,28,28,1 or 1,28,28,1:1,10")
@@ -177,7 +178,7 @@ def _run_budget(args):
     kept = r.recipe["float_ops"]
     lines.append(f"  -> {args.out} ({_fmt_bytes(len(r.model))}), " +
                  (f"{len(kept)} op(s) kept in float: {', '.join(kept)}" if kept else "fully quantized"))
-    lines.append(f"  recipe: {out_recipe} (replay: graphtools convert --in {args.input} --recipe {out_recipe} "
+    lines.append(f"  recipe: {out_recipe} (replay: graphtools convert {args.input} --recipe {out_recipe} "
                  f"--representative-data {args.representative_data} --out MODEL)")
     _emit(args, report, "\n".join(lines))
     return 0

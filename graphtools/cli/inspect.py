@@ -1,7 +1,7 @@
 """graphtools inspect: a model's inputs, output candidates, ops, size and blockers (no TensorFlow for GraphDefs)."""
 import os
 
-from .common import _common, _emit, _fmt_bytes, _fmt_hist, _fmt_input, _input_error, _io_args
+from .common import _model_file_arg, _common, _emit, _fmt_bytes, _fmt_hist, _fmt_input, _input_error, _io_args
 
 
 def _add_inspect(sub):
@@ -9,7 +9,7 @@ def _add_inspect(sub):
                        description="Show a model's real inputs (dtype, shape), ranked output candidates, op "
                                    "histogram, parameter count and size, and what will block conversion. "
                                    ".tflite files are read without TensorFlow.")
-    p.add_argument("file", metavar="FILE", help="model file, checkpoint prefix or SavedModel directory")
+    _model_file_arg(p, "model file, checkpoint prefix or SavedModel directory", "file")
     _io_args(p, inputs_help="placeholders you will feed: checked against the graph and listed first",
              outputs_help="analyse for these outputs instead of the best-ranked one")
     p.add_argument("--top", type=int, default=5, help="how many output candidates to list (default 5)")

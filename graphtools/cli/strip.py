@@ -4,6 +4,7 @@ import json
 import os
 
 from .common import (
+    _model_file_arg,
     _common, _emit, _fmt_bytes, _fmt_hist, _io_args, _json_default, _parse_bind, _refuse_overwriting_inputs,
     _strip_check_args, _tolerances, _unsafe_arg,
 )
@@ -31,7 +32,7 @@ inference values) and nothing is written when an output differs beyond the toler
 def _add_strip(sub):
     p = sub.add_parser("strip", help="remove dropout/training parts, fold batch norms, verify equivalence",
                        description=STRIP_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--in", dest="input", required=True, metavar="FILE", help="frozen GraphDef (.pb or .pbtxt)")
+    _model_file_arg(p, "frozen GraphDef (.pb or .pbtxt)", "input")
     p.add_argument("--out", default="optimized.pb", metavar="FILE", help="stripped GraphDef (default: optimized.pb)")
     p.add_argument("--remove", action="append", metavar="WHAT",
                    help="dropout, training, debug, identity, batchnorm, quantized, all, or none (only what --bind, "
