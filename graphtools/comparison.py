@@ -280,7 +280,10 @@ def metrics(ref, got, labels=None):
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     cos = np.where(norms > 0, np.sum(a * b, axis=1) / np.where(norms > 0, norms, 1), 1.0)
     m = {"max_abs_diff": float(diff.max()) if diff.size else 0.0, "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
-         "cosine_similarity": float(cos.mean()) if cos.size else 1.0}
+         "cosine_similarity": float(cos.mean()) if cos.size else 1.0,
+         "ref_max_abs": float(np.abs(ref).max()) if ref.size else 0.0}
+    if not integer and ref.ndim == 2 and a.shape[1] > 1:  # (rows of probabilities: class scores)
+        m["probabilities"] = bool((ref >= 0).all() and np.allclose(ref.sum(1), 1.0, atol=1e-3))
     if integer:
         same = np.rint(ref) == np.rint(got)
         m["exact_match"] = float(same.mean()) if same.size else 1.0
@@ -384,6 +387,7 @@ def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outpu
         deterministic = all(np.array_equal(a[:step], b) for a, b in zip(got, again))
         info = tflite.summarize(m.bytes, m.name)
         entry = {"model": m.name, "size_bytes": len(m.bytes), "operators": info["operators"],
+                 "fallback": sorted(op for op in info.get("op_histogram", {}) if op.startswith("Flex")),
                  "batch": step, "note": m.note, "deterministic": deterministic,
                  "random_ops": [b["nodes"] for b in info["blockers"] if b["kind"] == "stochastic"],
                  "latency_ms_per_batch": round(1000 * statistics.median(times), 3),

@@ -36,7 +36,7 @@ FIELDS = {
     "no_verify": ("--no-verify", "bool"), "rtol": ("--rtol", "float"), "atol": ("--atol", "float"),
     "allow_leftovers": ("--allow-leftovers", "bool"), "select_tf_ops": ("--select-tf-ops", "bool"),
     "allow_custom_ops": ("--allow-custom-ops", "bool"), "mean": ("--mean", "real"), "std": ("--std", "float"),
-    "rnn": ("--rnn", "str"),
+    "rnn": ("--rnn", "str"), "gate": ("--gate", "str"),
     "timeout": (None, "int"),
 }
 MARKER = "manifest-entry.json"

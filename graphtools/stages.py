@@ -25,7 +25,7 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
                  logdir="logs", calibration_samples=100, progress=None, allow_unsafe_ops=False, keras=None,
                  meta=None, bind=None, cut=None, splice=None, verify=True, rtol=1e-4, atol=1e-5, mean=None,
                  std=None, select_tf_ops=False, allow_custom_ops=False, allow_leftovers=False, rnn="auto",
-                 recipe=None, html_report=True, outputs=None):
+                 recipe=None, html_report=True, outputs=None, gates=None):
     """Run every stage, write out_dir/{frozen.pb, optimized.pb, model*.tflite, report.json} and one
     TensorBoard run per stage under ``logdir``; return the report (also written as report.json).
 
@@ -42,9 +42,13 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
     from .freezing import _either
 
     output_nodes = _either(outputs, output_nodes, "outputs")  # (outputs=, as every API function takes it)
+    from .verdict import parse_gates
+
+    gates = gates if isinstance(gates, dict) else parse_gates(gates)  # (a bad --gate: before any work)
     opts = dict(locals())  # (first: only the arguments)
     opts.pop("outputs")
     opts.pop("_either")
+    opts.pop("parse_gates")
     from . import io
 
     with io.DirLock(out_dir):
@@ -54,7 +58,7 @@ def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inp
 def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, remove, quantize, data, labels,
                   scale, out_dir, logdir, calibration_samples, progress, allow_unsafe_ops, keras, meta, bind, cut,
                   splice, verify, rtol, atol, mean, std, select_tf_ops, allow_custom_ops, allow_leftovers, rnn,
-                  recipe, html_report):
+                  recipe, html_report, gates=None):
     from . import conversion, io, tensorboard, tflite
     from .analysis import op_histogram
     from .comparison import LiteModel, NeedsFlexError, compare, labels_for
@@ -187,8 +191,14 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     else:
         cmp = (compare(sr.graph_def, runnable, data_arrays, label_array, batch=512,
                        allow_unsafe_ops=allow_unsafe_ops, signature=sig) if runnable else None)
+    from .verdict import apply as judge, parse_gates
+
+    gates = gates if isinstance(gates, dict) else parse_gates(gates)
+    if cmp is not None:  # ship / check / do not ship, per model, and the smallest that ships
+        judge(cmp, gates)
     report = {
         "source": source, "inputs": ins, "outputs": outs, "input_shapes": shapes, "stages": stages,
+        "recommended": cmp.get("recommended") if cmp else None,
         "strip": {"bound": bound_json(sr.bound),
                   "verified": bool(sr.equivalence and sr.equivalence.checked),
                   "passes": [{"pass": p.name, "round": p.round, "rewrites": p.rewrites, "removed": len(p.removed),

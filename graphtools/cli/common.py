@@ -279,6 +279,14 @@ def resolve_model_file(args, prog):
     setattr(args, dest, pos or alias)
 
 
+def _gate_arg(p):
+    p.add_argument("--gate", metavar="NAME=V[,...]",
+                   help="the gates each model's verdict (ship / check / do not ship) is judged by: agreement (top-1 "
+                        "agreement of class scores, default 0.99), error (max |d| relative to the output's scale, "
+                        "default 1e-3), fallback (Flex ops: check, fail or allow; default check), found (share "
+                        "of TF's detections found, default 0.9); the run recommends the smallest model that ships")
+
+
 def _input_error(msg):
     from ..errors import InputError
 

@@ -2,7 +2,7 @@
 import os
 import sys
 
-from .common import _model_file_arg, PROG, _common, _data_args, _emit, _fmt_bytes, _input_error, _io_args, _short, _unsafe_arg
+from .common import _gate_arg, _model_file_arg, PROG, _common, _data_args, _emit, _fmt_bytes, _input_error, _io_args, _short, _unsafe_arg
 
 
 def _add_compare(sub):
@@ -38,6 +38,7 @@ def _add_compare(sub):
     p.add_argument("--bench", action="store_true",
                    help="add a 'bench' section: latency per thread count and kernel set, and whether the "
                         "kernel sets agree (graphtools bench, 20 runs per setting)")
+    _gate_arg(p)
     _unsafe_arg(p)
     p.add_argument("--logdir", default=os.path.join("logs", "compare"), metavar="DIR",
                    help="TensorBoard run for the comparison tables and scalars (default: logs/compare)")
@@ -81,6 +82,9 @@ def run_compare(args):
     if args.per_op is not None:
         report["per_op_top"] = args.top
         report["per_op_files"] = _write_per_op(args, report)
+    from ..verdict import apply, parse_gates, summary_lines
+
+    apply(report, parse_gates(args.gate))
     failures = report["failures"] = comparison.limit_failures(report, args.max_diff, args.min_agreement)
     if args.bench:
         from .. import bench
@@ -88,7 +92,7 @@ def run_compare(args):
         report["bench"] = {m: bench.bench_model(io.read_bytes(m), runs=20) for m in args.tflite}
     if args.logdir:
         tensorboard.write_comparison(args.logdir, gd, report, data)
-    _emit(args, report, _compare_text(report))
+    _emit(args, report, "\n".join([_compare_text(report)] + summary_lines(report)))
     if failures:
         for f in failures:
             print(f"{PROG} compare: outside the limits: {f}", file=sys.stderr)
@@ -120,11 +124,14 @@ def _compare_detections(args, gd):
     images = np.clip(np.round(images), 0, 255).astype(np.uint8)
     report = detection.compare(gd, [(m, LiteModel(m)) for m in args.tflite], images)
     report["data"] = source
+    from ..verdict import apply, parse_gates, summary_lines
+
+    apply(report, parse_gates(args.gate))
     report["failures"] = failures = [
         f"{m['model']}: {m['found_fraction']:.0%} of TensorFlow's detections found < --min-agreement "
         f"{args.min_agreement:g}" for m in report["models"]
         if args.min_agreement is not None and (m["found_fraction"] or 0) < args.min_agreement]
-    _emit(args, report, _compare_text(report))
+    _emit(args, report, "\n".join([_compare_text(report)] + summary_lines(report)))
     for f in failures:
         print(f"{PROG} compare: outside the limits: {f}", file=sys.stderr)
     return 1 if failures else 0

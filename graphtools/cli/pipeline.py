@@ -2,6 +2,7 @@
 import os
 
 from .common import (
+    _gate_arg,
     _common, _cut_lines, _emit, _fmt_bytes, _input_error, _io_args, _parse_bind, _rnn_arg, _rnn_note,
     _strip_check_args, _tolerances, _unsafe_arg,
 )
@@ -52,6 +53,7 @@ def _add_pipeline(sub):
                                                          "standalone verify.py for the device (graphtools bundle)")
     p.add_argument("--select-tf-ops", action="store_true", help="let TF ops without a builtin run as Flex ops")
     _rnn_arg(p)
+    _gate_arg(p)
     p.add_argument("--allow-custom-ops", action="store_true", help="keep unknown ops as custom ops")
     p.add_argument("--data", metavar="PATH", help="data to calibrate and compare with (default: random)")
     p.add_argument("--labels", metavar="PATH", help="labels for accuracy")
@@ -96,6 +98,7 @@ def run_pipeline(args):
                  allow_custom_ops=args.allow_custom_ops, data=args.data, labels=args.labels, scale=args.scale,
                  mean=args.mean, std=args.std, out_dir=args.out_dir, logdir=args.logdir,
                  allow_unsafe_ops=args.allow_unsafe_ops, recipe=recipe, html_report=not args.no_report,
+                 gates=args.gate,
                  progress=None if args.json else (lambda msg: print(msg, flush=True)))
     if args.bundle:
         from ..bundle import make_bundle
@@ -166,6 +169,9 @@ def _pipeline_text(r, args):
     lines.append("")
     if r["compare"] is not None:
         lines.append(_compare_text(r["compare"]))
+        from ..verdict import summary_lines
+
+        lines += summary_lines(r["compare"])
     for k in r.get("not_compared", []):
         lines.append(f"  not compared: {os.path.basename(k['model'])} {k['why']}")
     lines.append("")
