@@ -111,7 +111,7 @@ def render(rep, gd, models, frozen_gd=None, per_op_dir=None, data=None, labels=N
     real = data is not None or (rep.get("data") or {}).get("path")
     shown = {"source": rep.get("source"), "data": "random inputs" if not real else None, "models": {},
              "per_class": {}, "disagreements": 0}
-    parts = [None, _summary(entries, cmp, shown)]
+    parts = [None, _verdicts(entries, cmp, shown), _summary(entries, cmp, shown)]
     source = shown["data"]
     if real:  # per-sample sections: on real data only (random inputs have no classes to speak of)
         source = str(data or rep["data"]["path"])
@@ -140,6 +140,29 @@ def _head(rep, source):
     return (f"<header><h1>graphtools report</h1><p>{_e(rep.get('source'))}: inputs "
             f"{_e(', '.join(rep.get('inputs', [])))} &rarr; outputs {_e(', '.join(rep.get('outputs', [])))}; "
             f"data: {_e(source)}</p></header>")
+
+
+VERDICT_COLOURS = {"ship": "#1a7f37", "check": "#9a6700", "do not ship": "#cf222e"}
+
+
+def _verdicts(models, cmp, shown):
+    """The first screen: one line per model (colour and word, and why) and the model the run recommends."""
+    from .verdict import apply
+
+    if models and "verdict" not in models[0]:  # (a report.json from before verdicts: judged now, default gates)
+        apply(cmp)
+    rows = []
+    for m in models:
+        name = os.path.basename(m["model"])
+        v = m.get("verdict", "check")
+        shown.setdefault("verdicts", {})[name] = v
+        rows.append(f"<li data-model='{_e(name)}' data-verdict='{_e(v)}'><b style='color:{VERDICT_COLOURS.get(v, '#000')}'>"
+                    f"{_e(v.upper())}</b> {_e(name)}: {_e('; '.join(m.get('verdict_why', [])[:2]))}</li>")
+    rec = cmp.get("recommended") or {}
+    shown["recommended"] = os.path.basename(rec["model"]) if rec.get("model") else None
+    line = (f"<p id='recommended'>Recommended: <b>{_e(os.path.basename(rec['model']))}</b>, {_e(rec['why'])}.</p>"
+            if rec.get("model") else f"<p id='recommended'>No model to recommend: {_e(rec.get('why', ''))}.</p>")
+    return f"<section id='verdicts'><h2>Verdict</h2>{line}<ul class='verdicts'>{''.join(rows)}</ul></section>"
 
 
 def _summary(models, cmp, shown):

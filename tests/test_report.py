@@ -97,6 +97,11 @@ def test_report_renders_in_chromium_with_the_numbers_of_report_json(out, tmp_pat
     dom.feed(r.stdout)
     assert {"summary", "chart-size-accuracy", "per-class", "worst", "samples", "strip", "per-op", "diff"} <= dom.ids
     rep = json.loads((out / "report.json").read_text())
+    # the first screen: a verdict per model and the recommended model, as report.json has them
+    assert {"verdicts", "recommended"} <= dom.ids and r.stdout.index("id=\"verdicts\"") < r.stdout.index("id=\"summary\"")
+    for m in rep["compare"]["models"]:
+        assert f'data-model="{os.path.basename(m["model"])}" data-verdict="{m["verdict"]}"' in r.stdout
+    assert os.path.basename(rep["recommended"]["model"]) in r.stdout.split('id="recommended"')[1][:300]
     for m in rep["compare"]["models"]:
         name = os.path.basename(m["model"])
         o = m["outputs"]["prediction"]
