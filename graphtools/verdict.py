@@ -103,8 +103,8 @@ def apply(report, gates=None):
     shipping = [m for m in models if m["verdict"] == SHIP]
     if shipping:
         best = min(shipping, key=lambda m: (m.get("size_bytes") or 0, str(m["model"])))
-        report["recommended"] = {"model": best["model"], "why": "the smallest model that passes every gate"
-                                 + (f" ({best['size_bytes']} bytes)" if best.get("size_bytes") else "")}
+        report["recommended"] = {"model": best["model"], "why": "the smallest that passes every gate"
+                                 + (f", {best['size_bytes'] / 1024:.1f} KB" if best.get("size_bytes") else "")}
     else:
         report["recommended"] = {"model": None, "why": "no model passes every gate: " + "; ".join(
             f"{m['model']}: {m['verdict_why'][0]}" for m in models[:3])}
