@@ -392,10 +392,15 @@ def compare(graph_def, tflite_models, data=None, labels=None, inputs=None, outpu
                  "random_ops": [b["nodes"] for b in info["blockers"] if b["kind"] == "stochastic"],
                  "latency_ms_per_batch": round(1000 * statistics.median(times), 3),
                  "latency_ms_per_sample": round(1000 * sum(times) / n, 4), "outputs": {}}
+        from .verdict import class_scores
+
         for name, r, g in zip(outs, ref, got):
-            entry["outputs"][name] = metrics(r, g, labels)
-            entry["outputs"][name]["worst"] = (worst_disagreements(r, g) if r.ndim == 2 and r.shape[1] > 1
-                                               and np.asarray(r).dtype.kind == "f" else [])
+            mt = entry["outputs"][name] = metrics(r, g, labels)
+            classes = labels is not None or class_scores(name, mt)
+            if not classes:  # a regression, an embedding, an image: its error, never a "top class"
+                mt.pop("top1_agreement", None)
+            mt["worst"] = (worst_disagreements(r, g) if classes and r.ndim == 2 and r.shape[1] > 1
+                           and np.asarray(r).dtype.kind == "f" else [])
         if locate:
             worst = max(o["max_abs_diff"] for o in entry["outputs"].values())
             if max_diff is None or worst > max_diff:

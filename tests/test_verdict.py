@@ -71,3 +71,27 @@ def test_pipeline_and_compare_say_the_verdicts_and_the_recommendation(tmp_path):
     assert res.code == 2 and "--gate" in res.err and len(res.err.strip().splitlines()) == 1
     res = run_cli("pipeline", "--out-dir", tmp_path / "never", "--gate", "speed=2")
     assert res.code == 2 and not (tmp_path / "never").exists()
+
+
+def test_a_regression_gets_its_error_never_a_top_class(tmp_path):
+    import numpy as np
+
+    from builders import tf, tf1
+
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 3], name="x")
+        w = tf.constant(np.random.RandomState(0).randn(3, 2).astype(np.float32) * 500)
+        tf.identity(tf.matmul(x, w), name="steering_and_speed")  # two real numbers, not two classes
+    (tmp_path / "reg.pb").write_bytes(g.as_graph_def().SerializeToString())
+    res = run_cli("pipeline", "--graph", tmp_path / "reg.pb", "--quantize", "none,dynamic", "--out-dir",
+                  tmp_path / "out", "--logdir", "", "--no-report", "--json")
+    assert res.code == 0, res.err
+    report = json.loads(res.out)
+    for m in report["compare"]["models"]:
+        o = m["outputs"]["steering_and_speed"]
+        assert "top1_agreement" not in o and not o["worst"] and o["ref_max_abs"] > 100
+        assert "scale" in m["verdict_why"][0]
+    res = run_cli("compare", tmp_path / "out" / "optimized.pb", "--tflite", tmp_path / "out" / "model.tflite",
+                  "--logdir", "")
+    assert "disagrees on sample" not in res.out and "top-1" not in res.out
