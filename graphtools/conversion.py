@@ -106,8 +106,7 @@ def _verify_lowering(before, after, signature):
     return eq.checked
 
 
-# TF ops the converter keeps as custom ops that LiteRT's built-in op resolver registers (no extra library)
-RUNTIME_CUSTOM_OPS = {"AudioSpectrogram", "Mfcc", "TFLite_Detection_PostProcess"}
+from .ops import RUNTIME_CUSTOM_OPS  # noqa: E402 (custom ops LiteRT's built-in resolver registers)
 
 
 def convert(graph_def, inputs=None, outputs=None, shapes=None, quantize="none", representative_data=None,

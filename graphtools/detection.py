@@ -30,7 +30,7 @@ SCORE_CONVERTERS = {"Sigmoid", "Softmax", "Identity"}
 RESIZE_OPS = {"ResizeBilinear", "ResizeNearestNeighbor", "ResizeBicubic", "ResizeArea"}
 POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 # class columns LiteRT's multi-threaded regular NMS skips (column T for T threads): kept for classes that never score
-SKIPPED_COLUMNS = tuple(range(2, 9))
+SKIPPED_COLUMNS = tuple(range(2, 33))
 
 
 @dataclasses.dataclass
@@ -57,8 +57,9 @@ class SSD:
 
     def describe(self):
         h, w = self.image_shape[1:3]
-        raised = (f" (the op keeps up to {self.max_detections} per class: LiteRT's multi-threaded NMS overruns its "
-                  f"buffer with fewer)" if self.per_class < self.max_detections else "")
+        raised = (f"; the op keeps up to {self.max_detections} per class, not {self.per_class}: LiteRT's multi-threaded "
+                  f"NMS overruns its buffer with fewer, so a class may keep more detections than in TensorFlow "
+                  f"(compare counts them)" if self.per_class < self.max_detections else "")
         return (f"an Object Detection API SSD export: {len(self.anchors)} anchors, {self.num_classes} classes, "
                 f"{self.score_converter.lower()} scores, {self.nms_op} per class (IoU {self.iou_threshold:g}, "
                 f"score > {self.score_threshold:g}, {self.per_class} per class, {self.max_detections} in all), box "
@@ -398,7 +399,7 @@ def tflite_form(graph_def, ssd, source=None):
                                                                                       np.float32)], T=1).name
     unpack = add("Unpack", "raw_outputs/corners", [corners], T=1, num=4, axis=2)
     half = const("raw_outputs/half", 0.5, np.float32)
-    tiny = const("raw_outputs/tiny", 1e-8, np.float32)
+    tiny = const("raw_outputs/tiny", 1e-4, np.float32)  # (a floor for log: small, without stretching int8 ranges)
     for name, a, b in (("yc", 0, 2), ("xc", 1, 3)):
         add("AddV2", f"raw_outputs/{name}_sum", [f"{unpack.name}:{a}", f"{unpack.name}:{b}"], T=1)
         add("Mul", f"raw_outputs/{name}", [f"raw_outputs/{name}_sum", half], T=1)
@@ -418,8 +419,8 @@ def tflite_form(graph_def, ssd, source=None):
     if dummies:
         # LiteRT's regular NMS run on T > 1 threads never looks at class column T (its worker loop
         # pre-increments the shared column counter: tensorflow/tensorflow#56058), so an app with 2 or 4
-        # threads silently loses a class. Columns 2..8 hold classes that never score (-1): whatever the
-        # thread count up to 8, the one column skipped is one of them; a table maps the op's class
+        # threads silently loses a class. Columns 2..32 hold classes that never score (0, below the threshold):
+        # whatever the thread count up to 32, the one column skipped is one of them; a table maps the op's class
         # indices back to the graph's.
         head = add("Slice", "raw_outputs/classes_head", [scores, const("raw_outputs/head_begin", [0, 0, 0], np.int32),
                                                          const("raw_outputs/head_size", [-1, -1, 1 + dummies[0]],
@@ -428,7 +429,7 @@ def tflite_form(graph_def, ssd, source=None):
                                                                          [0, 0, 1 + dummies[0]], np.int32),
                                                          const("raw_outputs/tail_size", [-1, -1, -1], np.int32)],
                    T=1, Index=3)
-        never = const("raw_outputs/never_scoring", np.full((1, n_anchors, len(dummies)), -1.0), np.float32)
+        never = const("raw_outputs/never_scoring", np.zeros((1, n_anchors, len(dummies))), np.float32)
         scores = add("ConcatV2", "raw_outputs/class_predictions",
                      [head.name, never, tail.name, const("raw_outputs/axis", 2, np.int32)], T=1, N=3, Tidx=3).name
         classes += len(dummies)
@@ -437,7 +438,7 @@ def tflite_form(graph_def, ssd, source=None):
     anchors = const("anchors", np.tile(np.float32([[0, 0, 1, 1]]), (n_anchors, 1)), np.float32)
     pp = add(POSTPROCESS_OP, POSTPROCESS_OP, [box.name, scores, anchors], _output_quantized=True,
              max_detections=ssd.max_detections, max_classes_per_detection=1, detections_per_class=op_per_class(ssd),
-             use_regular_nms=True, nms_score_threshold=max(ssd.score_threshold, -0.5) if dummies else
+             use_regular_nms=True, nms_score_threshold=max(ssd.score_threshold, 1e-8) if dummies else
              ssd.score_threshold, nms_iou_threshold=ssd.iou_threshold, num_classes=classes,
              y_scale=1.0, x_scale=1.0, h_scale=1.0, w_scale=1.0)
     # No float arithmetic after the op where it can be helped: int8 conversion would quantize it (class ids of
@@ -478,40 +479,54 @@ def _copy(gd):
 # ------------------------------------------------------------------ verification
 
 def match(tf_out, lite_out, top=10, min_iou=0.9, max_score_diff=0.02):
-    """Detection matching of one image: for each of TensorFlow's ``top`` best detections, is there a
-    TFLite detection of the same class with IoU >= ``min_iou`` and a score within ``max_score_diff``?
-    Slot order among near-tied scores is not meaningful, so detections are matched, not slots.
+    """Detection matching of one image, both ways: each of TensorFlow's ``top`` best detections must have a
+    model detection of the same class with IoU >= ``min_iou`` and a score within ``max_score_diff``, and
+    each of the model's ``top`` best one of TensorFlow's (a model that adds detections TensorFlow does
+    not make is not "the same" either). Slot order among near-tied scores is not meaningful, so
+    detections are matched, not slots.
 
-    ``tf_out``/``lite_out``: {output: array of one image} with the four outputs. Returns a dict."""
-    tb, ts, tc = (np.asarray(tf_out[k]).reshape(-1, *s) for k, s in (("detection_boxes", (4,)),
-                                                                    ("detection_scores", ()),
-                                                                    ("detection_classes", ())))
-    lb, ls, lc = (np.asarray(lite_out[k]).reshape(-1, *s) for k, s in (("detection_boxes", (4,)),
-                                                                      ("detection_scores", ()),
-                                                                      ("detection_classes", ())))
-    tn = int(np.asarray(tf_out["num_detections"]).reshape(-1)[0])
-    ln = int(np.asarray(lite_out["num_detections"]).reshape(-1)[0])
-    order = [i for i in np.argsort(-ts[:tn], kind="stable")[:top]]
-    found, ious, diffs = 0, [], []
-    used = set()
-    for i in order:
+    ``tf_out``/``lite_out``: {output: array of one image} with the four outputs. ``found`` counts the
+    detections matched out of ``checked`` (TensorFlow's best and the model's best, each once)."""
+    tf_rows, lite_rows = _rows(tf_out), _rows(lite_out)
+    f1, ious, diffs = _one_way(tf_rows, lite_rows, top, min_iou, max_score_diff)
+    f2, _, _ = _one_way(lite_rows, tf_rows, top, min_iou, max_score_diff)
+    c1, c2 = min(top, len(tf_rows[1])), min(top, len(lite_rows[1]))
+    return {"tf_detections": len(tf_rows[1]), "tflite_detections": len(lite_rows[1]), "checked": c1 + c2,
+            "found": f1 + f2, "tf_found": f1, "extra": c2 - f2,
+            "mean_iou": float(np.mean(ious)) if ious else None, "max_score_diff": float(max(diffs)) if diffs else None}
+
+
+def _rows(out):
+    n = int(np.asarray(out["num_detections"]).reshape(-1)[0])
+    boxes = np.asarray(out["detection_boxes"], np.float64).reshape(-1, 4)[:n]
+    scores = np.asarray(out["detection_scores"], np.float64).reshape(-1)[:n]
+    classes = np.asarray(out["detection_classes"], np.float64).reshape(-1)[:n]
+    return boxes, scores, classes
+
+
+def _one_way(want, got, top, min_iou, max_score_diff):
+    (wb, ws, wc), (gb, gs, gc) = want, got
+    found, ious, diffs, used = 0, [], [], set()
+    for i in np.argsort(-ws, kind="stable")[:top]:
         best = None
-        for j in range(min(ln, len(ls))):
-            if j in used or lc[j] != tc[i]:
+        for j in range(len(gs)):
+            if j in used or gc[j] != wc[i] or abs(gs[j] - ws[i]) > max_score_diff:
                 continue
-            o = iou(tb[i], lb[j])
-            if o >= min_iou and abs(float(ls[j]) - float(ts[i])) <= max_score_diff and (best is None or o > best[1]):
+            o = iou(wb[i], gb[j])
+            if o >= min_iou and (best is None or o > best[1]):
                 best = (j, o)
         if best is not None:
             used.add(best[0])
             found += 1
             ious.append(best[1])
-            diffs.append(abs(float(ls[best[0]]) - float(ts[i])))
-    return {"tf_detections": tn, "tflite_detections": ln, "checked": len(order), "found": found,
-            "mean_iou": float(np.mean(ious)) if ious else None, "max_score_diff": float(max(diffs)) if diffs else None}
+            diffs.append(abs(float(gs[best[0]]) - float(ws[i])))
+    return found, ious, diffs
 
 
 def iou(a, b):
+    """Intersection over union; two identical boxes (also degenerate ones, clipped to an edge) are 1."""
+    if np.allclose(a, b, atol=1e-6):
+        return 1.0
     y1, x1 = max(a[0], b[0]), max(a[1], b[1])
     y2, x2 = min(a[2], b[2]), min(a[3], b[3])
     inter = max(0.0, y2 - y1) * max(0.0, x2 - x1)

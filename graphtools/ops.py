@@ -123,3 +123,7 @@ LOOP_OPS = {"Enter", "Merge", "Switch", "Exit", "NextIteration", "LoopCond"}
 PLACEHOLDER_OPS = {"Placeholder", "PlaceholderV2", "PlaceholderWithDefault"}
 # the saver ops that read or write checkpoint files (a subset of SAVER_OPS, which adds its filename ops)
 CHECKPOINT_FILE_OPS = {"Save", "SaveV2", "SaveSlices", "Restore", "RestoreV2", "RestoreSlice", "MergeV2Checkpoints"}
+
+
+# TF ops the converter keeps as custom ops that LiteRT's built-in op resolver registers (no extra library)
+RUNTIME_CUSTOM_OPS = {"AudioSpectrogram", "Mfcc", "TFLite_Detection_PostProcess"}

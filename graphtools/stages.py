@@ -90,8 +90,13 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     from . import detection
 
     named_outputs = output_nodes
-    if (graph or ckpt) and not output_nodes:  # an export: its four outputs, not one picked among them
+    if graph or ckpt:
         src = io.load_graph_def(graph) if graph else _meta_graph_def(ckpt, meta)
+        named = [o.strip() for o in (output_nodes.split(",") if isinstance(output_nodes, str) else output_nodes or [])]
+        if named and set(named) < set(detection.OUTPUTS) and src is not None and detection.is_export(src):
+            raise InputError(f"an Object Detection API export's outputs {', '.join(detection.OUTPUTS)} come from one "
+                             f"post-processing op: name all four, or none")
+    if (graph or ckpt) and not output_nodes:  # an export: its four outputs, not one picked among them
         if src is not None and detection.is_export(src):
             output_nodes = list(detection.OUTPUTS)
         elif src is not None and detection.exported(src) is not None:
@@ -187,7 +192,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
         cmp = detection.compare(fz.graph_def, [(m.name, m) for m in runnable], images) if runnable else None
         detection_runs = cmp.pop("_runs") if cmp is not None else None
         if cmp is not None:
-            cmp["data"] = "--data" if data_arrays else "random uint8 images (seed 0, 8 images)"
+            cmp["data"] = str(data) if data_arrays else "random uint8 images (seed 0, 8 images)"
     else:
         cmp = (compare(sr.graph_def, runnable, data_arrays, label_array, batch=512,
                        allow_unsafe_ops=allow_unsafe_ops, signature=sig) if runnable else None)

@@ -99,7 +99,11 @@ def summarize(path_or_bytes, path=None):
     if flex:
         blockers.append({"kind": "select_tf_ops", "nodes": flex,
                          "message": f"needs the TensorFlow Select ops runtime: {', '.join(flex[:5])}"})
-    custom = sorted(n for n in hist if n.startswith("CUSTOM:"))
+    # (the custom ops LiteRT's own built-in resolver registers need nothing at run time)
+    from .ops import RUNTIME_CUSTOM_OPS
+
+    builtin_custom = {f"CUSTOM:{op}" for op in RUNTIME_CUSTOM_OPS}
+    custom = sorted(n for n in hist if n.startswith("CUSTOM:") and n not in builtin_custom)
     if custom:
         blockers.append({"kind": "custom_ops", "nodes": custom,
                          "message": f"needs custom op implementations at run time: {', '.join(custom[:5])}"})

@@ -213,13 +213,24 @@ def test_detection_matching_ignores_slot_order_but_not_class_box_or_score():
     ref = {"detection_boxes": boxes, "detection_scores": np.array([[0.9, 0.5, 0.49]], np.float32),
            "detection_classes": np.array([[1, 2, 1]], np.float32), "num_detections": np.array([3], np.float32)}
     swapped = {k: v[:, [0, 2, 1]] if v.ndim > 1 else v for k, v in ref.items()}
-    assert match(ref, swapped)["found"] == 3
+    m = match(ref, swapped)
+    assert m["found"] == m["checked"] == 6 and m["extra"] == 0  # (TF's three in the model, the model's in TF)
     wrong = dict(swapped, detection_classes=np.array([[1, 1, 1]], np.float32))
-    assert match(ref, wrong)["found"] == 2
+    assert match(ref, wrong)["found"] == 4
     moved = dict(swapped, detection_boxes=swapped["detection_boxes"] + np.float32(0.05))
     assert match(ref, moved)["found"] == 0
     lower = dict(swapped, detection_scores=swapped["detection_scores"] - np.float32(0.05))
     assert match(ref, lower)["found"] == 0
+    # a model that adds a detection TensorFlow does not make is not the same model either
+    more = {"detection_boxes": np.concatenate([boxes, [[[0.0, 0.0, 0.3, 0.3]]]], 1),
+            "detection_scores": np.array([[0.9, 0.5, 0.49, 0.95]], np.float32),
+            "detection_classes": np.array([[1, 2, 1, 2]], np.float32), "num_detections": np.array([4], np.float32)}
+    m = match(ref, more)
+    assert m["tf_found"] == 3 and m["extra"] == 1 and m["found"] < m["checked"]
+    # identical boxes match, degenerate ones (clipped to an edge, zero width) too
+    flat = {k: v.copy() for k, v in ref.items()}
+    flat["detection_boxes"][0, 0] = [0.68, 1.0, 0.93, 1.0]
+    assert match(flat, flat)["found"] == 6
 
 
 def test_a_two_stage_export_is_one_line_naming_the_flex_route(tmp_path):
@@ -313,3 +324,24 @@ def test_the_detector_check_leaves_other_models_shapes_alone(tmp_path):
                   "--quantize", "none", "--out-dir", tmp_path / "out", "--logdir", "", "--no-report", "--json")
     assert res.code == 0, res.err
     assert json.loads(res.out)["detector"] is None
+
+
+def test_what_does_not_fit_a_detection_model_is_one_line_naming_the_way(tmp_path):
+    path = ssd_export(tmp_path / "ssd.pb", static=True)
+    res = run_cli("convert", path, "--out", tmp_path / "x.tflite")
+    assert res.code == 2 and "graphtools pipeline --graph" in res.err and not (tmp_path / "x.tflite").exists()
+    res = run_cli("pipeline", "--graph", path, "--outputs", "detection_boxes", "--out-dir", tmp_path / "p")
+    assert res.code == 2 and "name all four" in res.err and not (tmp_path / "p").exists()
+    res = run_cli("pipeline", "--graph", path, "--quantize", "none", "--out-dir", tmp_path / "out", "--logdir", "",
+                  "--no-report")
+    assert res.code == 0, res.err
+    out = tmp_path / "out"
+    res = run_cli("compare", out / "optimized.pb", "--tflite", out / "model.tflite", "--logdir", "")
+    assert res.code == 2 and "frozen.pb" in res.err
+    res = run_cli("compare", out / "frozen.pb", "--tflite", out / "model.tflite", "--max-diff", "0.1", "--logdir", "")
+    assert res.code == 2 and "--min-agreement" in res.err
+    for r in (res,):
+        assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1
+    from graphtools import tflite
+
+    assert not tflite.summarize(str(out / "model.tflite"))["blockers"]  # (the op is in LiteRT's own resolver)

@@ -64,7 +64,16 @@ def run_compare(args):
     from .. import detection
 
     if detection.is_export(gd) and not args.outputs and not args.per_op and not args.locate:
+        if args.max_diff is not None:
+            raise _input_error("--max-diff compares values slot by slot; a detection model is compared by matching "
+                               "detections: give --min-agreement (the share found) instead")
         return _compare_detections(args, gd)
+    from ..tflite import summarize
+
+    if not detection.is_export(gd) and any(
+            "TFLite_Detection_PostProcess" in op for m in args.tflite for op in summarize(m)["op_histogram"]):
+        raise _input_error(f"{args.graph} is not the Object Detection API export the model was made from (its "
+                           f"post-processing is gone): compare with the export itself, OUT/frozen.pb")
     data, labels = None, None
     sig = resolve_signature(gd, args.inputs, args.outputs, args.input_shapes)  # once: for the data and the runs
     if args.data != "random":
@@ -122,7 +131,14 @@ def _compare_detections(args, gd):
                               args.limit)[ssd.image]
         source = args.data
     images = np.clip(np.round(images), 0, 255).astype(np.uint8)
-    report = detection.compare(gd, [(m, LiteModel(m)) for m in args.tflite], images)
+    models = [(m, LiteModel(m)) for m in args.tflite]
+    for m, lite in models:  # (a model converted at another size: the images at its size)
+        want = [int(d) for d in lite.inputs[0]["shape"][1:]]
+        if list(images.shape[1:]) != want:
+            raise _input_error(f"{m} takes images of {want}, the data is {list(images.shape[1:])}: give "
+                               f"--input-shapes 1,{','.join(map(str, want))}")
+    report = detection.compare(gd, models, images)
+    report.pop("_runs", None)
     report["data"] = source
     from ..verdict import apply, parse_gates, summary_lines
 

@@ -3,6 +3,7 @@ import argparse
 import os
 
 from .common import (
+    _input_error,
     _model_file_arg,
     _common, _data_args, _emit, _fmt_bytes, _io_args, _progress, _refuse_overwriting_inputs,
     _rnn_arg, _rnn_note,
@@ -196,6 +197,12 @@ def run_convert(args):
     if args.budget or args.recipe:
         return _run_budget(args)
     gd = io.load_graph_def(args.input)
+    from ..detection import is_export
+
+    if is_export(gd):  # (its NMS loop would become a WHILE of 880 ops, or fail in the converter)
+        raise _input_error(f"{args.input} is an Object Detection API export: convert it with graphtools pipeline "
+                           f"--graph {args.input} (its post-processing becomes one TFLite_Detection_PostProcess op, "
+                           f"checked by detection matching)")
     a = GraphAnalysis(gd)
     sig = conversion.resolve_signature(gd, args.inputs, args.outputs, args.input_shapes, analysis=a)
     inputs, outputs, shapes, notes = conversion.resolve_io(gd, signature=sig)  # once, for every mode below
