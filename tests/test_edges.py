@@ -85,3 +85,38 @@ def test_the_model_file_is_one_positional_file_in_every_command_with_the_old_fla
     assert res.code == 2 and "give the model file" in res.err
     help_text = run_cli("convert", "--help").out
     assert "FILE" in help_text and "--in " not in help_text
+
+
+def test_the_relay_of_a_child_s_output_survives_a_reader_that_left(monkeypatch):
+    """The deterministic half of the pipe race: the parent's stdout raises BrokenPipe on the first write;
+    the relay drains the child's output without writing and returns its stderr and notes."""
+    import os
+
+    from graphtools import guard
+
+    class Closed:
+        def write(self, _):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+        def fileno(self):
+            return os.open(os.devnull, os.O_WRONLY)
+
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    st_r, st_w = os.pipe()
+    os.write(out_w, b"line one\n" * 1000)
+    os.write(err_w, b"a warning\n")
+    os.write(st_w, b"stage compare\n")
+    for fd in (out_w, err_w, st_w):
+        os.close(fd)
+    saved = os.dup(1)
+    monkeypatch.setattr(sys, "stdout", Closed())
+    try:
+        err, status = guard._relay(out_r, err_r, st_r, verbose=False)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    assert err == b"a warning\n" and status["stage"] == "compare"
