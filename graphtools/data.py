@@ -111,6 +111,11 @@ def load_samples(path, inputs, shapes, scale=None, mean=None, std=None, limit=No
                              f"least one sample, or --data random")
         want = list(shapes[name][1:])
         if list(a.shape[1:]) != want:
+            have = [d for d in a.shape[1:] if d != 1]
+            if have != [d for d in want if d != 1] and sorted(have) == sorted(d for d in want if d != 1) and \
+                    len(have) > 1:  # the same sizes in another order: a layout (NCHW data for NHWC), not a shape
+                raise InputError(f"{path}: samples for '{name}' have shape {list(a.shape[1:])}, the input takes "
+                                 f"{want}: the same sizes in another order (channels first?); transpose the data")
             if a.ndim >= 1 and int(np.prod(a.shape[1:])) == int(np.prod(want)):
                 a = a.reshape([len(a)] + want)
             else:

@@ -168,6 +168,16 @@ def _clips_before(g, nms):
     return False
 
 
+def as_images(values, source="the data"):
+    """``values`` as the uint8 images an export takes; refuses data that is not 0..255 pixels (normalised to
+    [0, 1] or [-1, 1]: rounding it would feed near-black images and every figure would be about them)."""
+    values = np.asarray(values)
+    if values.size and values.dtype.kind == "f" and float(np.max(values)) <= 1.0 + 1e-6:
+        raise InputError(f"{source}: values are at most {float(np.max(values)):.3g}; the export takes uint8 pixels "
+                         f"0..255 (image_tensor): give the images as they are, without --scale/--mean/--std")
+    return np.clip(np.round(values), 0, 255).astype(np.uint8)
+
+
 def _image_input(g):
     cands = [n for n in g.graph_def.node if n.op in ("Placeholder", "PlaceholderV2")]
     named = [n for n in cands if n.name == "image_tensor"]
@@ -186,7 +196,11 @@ def _dtype(g, name):
 def _image_shape(g, image, input_shapes):
     """[1, H, W, C]: the given shape, the placeholder's, else the size the pre-processing resizes to."""
     if input_shapes and image in input_shapes:
-        return [1] + list(input_shapes[image])[1:]
+        given = list(input_shapes[image])
+        if given and given[0] not in (1, -1):
+            raise InputError(f"--input-shapes {','.join(map(str, given))}: TFLite's detection op takes one image at a "
+                             f"time; give 1,{','.join(map(str, given[1:]))}")
+        return [1] + given[1:]
     dims = [d.size for d in g.node(image).attr["shape"].shape.dim]
     channels = dims[3] if len(dims) == 4 and dims[3] > 0 else 3
     if len(dims) == 4 and all(d > 0 for d in dims[1:3]):

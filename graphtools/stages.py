@@ -187,7 +187,7 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
         cmp["note"] = (f"{ssd.op} is LiteRT's own op (TensorFlow has no kernel for it): the network before it, "
                        f"converted alone, is compared with TensorFlow")
     elif ssd is not None:  # TensorFlow's detections (the export as it is) matched with each model's
-        images = (np.clip(np.round(data_arrays[ssd.image]), 0, 255).astype(np.uint8) if data_arrays else
+        images = (detection.as_images(data_arrays[ssd.image], data) if data_arrays else
                   np.random.RandomState(0).randint(0, 256, [8] + ssd.image_shape[1:]).astype(np.uint8))
         cmp = detection.compare(fz.graph_def, [(m.name, m) for m in runnable], images) if runnable else None
         detection_runs = cmp.pop("_runs") if cmp is not None else None

@@ -345,3 +345,15 @@ def test_what_does_not_fit_a_detection_model_is_one_line_naming_the_way(tmp_path
     from graphtools import tflite
 
     assert not tflite.summarize(str(out / "model.tflite"))["blockers"]  # (the op is in LiteRT's own resolver)
+
+
+def test_data_that_is_not_uint8_pixels_one_image_at_a_time_is_refused_not_rounded(tmp_path):
+    path = ssd_export(tmp_path / "ssd.pb", static=True)
+    np.save(tmp_path / "norm.npy", np.random.RandomState(0).rand(2, SIZE, SIZE, 3).astype(np.float32))
+    np.save(tmp_path / "nchw.npy", _images(2).transpose(0, 3, 1, 2))
+    for data, why in (("norm.npy", "0..255"), ("nchw.npy", "channels first")):
+        res = run_cli("pipeline", "--graph", path, "--data", tmp_path / data, "--quantize", "none",
+                      "--out-dir", tmp_path / "o", "--logdir", "")
+        assert res.code == 2 and why in res.err and not (tmp_path / "o").exists(), res.err
+    res = run_cli("pipeline", "--graph", path, "--input-shapes", f"2,{SIZE},{SIZE},3", "--out-dir", tmp_path / "o")
+    assert res.code == 2 and "one image at a time" in res.err

@@ -130,7 +130,7 @@ def _compare_detections(args, gd):
         images = load_samples(args.data, [ssd.image], {ssd.image: ssd.image_shape}, args.scale, args.mean, args.std,
                               args.limit)[ssd.image]
         source = args.data
-    images = np.clip(np.round(images), 0, 255).astype(np.uint8)
+    images = detection.as_images(images, source)
     models = [(m, LiteModel(m)) for m in args.tflite]
     for m, lite in models:  # (a model converted at another size: the images at its size)
         want = [int(d) for d in lite.inputs[0]["shape"][1:]]
