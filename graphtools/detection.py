@@ -347,16 +347,21 @@ def backbone(graph_def, ssd):
 def backbone_outputs(ssd):
     if isinstance(ssd, Exported):
         return [node_name(r) for r in ssd.raw]
-    return [node_name(ssd.decoded_boxes), node_name(ssd.scores)]
+    # (the raw encodings too: integer models are given them, so strip keeps their node)
+    return list(dict.fromkeys([node_name(ssd.decoded_boxes), node_name(ssd.scores), node_name(ssd.box_encodings)]))
 
 
 def output_names(det):
     return list(det.outputs) if isinstance(det, Exported) else list(OUTPUTS)
 
 
-def tflite_form(graph_def, ssd, source=None):
+def tflite_form(graph_def, ssd, source=None, encodings=False):
     """``graph_def`` (the backbone, its loops lowered) with the detection op and the graph's four outputs
-    (for an ``Exported`` graph: its own op, from ``source``, and outputs named as the op's are documented)."""
+    (for an ``Exported`` graph: its own op, from ``source``, and outputs named as the op's are documented).
+
+    ``encodings``: give the op the graph's raw box encodings, anchors and box coder scales (the form of
+    ``export_tflite_ssd_graph``) instead of the boxes the graph's NMS compares: small numbers that keep
+    their precision in 8 bits (for integer models), at the price of the NMS comparing unclipped boxes."""
     out = _copy(graph_def)
     if isinstance(ssd, Exported):
         g = Graph(source)
@@ -404,6 +409,10 @@ def tflite_form(graph_def, ssd, source=None):
     # and clips them to the image before its NMS. The op is given those clipped boxes, encoded against unit
     # anchors with unit scales (its decode then gives them back), so that its NMS compares what TensorFlow's
     # compares: with the raw encodings and anchors, boxes crossing the image border overlap differently.
+    if encodings:
+        box = add("Reshape", "raw_outputs/box_encodings",
+                  [ssd.box_encodings, const("raw_outputs/box_shape", [1, n_anchors, 4], np.int32)], T=1, Tshape=3)
+        return _attach_op(out, add, const, ssd, box, n_anchors, ssd.anchors, ssd.scales, clip_after=True)
     boxes = add("Reshape", "raw_outputs/decoded_boxes",
                 [ssd.decoded_boxes, const("raw_outputs/box_shape", [1, n_anchors, 4], np.int32)], T=1, Tshape=3)
     corners = boxes.name
@@ -423,6 +432,13 @@ def tflite_form(graph_def, ssd, source=None):
         add("Log", f"raw_outputs/{name}", [f"raw_outputs/{name}_pos"], T=1)
     box = add("Pack", "raw_outputs/box_encodings", ["raw_outputs/yc", "raw_outputs/xc", "raw_outputs/h",
                                                     "raw_outputs/w"], T=1, N=4, axis=2)
+    unit = np.tile(np.float32([[0, 0, 1, 1]]), (n_anchors, 1))
+    return _attach_op(out, add, const, ssd, box, n_anchors, unit, (1.0, 1.0, 1.0, 1.0),
+                      clip_after=not ssd.clip_before_nms)
+
+
+def _attach_op(out, add, const, ssd, box, n_anchors, anchor_values, scales, clip_after):
+    """The class predictions, the op on ``box`` and the anchors, and the graph's four outputs."""
     scores = ssd.scores
     if not ssd.scores_with_background:  # (the op skips a background column: give it one)
         scores = add("Pad", "raw_outputs/with_background",
@@ -449,15 +465,15 @@ def tflite_form(graph_def, ssd, source=None):
         classes += len(dummies)
     else:
         scores = add("Identity", "raw_outputs/class_predictions", [scores], T=1).name
-    anchors = const("anchors", np.tile(np.float32([[0, 0, 1, 1]]), (n_anchors, 1)), np.float32)
+    anchors = const("anchors", anchor_values, np.float32)
     pp = add(POSTPROCESS_OP, POSTPROCESS_OP, [box.name, scores, anchors], _output_quantized=True,
              max_detections=ssd.max_detections, max_classes_per_detection=1, detections_per_class=op_per_class(ssd),
              use_regular_nms=True, nms_score_threshold=max(ssd.score_threshold, 1e-8) if dummies else
              ssd.score_threshold, nms_iou_threshold=ssd.iou_threshold, num_classes=classes,
-             y_scale=1.0, x_scale=1.0, h_scale=1.0, w_scale=1.0)
+             y_scale=float(scales[0]), x_scale=float(scales[1]), h_scale=float(scales[2]), w_scale=float(scales[3]))
     # No float arithmetic after the op where it can be helped: int8 conversion would quantize it (class ids of
     # 14.965). Boxes clipped before the NMS come out clipped; class ids are mapped in int32.
-    if ssd.clip_before_nms:
+    if not clip_after:
         add("Identity", "detection_boxes", [pp.name], T=1)
     else:  # (its NMS compared the boxes as decoded; the outputs are clipped to the image)
         add("Maximum", "detection_boxes/clip_lo", [pp.name, const("detection_boxes/zero", 0.0, np.float32)], T=1)
@@ -566,7 +582,8 @@ def compare(graph_def, models, images, top=10, min_iou=0.9, max_score_diff=0.02)
         per = [match(ref, runs[name][i], top, min_iou, max_score_diff) for i, ref in enumerate(tf_runs)]
         checked = sum(p["checked"] for p in per)
         found = sum(p["found"] for p in per)
-        out.append({"model": name, "found": found, "checked": checked,
+        out.append({"model": name, "size_bytes": len(getattr(model, "bytes", b"")) or None, "found": found,
+                    "checked": checked,
                     "found_fraction": found / checked if checked else None,
                     "worst_image_fraction": min((p["found"] / p["checked"] for p in per if p["checked"]),
                                                 default=None),

@@ -143,6 +143,9 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
     if ssd is not None:
         checked_net, lsig_net = converted, lsig
         converted = detection.tflite_form(converted, ssd, fz.graph_def)
+        # integer models: the raw encodings, anchors and scales (small numbers that keep 8-bit precision)
+        converted_int = (None if isinstance(ssd, detection.Exported) else
+                         detection.tflite_form(checked_net, ssd, fz.graph_def, encodings=True))
         outs = detection.output_names(ssd)
         lsig = conversion.resolve_signature(converted, [ssd.image], outs, {ssd.image: ssd.image_shape})
         ins, shapes = [ssd.image], {ssd.image: ssd.image_shape}
@@ -169,7 +172,9 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
             replayed = {"file": recipe.get("file"), "mode": mode, "float_ops": recipe["float_ops"],
                         "identical": identical}
         else:
-            model = conversion.convert(converted, quantize=mode, representative_data=calibration,
+            form = converted_int if ssd is not None and converted_int is not None and mode in ("int8", "int16x8") \
+                else converted
+            model = conversion.convert(form, quantize=mode, representative_data=calibration,
                                        select_tf_ops=select_tf_ops, allow_custom_ops=allow_custom_ops, signature=lsig)
         models.append((mode, conversion.output_path(base, mode), model))
 

@@ -59,7 +59,7 @@ def judge(model, gates):
         f = model.get("worst_image_fraction") if model.get("worst_image_fraction") is not None else 0.0
         g = gates["found"]
         say(SHIP if f >= g else CHECK if f >= g - 0.2 else NO,
-            f"{f:.0%} of TensorFlow's detections found on the worst image (gate {g:.0%})")
+            f"{f:.0%} of the detections matched on the worst image (gate {g:.0%})")
         return worst, why or met
     if not model.get("deterministic", True) or model.get("random_ops"):
         say(NO, "not deterministic: random ops in the model")

@@ -249,9 +249,9 @@ def _models_text(r):
 
 
 def _detection_text(r):
-    lines = [f"detections matched on {r['samples']} images ({r.get('data', '')}): TensorFlow's {r['top']} best per "
-             f"image found in the model with the same class, IoU >= {r['min_iou']:g}, score within "
-             f"{r['max_score_diff']:g}",
+    lines = [f"detections matched on {r['samples']} images ({r.get('data', '')}), both ways: TensorFlow's {r['top']} "
+             f"best per image in the model's and the model's in TensorFlow's, the same class, IoU >= "
+             f"{r['min_iou']:g}, score within {r['max_score_diff']:g}",
              f"  {'model':<34} {'found':>9} {'worst image':>12} {'mean IoU':>9} {'max|d score|':>13}"]
     for m in r["models"]:
         frac = f"{m['found_fraction']:.0%}" if m["found_fraction"] is not None else "-"
