@@ -78,6 +78,12 @@ def inspect_graph_def(graph_def, outputs=None, top=5, where="the graph", inputs=
         "training_nodes": len(a.training_region()),
         "blockers": a.conversion_blockers(found, outputs) if outputs else [],
     }
+    from .detection import is_export
+
+    if is_export(graph_def):  # (its NMS loop and pre-processing look like blockers: they are not, in the pipeline)
+        report["detector"] = ("an Object Detection API SSD export: graphtools pipeline converts it, its "
+                              "post-processing as one TFLite_Detection_PostProcess op, and checks it by detection "
+                              "matching (docs/detection.md)")
     return report
 
 

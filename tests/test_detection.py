@@ -345,6 +345,8 @@ def test_what_does_not_fit_a_detection_model_is_one_line_naming_the_way(tmp_path
     from graphtools import tflite
 
     assert not tflite.summarize(str(out / "model.tflite"))["blockers"]  # (the op is in LiteRT's own resolver)
+    res = run_cli("inspect", path)
+    assert res.code == 0 and "Object Detection API SSD export: graphtools pipeline converts it" in res.out
 
 
 def test_data_that_is_not_uint8_pixels_one_image_at_a_time_is_refused_not_rounded(tmp_path):

@@ -121,6 +121,8 @@ def _inspect_text(r):
         lines.append(f"  ops: {_fmt_hist(r['op_histogram'])}")
         if r.get("has_while_loops"):
             lines.append("  has v1 while loops (Enter/Exit/NextIteration)")
+    if r.get("detector"):
+        lines.append(f"  {r['detector']}")
     if r.get("blockers"):
         lines.append("  will block or spoil conversion:")
         for b in r["blockers"]:
