@@ -149,8 +149,9 @@ def test_recurrent_training_checkpoints_convert_to_builtins(tmp_path, case):
         assert rnn is None  # nothing recurrent left to lower
     elif cfg.get("seq"):
         assert rnn["route"] == "while" and "sequence_length" in rnn["loops"][0]["why"]
-    else:
-        assert rnn["route"] == "unroll" and all(lp["trip_count"] == T for lp in rnn["loops"])
+    else:  # --rnn auto: both forms built, verified and timed; the cheaper kept, and why said
+        assert rnn["route"] in ("unroll", "while") and set(rnn["measured"]) == {"unroll", "while"}, rnn
+        assert rnn["why"] and (rnn["route"] == "while" or all(lp["trip_count"] == T for lp in rnn["loops"]))
     model = conversion.convert(gd, signature=sig)
     ops = tflite.summarize(model)["op_histogram"]
     assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM" or "RANDOM" in op], ops
@@ -240,3 +241,14 @@ def test_convert_cli_names_the_route_and_refuses_an_impossible_one(tmp_path):
                   "--input-shapes", f"{B},{T},{F}:{B}", "--rnn", "unroll")
     assert_clean_error(res, "cannot be unrolled", "sequence_length", "--rnn while")
     assert not (tmp_path / "u.tflite").exists()
+
+
+def test_auto_keeps_the_faster_loop_form_or_the_smaller_when_as_fast():
+    from graphtools.conversion import choose_loop_form
+
+    peephole = {"unroll": {"ops": 1020, "bytes": 265000, "ms": 0.42}, "while": {"ops": 30, "bytes": 102000, "ms": 0.21}}
+    assert choose_loop_form(peephole)[0] == "while" and "faster" in choose_loop_form(peephole)[1]
+    short = {"unroll": {"ops": 40, "bytes": 9000, "ms": 0.010}, "while": {"ops": 30, "bytes": 8000, "ms": 0.030}}
+    assert choose_loop_form(short)[0] == "unroll"
+    tie = {"unroll": {"ops": 40, "bytes": 9000, "ms": 0.0100}, "while": {"ops": 30, "bytes": 8000, "ms": 0.0105}}
+    assert choose_loop_form(tie) == ("while", choose_loop_form(tie)[1]) and "smaller" in choose_loop_form(tie)[1]

@@ -190,7 +190,8 @@ def _rnn_note(rnn):
              (f"unrolled {lp['trip_count']} steps" if lp["route"] == "unroll" else
               "TFLite WHILE" + (f" ({lp['why']})" if lp.get("why") else ""))
              for lp in rnn["loops"]]
-    return f"recurrent loops ({rnn['route']}): " + "; ".join(parts)
+    return f"recurrent loops ({rnn['route']}): " + "; ".join(parts) + (f" (chosen by cost: {rnn['why']})"
+                                                                         if rnn.get("why") else "")
 
 
 def _rnn_arg(p):
