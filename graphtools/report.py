@@ -287,23 +287,37 @@ def _worst(raw, names, ref, preds, y, shown, k=12):
     return f"<section id='worst'><h2>Worst disagreements</h2><div class='cards'>{body}</div></section>"
 
 
-def _samples(ref, preds, y, shown, limit=500):
+def _samples(ref, preds, y, shown, limit=5000, first=50):
+    """The per-sample table, worst first: the samples where a model's top class differs from TF's, then by
+    the largest difference; the differing predictions coloured; the worst ``first`` shown, the rest a
+    click away."""
     tf_pred = ref.argmax(1)
     names = list(preds)
+    n = min(len(ref), limit)
+    off = np.zeros(n, bool)
+    worst = np.zeros(n)
+    for p in preds.values():
+        off |= p[:n].argmax(1) != tf_pred[:n]
+        worst = np.maximum(worst, np.abs(p[:n] - ref[:n]).reshape(n, -1).max(1))
+    order = np.lexsort((-worst, ~off))  # (disagreements first, then the largest difference)
     head = "<th>#</th>" + ("<th>label</th>" if y is not None else "") + "<th>TF</th>" + "".join(
-        f"<th>{_e(n.replace('.tflite', ''))}</th>" for n in names)
-    rows, disagree = [], 0
-    for i in range(min(len(ref), limit)):
-        ps = [int(preds[n][i].argmax()) for n in names]
-        off = any(p != tf_pred[i] for p in ps)
-        disagree += off
+        f"<th>{_e(n_.replace('.tflite', ''))}</th>" for n_ in names) + "<th>max |d|</th>"
+    rows = []
+    for rank, i in enumerate(order):
+        ps = [int(preds[m][i].argmax()) for m in names]
         cells = f"<td>{i}</td>" + (f"<td>{int(y[i])}</td>" if y is not None else "") + f"<td>{int(tf_pred[i])}</td>"
-        cells += "".join(f"<td>{p}</td>" for p in ps)
-        rows.append(f"<tr{' class=disagree' if off else ''}>{cells}</tr>")
+        cells += "".join(f"<td class='off'>{p}</td>" if p != tf_pred[i] else f"<td>{p}</td>" for p in ps)
+        cells += f"<td>{worst[i]:.3g}</td>"
+        cls = " ".join(c for c in ("disagree" if off[i] else "", "more" if rank >= first else "") if c)
+        rows.append(f"<tr{f' class={chr(39)}{cls}{chr(39)}' if cls else ''}>{cells}</tr>")
+    disagree = int(off.sum())
     shown["disagreements"] = disagree
+    more = (f"<p><button id='show-all' onclick=\"document.querySelectorAll('#samples tr.more').forEach("
+            f"function(r){{r.style.display='table-row'}});this.remove()\">show all {n}</button></p>" if n > first else "")
     return (f"<section id='samples'><h2>Per sample</h2><p><span data-k='disagreements'>{disagree}</span> of "
-            f"{min(len(ref), limit)} samples where a model's top-1 differs from TF's (marked); click a column to sort."
-            f"</p><table class='grid sortable'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></section>")
+            f"{n} samples where a model's top-1 differs from TF's (marked, the differing class in red); the worst "
+            f"{min(first, n)} first; click a column to sort.</p><table class='grid sortable'><thead><tr>{head}</tr>"
+            f"</thead><tbody>{''.join(rows)}</tbody></table>{more}</section>")
 
 
 def _strip(rep, frozen_gd, gd):
@@ -366,7 +380,7 @@ h1{margin:0 0 4px}h2{border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:
 table.grid{border-collapse:collapse;font-size:13px;margin:8px 0}
 table.grid td,table.grid th{border:1px solid #ddd;padding:3px 8px;text-align:right}
 table.grid th{background:#f3f3f3;cursor:default}table.sortable th{cursor:pointer}
-tr.disagree{background:#ffe1e1}.row{display:flex;gap:24px;align-items:flex-start;flex-wrap:wrap}
+tr.disagree{background:#ffe1e1}td.off{color:#cf222e;font-weight:bold}tr.more{display:none}.row{display:flex;gap:24px;align-items:flex-start;flex-wrap:wrap}
 .cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #ddd;padding:6px;font-size:12px;width:150px}
 .card ul{padding-left:16px;margin:4px 0}.card li.off{color:#c00;font-weight:bold}figure{margin:8px 0}
 figcaption{font-size:12px;color:#555}"""

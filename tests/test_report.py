@@ -102,6 +102,14 @@ def test_report_renders_in_chromium_with_the_numbers_of_report_json(out, tmp_pat
     for m in rep["compare"]["models"]:
         assert f'data-model="{os.path.basename(m["model"])}" data-verdict="{m["verdict"]}"' in r.stdout
     assert os.path.basename(rep["recommended"]["model"]) in r.stdout.split('id="recommended"')[1][:300]
+    # the per-sample table: worst first (a disagreement on top when there is one), the worst 50 shown
+    table = r.stdout.split('id="samples"')[1]
+    body = table.split("<tbody>")[1].split("</tbody>")[0]
+    rows = body.split("<tr")[1:]
+    assert len(rows) > 50 and sum('class="more"' in row or "more" in row.split(">")[0] for row in rows) == len(rows) - 50
+    if any("disagree" in row.split(">")[0] for row in rows):
+        assert "disagree" in rows[0].split(">")[0] and 'class="off"' in rows[0]
+    assert 'id="show-all"' in table
     for m in rep["compare"]["models"]:
         name = os.path.basename(m["model"])
         o = m["outputs"]["prediction"]
