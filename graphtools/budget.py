@@ -217,6 +217,15 @@ def meet_budget(graph_def, budget, representative_data, eval_data, labels=None, 
             best = attempt(candidates[:k])
             if best.met:
                 break
+        if best.met and len(best.float_ops) > 8:
+            # fewest, coarsely first: the ops kept last (the least suspect) dropped back to int8 in halves
+            step = len(best.float_ops) // 2
+            while step >= 1 and len(attempts) < 2 * max_attempts:
+                a = attempt(best.float_ops[:-step])
+                if a.met:
+                    best = a
+                else:
+                    step //= 2
         if best.met and 1 < len(best.float_ops) <= 8:
             # fewest: an op kept in float on the way may not be needed once the later ones are
             for op in list(best.float_ops):
@@ -224,6 +233,16 @@ def meet_budget(graph_def, budget, representative_data, eval_data, labels=None, 
                 a = attempt(trial)
                 if a.met:
                     best = a
+        if best.met and candidates and set(candidates) <= set(best.float_ops):
+            # every op in float is the float model again: not a quantized model that meets the budget
+            partial = [a for a in attempts if a.float_ops and not set(candidates) <= set(a.float_ops)]
+            close = max(partial, key=lambda a: len(a.float_ops)) if partial else attempts[0]
+            figures = ", ".join(f"{k} {v:.4g}" for k, v in close.metrics.items() if k in ("agreement", "max_abs_diff",
+                                                                                           "accuracy_drop"))
+            note = (f"met only with every op in float ({len(best.float_ops)}): no {mode} op is left, so {mode} "
+                    f"cannot meet it; the most quantized attempt reached {figures} with {len(close.float_ops)} "
+                    f"op(s) in float: loosen the budget, or use float16 or dynamic")
+            best = dataclasses.replace(best, met=False)
     recipe = {
         "graphtools_recipe": RECIPE_VERSION, "mode": mode, "float_ops": list(best.float_ops),
         "inputs": list(ins), "outputs": list(outs), "budget": budget, "met": best.met,

@@ -146,3 +146,12 @@ def test_accuracy_drop_budget_reads_labels_from_the_eval_data(tmp_path, fixture_
     first = r["attempts"][0]
     assert r["met"] and 0.9 < first["tf_accuracy"] <= 1 and first["accuracy_drop"] <= 0.02
     assert abs(first["tf_accuracy"] - first["accuracy"] - first["accuracy_drop"]) < 1e-9
+
+
+def test_a_budget_met_only_with_every_op_in_float_is_not_met(fragile):
+    """Every op kept in float is the float model again: never reported as an int8 model that meets it."""
+    _, gd, x = fragile
+    r = budget.meet_budget(gd, "max-diff=1e-5", {"x": x[:200]}, {"x": x[200:]}, max_attempts=24)
+    assert not r.met and not r.recipe["met"]  # (only all six ops in float are within 1e-5: 1.3e-6)
+    assert set(r.recipe["float_ops"]) == set(r.candidates) and any(a.met for a in r.attempts)
+    assert "every op in float" in r.note and "float16 or dynamic" in r.note and "most quantized attempt" in r.note
