@@ -165,6 +165,52 @@ def _verdicts(models, cmp, shown):
     return f"<section id='verdicts'><h2>Verdict</h2>{line}<ul class='verdicts'>{''.join(rows)}</ul></section>"
 
 
+def _short_model(name):
+    short = name[:-len(".tflite")] if name.endswith(".tflite") else name
+    return "float" if short == "model" else short.replace("model.", "")
+
+
+def _place_labels(fig, ax, items, size=8):
+    """Annotate each (x, y, text) at the first offset where its box overlaps no label placed before (points
+    that sit on one another -- float and float16 at the same accuracy -- get labels one above the other)."""
+    fig.canvas.draw()
+    placed = []
+    offsets = [(6, 4), (6, -12), (6, 16), (6, -24), (6, 28), (6, -36), (6, 40), (6, -48)]
+    for x, y, text in sorted(items, key=lambda t: (t[0], t[1])):
+        px, py = ax.transData.transform((x, y))
+        w, h = 0.62 * size * len(text) * fig.dpi / 72, 1.2 * size * fig.dpi / 72
+        for dx, dy in offsets:
+            box = (px + dx * fig.dpi / 72, py + dy * fig.dpi / 72, w, h)
+            if not any(box[0] < b[0] + b[2] and b[0] < box[0] + box[2] and box[1] < b[1] + b[3] and b[1] < box[1] + box[3]
+                       for b in placed):
+                break
+        placed.append(box)
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=size)
+    return placed
+
+
+def _output_errors(models):
+    """A chart of each output's error relative to its scale, per model, for outputs that are not class scores."""
+    names = [n for n, o in (models[0]["outputs"].items() if models else []) if "top1_agreement" not in o
+             and "exact_match" not in o]
+    if not names:
+        return ""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    width = 0.8 / max(1, len(models))
+    for k, m in enumerate(models):
+        vals = [max(m["outputs"][n]["max_abs_diff"] / (m["outputs"][n].get("ref_max_abs") or 1.0), 1e-12) for n in names]
+        ax.bar([i + k * width for i in range(len(names))], vals, width, label=_short_model(os.path.basename(m["model"])))
+    ax.set_yscale("log")
+    ax.set_xticks([i + width * (len(models) - 1) / 2 for i in range(len(names))])
+    ax.set_xticklabels([n if len(n) <= 18 else "…" + n[-17:] for n in names], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("max |d| / max |TF|")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return (f"<figure id='chart-output-error'>{_svg(fig)}<figcaption>each output's largest difference relative to "
+            f"its scale (regressions, embeddings, images: no top class to agree on)</figcaption></figure>")
+
+
 def _summary(models, cmp, shown):
     plt = _plt()
     rows, points = [], []
@@ -195,10 +241,8 @@ def _summary(models, cmp, shown):
         fig, ax = plt.subplots(figsize=(6, 3.4))
         for x, yv, name, _ in points:
             ax.scatter([x], [yv], s=40)
-            short = name[:-len(".tflite")] if name.endswith(".tflite") else name
-            short = "float" if short == "model" else short.replace("model.", "")
-            ax.annotate(short, (x, yv),
-                        textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.margins(x=0.3, y=0.25)  # (room for the labels inside the axes: none clipped)
+        _place_labels(fig, ax, [(x, yv, _short_model(name)) for x, yv, name, _ in points])
         ax.set_xlabel("size (KB)")
         ax.set_ylabel(points[0][3])
         ax.grid(alpha=0.3)
@@ -208,7 +252,8 @@ def _summary(models, cmp, shown):
     return (f"<section id='summary'><h2>Models</h2><p>{cmp.get('samples', '')} samples ({_e(cmp.get('data', ''))}); "
             f"the float model (model.tflite) is the reference for sizes.</p>{note}<table class='grid'><thead><tr>"
             "<th>model</th><th>size</th><th>ops</th><th>ms / sample</th><th>max |d|</th><th>mean |d|</th>"
-            f"<th>agreement</th><th>accuracy</th></tr></thead><tbody>{''.join(rows)}</tbody></table>{chart}</section>")
+            f"<th>agreement</th><th>accuracy</th></tr></thead><tbody>{''.join(rows)}</tbody></table>{chart}"
+            f"{_output_errors(models)}</section>")
 
 
 def _per_class(ref, preds, y, shown):

@@ -85,7 +85,7 @@ def test_a_regression_gets_its_error_never_a_top_class(tmp_path):
         tf.identity(tf.matmul(x, w), name="steering_and_speed")  # two real numbers, not two classes
     (tmp_path / "reg.pb").write_bytes(g.as_graph_def().SerializeToString())
     res = run_cli("pipeline", "--graph", tmp_path / "reg.pb", "--quantize", "none,dynamic", "--out-dir",
-                  tmp_path / "out", "--logdir", "", "--no-report", "--json")
+                  tmp_path / "out", "--logdir", "", "--json")
     assert res.code == 0, res.err
     report = json.loads(res.out)
     for m in report["compare"]["models"]:
@@ -95,3 +95,20 @@ def test_a_regression_gets_its_error_never_a_top_class(tmp_path):
     res = run_cli("compare", tmp_path / "out" / "optimized.pb", "--tflite", tmp_path / "out" / "model.tflite",
                   "--logdir", "")
     assert "disagrees on sample" not in res.out and "top-1" not in res.out
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "id='chart-output-error'" in page  # (each output's error relative to its scale, per model)
+
+
+def test_labels_of_points_on_one_another_do_not_overlap():
+    from graphtools.report import _place_labels, _plt
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    pts = [(56.3, 1.0, "float"), (30.5, 1.0, "float16"), (30.6, 1.0, "dynamic"), (30.55, 1.0, "int16x8")]
+    for x, y, _ in pts:
+        ax.scatter([x], [y])
+    boxes = _place_labels(fig, ax, pts)
+    plt.close(fig)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not (a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3])
