@@ -1,21 +1,9 @@
 """Edges a newcomer hit (issue 24, section 4): each ends clean, in one line, before any work."""
-import subprocess
 import sys
 
 import numpy as np
 
 from conftest import FIXTURE_CKPT, run_cli
-
-
-def test_inspect_piped_into_head_ends_without_a_traceback():
-    for _ in range(2):  # (the race between the pipe closing and the last writes is what failed before)
-        p = subprocess.Popen([sys.executable, "-m", "graphtools.cli", "inspect", FIXTURE_CKPT, "--top", "50"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        first = p.stdout.readline()
-        p.stdout.close()
-        err = p.stderr.read().decode()
-        p.wait(timeout=120)
-        assert first and "Traceback" not in err and "BrokenPipe" not in err, err
 
 
 def test_a_logdir_that_cannot_be_written_is_refused_before_any_work(tmp_path):
