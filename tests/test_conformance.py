@@ -3,6 +3,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from builders import tf, tf1
 from conftest import ROOT, run_script
@@ -34,6 +35,7 @@ def _case(d, scale=1.0):
     return d
 
 
+@pytest.mark.heavy  # (25 s: every route of two cases in their own processes; .ci/run runs it)
 def test_the_runner_scores_every_route_and_flags_a_wrong_model(tmp_path):
     _case(str(tmp_path / "cases" / "good"))
     _case(str(tmp_path / "other" / "bad_ref"), scale=1.5)  # a reference the model cannot meet

@@ -13,6 +13,7 @@ def _manifest(tmp_path, entries):
     return p
 
 
+@pytest.mark.heavy  # (28 s: four pipelines in two workers; .ci/run runs it with the other heavy tests)
 def test_manifest_runs_in_parallel_isolates_failures_and_resumes(tmp_path):
     (tmp_path / "broken.pb").write_bytes(b"\x08\x01garbage that is no GraphDef")
     entries = [
