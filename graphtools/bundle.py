@@ -43,7 +43,7 @@ def pipeline_data(report, sig, data=None, scale=None, mean=None, std=None, sampl
     norm = {k: given.get(k) for k in ("scale", "mean", "std")}
     source = given.get("path")
     if source == "fixture":
-        from .stages import fixture_dir
+        from .io import fixture_dir
 
         d = np.load(os.path.join(fixture_dir(), "digits.npz"))
         raw = fed = {names[0]: d["x_test"][:samples]}

@@ -28,19 +28,7 @@ def output_path(base, mode):
     return f"{root}{SUFFIX[mode]}{ext or '.tflite'}"
 
 
-def parse_shapes(text, names):
-    """toco syntax '1,28,28,1:1,10' -> {name: [1, 28, 28, 1], ...} in ``names`` order."""
-    parts = text.split(":")
-    if len(parts) != len(names):
-        raise InputError(f"--input-shapes {text}: {len(parts)} shape(s) for {len(names)} input(s) "
-                         f"({', '.join(names)}); separate shapes with ':'")
-    out = {}
-    for name, part in zip(names, parts):
-        try:
-            out[name] = [int(d) for d in part.split(",") if d.strip()]
-        except ValueError:
-            raise InputError(f"--input-shapes {text}: '{part}' is not a comma-separated list of sizes")
-    return out
+from .signature import parse_shapes  # noqa: E402,F401 (toco's --input-shapes syntax; re-exported)
 
 
 def resolve_io(graph_def, inputs=None, outputs=None, shapes=None, signature=None, flags=("--inputs", "--outputs")):

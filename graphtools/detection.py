@@ -600,7 +600,7 @@ def render(report, images, runs, shown_images=8):
     ten best boxes (solid) and each model's (dashed) drawn on it. ``runs``: ``compare``'s ``_runs``."""
     import html
 
-    from .report import _plt, _png
+    from .plotting import _plt, _png
 
     plt = _plt()
     cmp = report["compare"]

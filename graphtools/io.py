@@ -507,3 +507,12 @@ def same_file(a, b):
         return os.path.samefile(a, b)
     except OSError:
         return False
+
+
+def fixture_dir():
+    """The bundled fixture: installed with the package, or the checkout's fixtures/."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for d in (os.path.join(here, "fixtures"), os.path.join(os.path.dirname(here), "fixtures")):
+        if os.path.exists(os.path.join(d, "digits_cnn", "model.ckpt.index")):
+            return d
+    raise InputError("the bundled fixture is missing (fixtures/digits_cnn); reinstall graphtools or give --ckpt")

@@ -10,10 +10,8 @@ confidence), ``samples`` (a sortable per-sample table, the rows where the models
 ``strip`` (per pass what it removed, folded and bound; the graph diff; the equivalence figures) and
 ``per-op`` (the local-error chart when ``compare --per-op`` wrote results into OUT/per_op).
 """
-import base64
 import glob
 import html
-import io as _io
 import json
 import os
 
@@ -22,32 +20,7 @@ import numpy as np
 from .errors import InputError
 
 
-def _plt():
-    try:
-        import matplotlib
-    except ImportError:
-        raise InputError("report.html needs matplotlib: pip install matplotlib")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _svg(fig):
-    import re
-
-    buf = _io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    _plt().close(fig)
-    text = buf.getvalue()
-    return re.sub(r"<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)
-
-
-def _png(fig, dpi=60):
-    buf = _io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    _plt().close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+from .plotting import _plt, _png, _svg  # noqa: E402,F401 (where the figures are made; re-exported)
 
 
 def _e(x):

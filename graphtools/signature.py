@@ -230,8 +230,6 @@ def _parse_shapes(shapes, names, input_flag, open_shape=()):
     if not shapes:
         return {}
     if isinstance(shapes, str):
-        from .conversion import parse_shapes
-
         if not names:
             raise InputError(f"--input-shapes: the graph has no data inputs to give shapes to; name them with "
                              f"{input_flag}")
@@ -243,4 +241,19 @@ def _parse_shapes(shapes, names, input_flag, open_shape=()):
     for k in out:
         if k not in names:
             raise InputError(f"--input-shapes names '{k}', which is not a data input ({', '.join(names) or 'none'})")
+    return out
+
+
+def parse_shapes(text, names):
+    """toco syntax '1,28,28,1:1,10' -> {name: [1, 28, 28, 1], ...} in ``names`` order."""
+    parts = text.split(":")
+    if len(parts) != len(names):
+        raise InputError(f"--input-shapes {text}: {len(parts)} shape(s) for {len(names)} input(s) "
+                         f"({', '.join(names)}); separate shapes with ':'")
+    out = {}
+    for name, part in zip(names, parts):
+        try:
+            out[name] = [int(d) for d in part.split(",") if d.strip()]
+        except ValueError:
+            raise InputError(f"--input-shapes {text}: '{part}' is not a comma-separated list of sizes")
     return out

@@ -11,13 +11,7 @@ from .errors import InputError
 log = logging.getLogger(__name__)
 
 
-def fixture_dir():
-    """The bundled fixture: installed with the package, or the checkout's fixtures/."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    for d in (os.path.join(here, "fixtures"), os.path.join(os.path.dirname(here), "fixtures")):
-        if os.path.exists(os.path.join(d, "digits_cnn", "model.ckpt.index")):
-            return d
-    raise InputError("the bundled fixture is missing (fixtures/digits_cnn); reinstall graphtools or give --ckpt")
+from .io import fixture_dir  # noqa: E402,F401 (the bundled fixture; re-exported)
 
 
 def run_pipeline(ckpt=None, graph=None, saved_model=None, output_nodes=None, inputs=None, input_shapes=None,
