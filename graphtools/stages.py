@@ -138,8 +138,8 @@ def _run_pipeline(ckpt, graph, saved_model, output_nodes, inputs, input_shapes, 
         checked_net, lsig_net = converted, lsig
         converted = detection.tflite_form(converted, ssd, fz.graph_def)
         # integer models: the raw encodings, anchors and scales (small numbers that keep 8-bit precision)
-        converted_int = (None if isinstance(ssd, detection.Exported) else
-                         detection.tflite_form(checked_net, ssd, fz.graph_def, encodings=True))
+        converted_int = (detection.tflite_form(checked_net, ssd, fz.graph_def, encodings=True)
+                         if not isinstance(ssd, detection.Exported) and {"int8", "int16x8"} & set(modes) else None)
         outs = detection.output_names(ssd)
         lsig = conversion.resolve_signature(converted, [ssd.image], outs, {ssd.image: ssd.image_shape})
         ins, shapes = [ssd.image], {ssd.image: ssd.image_shape}
