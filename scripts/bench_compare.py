@@ -26,7 +26,7 @@ def main():
     args = ap.parse_args()
     import graphtools
     from ai_edge_litert.interpreter import Interpreter
-    from graphtools.comparison import LiteModel, compare
+    from graphtools.verification.comparison import LiteModel, compare
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     frozen = graphtools.freeze(ckpt=os.path.join(root, "fixtures", "digits_cnn", "model.ckpt"),

@@ -63,7 +63,7 @@ def cnn(rng):
 
 
 def damaged(graph_def, weight):
-    from graphtools.graph import Graph
+    from graphtools.core.graph import Graph
 
     g = Graph(type(graph_def).FromString(graph_def.SerializeToString()))
     g.set_const(weight, g.const(weight) * 1.1)
@@ -89,8 +89,8 @@ def main():
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
     import graphtools
-    from graphtools import perop
-    from graphtools.graph import Graph
+    from graphtools.verification import perop
+    from graphtools.core.graph import Graph
 
     modes = args.modes.split(",")
     results = {m: [0, 0] for m in modes}
@@ -142,7 +142,8 @@ CORPUS = [  # folder, GraphDef, inputs, outputs, input shapes, input range
 
 def corpus_coverage(root, samples):
     import graphtools
-    from graphtools import io, perop
+    from graphtools.core import io
+    from graphtools.verification import perop
 
     rows = []
     for folder, pb, ins, outs, shape, value_range in CORPUS:

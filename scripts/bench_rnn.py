@@ -70,9 +70,10 @@ def main():
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--runs", type=int, default=50)
     args = ap.parse_args()
-    from graphtools import conversion, tflite
-    from graphtools.runtime import run_graph
-    from graphtools.signature import resolve
+    from graphtools.conversion import converter as conversion
+    from graphtools.core import tflite
+    from graphtools.core.runtime import run_graph
+    from graphtools.core.signature import resolve
 
     rows = []
     for length in [int(v) for v in args.lengths.split(",")]:

@@ -98,7 +98,7 @@ def time_tf(gd):
 def time_graphtools(gd, verify):
     """Seconds for strip --remove all as ``graphtools strip`` runs it (on the graph it loaded, which it
     hands over instead of copying), and its result."""
-    from graphtools.surgery import strip_report as strip
+    from graphtools.surgery.stripping import strip_report as strip
 
     own = type(gd)()
     own.CopyFrom(gd)
@@ -129,7 +129,7 @@ def memory_child(path, verify):
     """
     import threading
 
-    from graphtools.surgery import strip_report as strip
+    from graphtools.surgery.stripping import strip_report as strip
 
     strip(chain(20), remove=["all"], inputs=["x"], outputs=["output"], verify=verify)  # imports, caches
     gc.collect()

@@ -50,7 +50,9 @@ def load_revision(rev, tmp):
     shutil.move(os.path.join(dest, "graphtools"), os.path.join(dest, "graphtools_ab"))
     sys.path.insert(0, dest)
     try:
-        return importlib.import_module("graphtools_ab.surgery")
+        module = importlib.import_module("graphtools_ab.surgery")
+        # (strip_report's home: graphtools/surgery.py before the sub-packages, surgery/stripping.py since)
+        return module if hasattr(module, "strip_report") else importlib.import_module("graphtools_ab.surgery.stripping")
     except Exception as e:  # noqa: BLE001  (any failure of the other version's import is the same answer)
         fail(f"graphtools at {rev!r} does not import here ({type(e).__name__}: {e}); choose a newer revision")
 
@@ -73,7 +75,7 @@ def main():
         spec = importlib.util.spec_from_file_location("bench_strip", os.path.join(ROOT, "scripts", "bench_strip.py"))
         bench_strip = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(bench_strip)  # its graphs, and TensorFlow imported quietly
-        from graphtools import surgery as current
+        from graphtools.surgery import stripping as current
 
         # revisions before strip_report(consume=...) copy the graph first, as the CLI then did
         options = {"rev": {"consume": True} if "consume" in inspect.signature(other.strip_report).parameters else {},

@@ -78,7 +78,7 @@ def assert_clean_error(res, *needles):
 @pytest.fixture(scope="session")
 def fixture_frozen(tmp_path_factory):
     """The bundled fixture frozen once for the session (FreezeResult)."""
-    from graphtools import freezing
+    from graphtools.sources import freezing
 
     return freezing.freeze(ckpt=FIXTURE_CKPT, output_nodes="prediction,fc2/logits")
 
@@ -86,7 +86,7 @@ def fixture_frozen(tmp_path_factory):
 @pytest.fixture(scope="session")
 def fixture_optimized(fixture_frozen):
     """The fixture frozen and stripped (remove all) to 'prediction', once for the session (GraphDef)."""
-    from graphtools.surgery import strip
+    from graphtools.surgery.stripping import strip
 
     return strip(fixture_frozen.graph_def, remove=["all"], outputs=["prediction"])
 

@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from conftest import FIXTURE_CKPT, assert_clean_error, run_cli, run_script, sha256
-from graphtools import io as gio
+from graphtools.core import io as gio
 from graphtools.errors import InputError
 
 

@@ -8,7 +8,7 @@ import pytest
 import builders
 import graphtools
 from conftest import FIXTURES, assert_clean_error, run_cli
-from graphtools import budget
+from graphtools.verification import budget
 
 tf, tf1 = builders.tf, builders.tf1
 FRAGILE = {"fragile/mm;fragile/relu", "after/mm;after/relu"}
@@ -52,8 +52,8 @@ def test_full_int8_misses_the_budget_and_two_float_ops_meet_it_smaller_than_floa
     assert full.float_ops == [] and not full.met and full.metrics["agreement"] < 0.95
     assert r.met and set(r.recipe["float_ops"]) == FRAGILE, r.recipe["float_ops"]
     assert r.candidates[:2] and set(r.candidates[:2]) == FRAGILE  # ranked by local error, worst first
-    from graphtools.comparison import LiteModel
-    from graphtools.runtime import run_graph
+    from graphtools.verification.comparison import LiteModel
+    from graphtools.core.runtime import run_graph
 
     got = LiteModel(r.model).run({"x": x[200:]}, ["x"], ["prob"])[0][0]
     ref = run_graph(gd, {"x": x[200:]}, ["prob"])[0]

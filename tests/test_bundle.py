@@ -89,8 +89,8 @@ def test_bundle_command_and_bad_input(out, tmp_path):
 
 def test_the_python_api_names(out, tmp_path):
     import graphtools
-    import graphtools.bundle  # noqa: F401  (a submodule import must not hide the API names)
-    import graphtools.report  # noqa: F401
+    import graphtools.verification.bundle  # noqa: F401  (a submodule import must not hide the API names)
+    import graphtools.presentation.report  # noqa: F401
 
     r = graphtools.make_bundle(str(out), samples=4)
     assert r["samples"] == 4 and os.path.isdir(r["bundle"])

@@ -147,7 +147,7 @@ def test_bad_input_that_needs_no_tensorflow_is_refused_before_any_work(tmp_path,
 def test_ctrl_c_while_writing_finishes_the_whole_set_and_says_so(tmp_path, monkeypatch):
     import signal
 
-    from graphtools import io
+    from graphtools.core import io
 
     real, calls = io.atomic_write, []
 
@@ -167,7 +167,7 @@ def test_ctrl_c_while_writing_finishes_the_whole_set_and_says_so(tmp_path, monke
 
 
 def test_strip_and_pipeline_share_one_tensorboard_layout(tmp_path, fixture_frozen):
-    from graphtools import tensorboard
+    from graphtools.presentation import tensorboard
 
     src = tmp_path / "g.pb"
     graphtools.save_graph_def(fixture_frozen.graph_def, str(src))

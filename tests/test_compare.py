@@ -8,7 +8,7 @@ import pytest
 import builders
 import graphtools
 from conftest import CORPUS, FIXTURES, MNIST, assert_clean_error, needs_corpus, needs_mnist, run_cli
-from graphtools.comparison import LiteModel, compare
+from graphtools.verification.comparison import LiteModel, compare
 
 tf, tf1 = builders.tf, builders.tf1
 DIGITS = np.load(os.path.join(FIXTURES, "digits.npz"))
@@ -115,7 +115,7 @@ def test_random_data_and_bad_input(fixture_models, tmp_path):
 @needs_corpus
 @needs_mnist
 def test_mnist_mlp_every_mode_on_the_real_test_set(tmp_path):
-    from graphtools.data import load_idx
+    from graphtools.core.data import load_idx
 
     frozen = graphtools.freeze(ckpt=os.path.join(CORPUS, "mnist_mlp_sgd", "model.ckpt-1999"),
                                output_nodes="softmax_linear/add").graph_def

@@ -8,10 +8,11 @@ import pytest
 import builders
 import graphtools
 from conftest import FIXTURES, assert_clean_error, run_cli
-from graphtools import conversion, tflite
+from graphtools.conversion import converter as conversion
+from graphtools.core import tflite
 from graphtools.errors import InputError
-from graphtools.runtime import run_graph
-from graphtools.surgery import strip
+from graphtools.core.runtime import run_graph
+from graphtools.surgery.stripping import strip
 
 tf, tf1 = builders.tf, builders.tf1
 DIGITS = np.load(os.path.join(FIXTURES, "digits.npz"))
@@ -130,7 +131,7 @@ def test_cli_all_modes_writes_one_file_each_and_a_table(tmp_path, fixture_graph)
 
 
 def test_representative_data_formats(tmp_path, fixture_graph):
-    from graphtools.data import load_samples
+    from graphtools.core.data import load_samples
 
     shapes = {"x": [1, 8, 8, 1]}
     flat = (DIGITS["x_train"][:10].reshape(10, 64) * 16).astype(np.uint8)

@@ -6,9 +6,9 @@ import pytest
 
 import graphtools
 from conftest import CORPUS, MNIST, needs_corpus, needs_mnist, run_cli, sha256
-from graphtools.data import load_idx
-from graphtools.inspection import inspect_path
-from graphtools.runtime import run_graph
+from graphtools.core.data import load_idx
+from graphtools.presentation.inspection import inspect_path
+from graphtools.core.runtime import run_graph
 
 MLP = os.path.join(CORPUS, "mnist_mlp_sgd")
 
@@ -82,7 +82,7 @@ def test_inspect_reports_the_real_inputs(rel):
 @pytest.mark.parametrize("rel,output", [("mobilenet_v1_025_128/frozen_graph.pb", "MobilenetV1/Predictions/Reshape_1"),
                                         ("poets_mobilenet_retrained/retrained_graph.pb", "final_result")])
 def test_corpus_graphs_strip_to_folded_inference_graphs(tmp_path, rel, output):
-    from graphtools.surgery import strip_report
+    from graphtools.surgery.stripping import strip_report
 
     src = os.path.join(CORPUS, rel)
     before = sha256(src)
@@ -145,7 +145,7 @@ def _check_against_ref(model_path, case, ref):
         it.invoke()
         y = ref["y"][k]
         worst = max(worst, float(np.abs(it.get_tensor(out["index"]).reshape(y.shape) - y).max() / np.abs(y).max()))
-    from graphtools import tflite
+    from graphtools.core import tflite
 
     ops = set(tflite.summarize(str(model_path))["op_histogram"])
     return worst, ops
@@ -210,7 +210,7 @@ def test_the_bilstm_strips_inside_its_loops_and_unrolls_to_builtins(tmp_path):
     assert graphtools.freeze(ckpt=os.path.join(d, "model.ckpt")).outputs == ["Softmax"]  # (over dense/BiasAdd)
     r = graphtools.freeze(ckpt=os.path.join(d, "model.ckpt"), output_nodes=case["output"])
     assert [i["name"] for i in r.inputs if i["role"] == "data"] == ["inputs"]  # 'output' is the label
-    from graphtools.surgery import strip_report
+    from graphtools.surgery.stripping import strip_report
 
     s = strip_report(r.graph_def, input_shapes={"inputs": [1, 33]})
     assert s.bound == {"dropout_input": 1.0, "dropout_output": 1.0}
@@ -219,7 +219,7 @@ def test_the_bilstm_strips_inside_its_loops_and_unrolls_to_builtins(tmp_path):
     for k in range(len(ref["y"])):
         y = run_graph(s.graph_def, {"inputs": ref["x"][k][None]}, [case["output"]])[0]
         assert np.abs(y - ref["y"][k]).max() <= case["tol"] * np.abs(ref["y"][k]).max()
-    from graphtools import conversion, loops
+    from graphtools.conversion import converter as conversion, loops
 
     gd, sig, rnn = conversion.prepare_loops(s.graph_def, s.signature)
     assert rnn["route"] == "unroll" and [lp["trip_count"] for lp in rnn["loops"]] == [33, 33]

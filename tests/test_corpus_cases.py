@@ -1,6 +1,6 @@
 """Every case folder of ../shared/corpus (case.json + ref.npz), named and zero-config (heavy: run with -m heavy).
 
-Each route runs in a process of its own through the conformance runner (graphtools.conformance), and its
+Each route runs in a process of its own through the conformance runner (graphtools.workflow.conformance), and its
 .tflite is run with LiteRT on the case's reference inputs against the case's tolerance. A case that cannot
 pass is listed in DOCUMENTED with what it gives instead and why; nothing else may fail, crash or time out.
 """
@@ -10,7 +10,7 @@ import pytest
 
 from conftest import CORPUS
 
-from graphtools.conformance import PASS, WRONG, find_cases, run_route
+from graphtools.workflow.conformance import PASS, WRONG, find_cases, run_route
 
 CASES = [os.path.basename(f) for f in find_cases([CORPUS])] if os.path.isdir(CORPUS) else []
 

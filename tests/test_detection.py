@@ -131,7 +131,8 @@ def _images(k, seed=1):
 
 
 def test_an_ssd_export_is_recognised_and_every_parameter_read_from_the_graph(tmp_path):
-    from graphtools import detection, load_graph_def
+    from graphtools.conversion import detection
+    from graphtools import load_graph_def
 
     for v3, softmax in ((False, False), (True, True)):
         gd = load_graph_def(ssd_export(tmp_path / f"ssd{v3}.pb", v3=v3, softmax=softmax))
@@ -156,7 +157,10 @@ def test_an_ssd_export_is_recognised_and_every_parameter_read_from_the_graph(tmp
 
 @pytest.mark.parametrize("static", [False, True])
 def test_an_ssd_export_converts_zero_config_and_finds_tensorflows_detections(tmp_path, static):
-    from graphtools import detection, load_graph_def, tflite
+    from graphtools.conversion import detection
+    from graphtools.verification import detections
+    from graphtools import load_graph_def
+    from graphtools.core import tflite
 
     path = ssd_export(tmp_path / "ssd.pb", static=static, clip_first=not static)  # (both clipping orders)
     images = _images(6)
@@ -183,12 +187,12 @@ def test_an_ssd_export_converts_zero_config_and_finds_tensorflows_detections(tmp
     it = Interpreter(model_path=str(tmp_path / "out" / "model.tflite"))
     runner = it.get_signature_runner("serving_default")
     got = runner(image_tensor=images[:1])
-    ref = __import__("graphtools.runtime", fromlist=["run_graph"]).run_graph(
+    ref = __import__("graphtools.core.runtime", fromlist=["run_graph"]).run_graph(
         load_graph_def(path), {"image_tensor": images[:1]}, list(detection.OUTPUTS))
     n = int(got["num_detections"][0])
     assert n == int(ref[3][0]) and set(got["detection_classes"][0][:n]) <= {1.0, 2.0}
     assert got["detection_boxes"].min() >= -1e-6 and got["detection_boxes"].max() <= 1 + 1e-6  # (clipped, as TF)
-    m = detection.match(dict(zip(detection.OUTPUTS, ref)), got)
+    m = detections.match(dict(zip(detection.OUTPUTS, ref)), got)
     assert m["found"] == m["checked"] > 0
     res = run_cli("compare", "--graph", tmp_path / "out" / "frozen.pb", "--tflite", tmp_path / "out" / "model.tflite",
                   "--data", tmp_path / "images.npy", "--min-agreement", "0.9", "--logdir", "", "--json")
@@ -207,7 +211,7 @@ def test_an_ssd_export_converts_zero_config_and_finds_tensorflows_detections(tmp
 
 
 def test_detection_matching_ignores_slot_order_but_not_class_box_or_score():
-    from graphtools.detection import match
+    from graphtools.verification.detections import match
 
     boxes = np.array([[[0.1, 0.1, 0.5, 0.5], [0.2, 0.6, 0.4, 0.9], [0.6, 0.1, 0.9, 0.3]]], np.float32)
     ref = {"detection_boxes": boxes, "detection_scores": np.array([[0.9, 0.5, 0.49]], np.float32),
@@ -246,8 +250,10 @@ def test_no_class_is_lost_whatever_thread_count_the_app_runs_the_model_with(tmp_
     threads would never see the third class. The model keeps that column for a class that never scores."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from graphtools import detection, load_graph_def
-    from graphtools.runtime import run_graph
+    from graphtools.conversion import detection
+    from graphtools.verification import detections
+    from graphtools import load_graph_def
+    from graphtools.core.runtime import run_graph
 
     path = ssd_export(tmp_path / "ssd.pb", classes=5, seed=3)
     res = run_cli("pipeline", "--graph", path, "--quantize", "none", "--out-dir", tmp_path / "out", "--logdir", "",
@@ -262,7 +268,7 @@ def test_no_class_is_lost_whatever_thread_count_the_app_runs_the_model_with(tmp_
         for threads in (1, 2, 3, 4):
             it = Interpreter(model_path=str(tmp_path / "out" / "model.tflite"), num_threads=threads)
             got = it.get_signature_runner("serving_default")(image_tensor=img[None])
-            m = detection.match(ref, got, top=MAX_TOTAL)
+            m = detections.match(ref, got, top=MAX_TOTAL)
             assert m["found"] == m["checked"], (threads, m)
     assert {4.0, 5.0} <= seen  # (the classes 3 and 4 threads would skip are among TensorFlow's detections)
 
@@ -270,7 +276,9 @@ def test_no_class_is_lost_whatever_thread_count_the_app_runs_the_model_with(tmp_
 def test_a_graph_already_exported_for_tflite_converts_as_it_is(tmp_path):
     """tflite_graph.pb (export_tflite_ssd_graph's form): a float input, the network, the op. It converts as
     it is; the network before the op is compared with TensorFlow."""
-    from graphtools import conversion, detection, load_graph_def, tflite
+    from graphtools.conversion import converter as conversion, detection
+    from graphtools import load_graph_def
+    from graphtools.core import tflite
 
     gd = load_graph_def(ssd_export(tmp_path / "ssd.pb", static=True))
     ssd = detection.recognise(gd)
@@ -292,7 +300,8 @@ def test_a_graph_already_exported_for_tflite_converts_as_it_is(tmp_path):
 
 
 def test_an_export_as_a_savedmodel_whose_signature_lists_more_outputs_converts_the_same(tmp_path):
-    from graphtools import detection, load_graph_def
+    from graphtools.conversion import detection
+    from graphtools import load_graph_def
 
     gd = load_graph_def(ssd_export(tmp_path / "ssd.pb"))
     g = tf.Graph()
@@ -342,7 +351,7 @@ def test_what_does_not_fit_a_detection_model_is_one_line_naming_the_way(tmp_path
     assert res.code == 2 and "--min-agreement" in res.err
     for r in (res,):
         assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1
-    from graphtools import tflite
+    from graphtools.core import tflite
 
     assert not tflite.summarize(str(out / "model.tflite"))["blockers"]  # (the op is in LiteRT's own resolver)
     res = run_cli("inspect", path)

@@ -7,10 +7,10 @@ import pytest
 
 import builders
 from conftest import FIXTURE_CKPT, FIXTURES, assert_clean_error, run_cli, run_script, sha256
-from graphtools import freezing
-from graphtools import ops as analysis  # (the op families)
+from graphtools.sources import freezing
+from graphtools.core import ops as analysis  # (the op families)
 from graphtools.errors import InputError, NodeNotFoundError
-from graphtools.runtime import run_graph
+from graphtools.core.runtime import run_graph
 
 tf1 = builders.tf1
 STATEFUL = analysis.VARIABLE_OPS | analysis.VARIABLE_READ_OPS | analysis.ASSIGN_OPS

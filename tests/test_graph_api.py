@@ -5,8 +5,8 @@ import pathlib
 import numpy as np
 import pytest
 
-from graphtools.graph import Graph
-from graphtools.protos import GraphDef
+from graphtools.core.graph import Graph
+from graphtools.core.protos import GraphDef
 
 PKG = pathlib.Path(__file__).resolve().parents[1] / "graphtools"
 

@@ -9,7 +9,7 @@ import numpy as np
 import builders
 import graphtools
 from conftest import FIXTURE_CKPT, ROOT, run_cli
-from graphtools.inspection import inspect_graph_def, inspect_path
+from graphtools.presentation.inspection import inspect_graph_def, inspect_path
 
 
 def test_checkpoint_prefix_reports_variables_and_graph():

@@ -10,10 +10,10 @@ import builders
 import graphtools
 from builders import tf, tf1
 from conftest import run_cli
-from graphtools.analysis import GraphAnalysis
-from graphtools.comparison import compare, metrics
-from graphtools.runtime import run_graph
-from graphtools.surgery import strip_report
+from graphtools.core.analysis import GraphAnalysis
+from graphtools.verification.comparison import compare, metrics
+from graphtools.core.runtime import run_graph
+from graphtools.surgery.stripping import strip_report
 
 
 def _gd(g):
@@ -282,7 +282,7 @@ def test_graph_transform_8bit_ops_become_float_ops_that_convert(tmp_path):
     np.testing.assert_allclose(got, float_ref, rtol=1e-5, atol=1e-5)  # the float model it approximated
     assert np.abs(got - quant_ref).max() < 0.01 * np.abs(quant_ref).max()  # and the 8-bit graph, but for rounding
     model = graphtools.convert(r.graph_def, ["x"], ["y"], {"x": [1, 6, 6, 2]})
-    from graphtools import tflite
+    from graphtools.core import tflite
 
     assert not tflite.summarize(model)["blockers"]
     assert graphtools.inspect_graph_def(r.graph_def, ["y"])["blockers"] == []
@@ -420,7 +420,7 @@ def test_an_unsafe_op_on_the_outputs_path_still_blocks_freezing(tmp_path):
 @pytest.mark.parametrize("mode", ["MIN_COMBINED", "MIN_FIRST", "SCALED"])
 @pytest.mark.parametrize("dtype", ["quint8", "qint8"])
 def test_weight_dequantization_matches_tensorflows_dequantize_kernel(mode, dtype):
-    from graphtools.passes.dequantize_ops import dequantized
+    from graphtools.surgery.passes.dequantize_ops import dequantized
 
     np_dtype = np.uint8 if dtype == "quint8" else np.int8
     info = np.iinfo(np_dtype)

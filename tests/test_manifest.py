@@ -68,7 +68,7 @@ def test_manifest_runs_in_parallel_isolates_failures_and_resumes(tmp_path):
 
 
 def test_shards_split_a_manifest_into_disjoint_parts_that_cover_it():
-    from graphtools.manifest import select
+    from graphtools.workflow.manifest import select
 
     entries = [{"name": f"model-{i}"} for i in range(40)]
     parts = [select(entries, shard=f"{k}/3") for k in (1, 2, 3)]
@@ -120,7 +120,7 @@ def test_manifest_flags_need_a_manifest():
 
 
 def test_every_pipeline_flag_is_a_manifest_key(tmp_path):
-    from graphtools.manifest import command, load_manifest
+    from graphtools.workflow.manifest import command, load_manifest
 
     (tmp_path / "m.pb").write_bytes(b"")
     path = _manifest(tmp_path, [{"name": "a", "graph": "m.pb", "bind": ["is_training=false", "keep_prob=1.0"],

@@ -163,7 +163,7 @@ def test_two_pipelines_on_one_out_dir_refuse_instead_of_mixing(tmp_path):
 
 
 def test_dir_lock_is_released_by_a_failed_run_and_removes_an_empty_dir(tmp_path):
-    from graphtools.io import DirLock
+    from graphtools.core.io import DirLock
 
     d = tmp_path / "new"
     with pytest.raises(RuntimeError):
@@ -195,19 +195,20 @@ def test_graph_def_past_2gb_is_refused_before_reading(tmp_path, command):
 
 
 def test_freeze_refuses_weights_that_would_pass_2gb(tmp_path, monkeypatch):
-    from graphtools import freezing, io
+    from graphtools.core import io
+    from graphtools.sources import session
 
     mg = io.load_meta_graph(FIXTURE_CKPT + ".meta")
     # the measure itself: the fixture's 13,770 float parameters the prediction needs
-    assert freezing.variable_bytes(mg.graph_def, ["prediction"]) == 13770 * 4
-    monkeypatch.setattr(freezing, "variable_bytes", lambda gd, outputs: 3 * 2 ** 30)
+    assert session.variable_bytes(mg.graph_def, ["prediction"]) == 13770 * 4
+    monkeypatch.setattr(session, "variable_bytes", lambda gd, outputs: 3 * 2 ** 30)
     res = run_cli("freeze", "--ckpt", FIXTURE_CKPT, "--out", tmp_path / "f.pb")
     assert_clean_error(res, "the frozen graph would be 3.00 GB, past protobuf's 2 GB limit", "from_saved_model")
     assert not (tmp_path / "f.pb").exists()
 
 
 def test_writing_a_graph_def_past_2gb_is_refused(monkeypatch, fixture_frozen):
-    from graphtools import io
+    from graphtools.core import io
     from graphtools.errors import InputError
 
     monkeypatch.setattr(io, "PROTO_LIMIT", 1000)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from builders import tf, tf1
-from graphtools import passes
+from graphtools.surgery import passes
 from graphtools.errors import PassError
-from graphtools.passes import INFO, Options, PassContext, groups, order, register, run_passes
-from graphtools.surgery import passes_for
+from graphtools.surgery.passes import INFO, Options, PassContext, groups, order, register, run_passes
+from graphtools.surgery.stripping import passes_for
 
 
 def test_groups_and_order_come_from_the_registry():
@@ -89,7 +89,7 @@ def test_every_pass_has_one_scheduler_and_strip_runs_the_declared_stages():
     """A pass runs from --remove's groups, as a declared baseline stage, or from its own flag
     (--splice); none is scheduled by hand. A training-mode batch norm goes through the declared
     moving-statistics stage, recorded before the main passes."""
-    from graphtools.surgery import BASELINE_STAGES, strip_report
+    from graphtools.surgery.stripping import BASELINE_STAGES, strip_report
 
     staged = {s.pass_name for s in BASELINE_STAGES}
     grouped = {p for ps in groups().values() for p in ps}

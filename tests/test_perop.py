@@ -10,8 +10,9 @@ import pytest
 import builders
 import graphtools
 from conftest import FIXTURES, run_cli
-from graphtools import conversion, perop
-from graphtools.graph import Graph
+from graphtools.conversion import converter as conversion
+from graphtools.verification import perop
+from graphtools.core.graph import Graph
 
 tf, tf1 = builders.tf, builders.tf1
 DIGITS = np.load(os.path.join(FIXTURES, "digits.npz"))

@@ -137,7 +137,7 @@ def test_report_renders_in_chromium_with_the_numbers_of_report_json(out, tmp_pat
 
 
 def test_per_class_metrics_are_the_books_definitions():
-    from graphtools.report import class_metrics
+    from graphtools.presentation.report import class_metrics
 
     m = class_metrics([0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 2, 0], 3)
     # rows: truth, columns: prediction (truth 0 predicted 2 once, truth 1 predicted 0 once)

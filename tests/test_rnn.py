@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from builders import control_flow, tf, tf1
-from graphtools import conversion, loops, tflite
-from graphtools.freezing import freeze
-from graphtools.surgery import strip_report
+from graphtools.conversion import converter as conversion, loops
+from graphtools.core import tflite
+from graphtools.sources.freezing import freeze
+from graphtools.surgery.stripping import strip_report
 
 B, T, F, UNITS, CLASSES = 2, 6, 3, 4, 3
 
@@ -190,7 +191,7 @@ def test_while_route_is_forced_and_matches(tmp_path):
 def test_strip_inside_a_v1_loop_keeps_every_rewrite_in_its_frame():
     # constants made inside the body (anchored to the frame by a control input) fold into constants
     # that stay anchored; identity chains and dropout inside the frame go; the keep flag is bound
-    from graphtools.runtime import run_graph
+    from graphtools.core.runtime import run_graph
 
     g = tf.Graph()
     with g.as_default(), control_flow(1):
@@ -244,7 +245,7 @@ def test_convert_cli_names_the_route_and_refuses_an_impossible_one(tmp_path):
 
 
 def test_auto_keeps_the_faster_loop_form_or_the_smaller_when_as_fast():
-    from graphtools.conversion import choose_loop_form
+    from graphtools.conversion.converter import choose_loop_form
 
     peephole = {"unroll": {"ops": 1020, "bytes": 265000, "ms": 0.42}, "while": {"ops": 30, "bytes": 102000, "ms": 0.21}}
     assert choose_loop_form(peephole)[0] == "while" and "faster" in choose_loop_form(peephole)[1]

@@ -7,9 +7,9 @@ import pytest
 import builders
 import graphtools
 from conftest import assert_clean_error, run_cli
-from graphtools.comparison import compare
+from graphtools.verification.comparison import compare
 from graphtools.errors import InputError
-from graphtools.passes import PassContext, run_passes
+from graphtools.surgery.passes import PassContext, run_passes
 
 tf, tf1 = builders.tf, builders.tf1
 

@@ -10,8 +10,8 @@ import graphtools
 from builders import tf, tf1
 from conftest import assert_clean_error, run_cli
 from graphtools.errors import InputError
-from graphtools.signature import resolve
-from graphtools.surgery import strip_report
+from graphtools.core.signature import resolve
+from graphtools.surgery.stripping import strip_report
 
 RNG = np.random.RandomState(0)
 W = RNG.randn(12, 3).astype(np.float32)

@@ -8,8 +8,9 @@ import pytest
 import builders
 import graphtools
 from conftest import FIXTURES, run_cli
-from graphtools import conversion, tflite
-from graphtools.comparison import quantize
+from graphtools.conversion import converter as conversion
+from graphtools.core import tflite
+from graphtools.core.tflite import quantize
 
 tf, tf1 = builders.tf, builders.tf1
 DIGITS = np.load(os.path.join(FIXTURES, "digits.npz"))

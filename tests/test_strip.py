@@ -8,12 +8,12 @@ import pytest
 import builders
 import graphtools
 from conftest import FIXTURE_CKPT, assert_clean_error, run_cli, sha256
-from graphtools.ops import STOCHASTIC_OPS
+from graphtools.core.ops import STOCHASTIC_OPS
 from graphtools.errors import InputError, NodeNotFoundError
-from graphtools.passes import PassContext, run_passes
-from graphtools.runtime import run_graph
-from graphtools.surgery import strip_report
-from graphtools.validate import NotEquivalentError
+from graphtools.surgery.passes import PassContext, run_passes
+from graphtools.core.runtime import run_graph
+from graphtools.surgery.stripping import strip_report
+from graphtools.surgery.equivalence import NotEquivalentError
 
 tf, tf1 = builders.tf, builders.tf1
 CONTROL_FLOW = {"Switch", "Merge", "RefSwitch", "RefMerge", "If", "StatelessIf"}
@@ -461,7 +461,7 @@ def _log_graph(wrap):
 
 
 def test_equivalence_check_compares_nan_and_inf_by_position():
-    from graphtools.validate import check_equivalent
+    from graphtools.surgery.equivalence import check_equivalent
 
     inputs = [{"name": "x", "dtype": "float32", "shape": [-1, 4]}]
     before = _log_graph(lambda tf, x: x)
@@ -483,7 +483,7 @@ def _indexes(graph):
 def test_graph_indexes_after_edits_match_a_rebuild():
     """Kills, sweeps, rewires, new constants and retyping keep every index equal to one built from
     scratch on the compacted GraphDef (readers kept as one name or a set must agree with both)."""
-    from graphtools.graph import Graph
+    from graphtools.core.graph import Graph
 
     rng = np.random.RandomState(5)
     g = tf.Graph()
@@ -517,7 +517,7 @@ def test_ancestors_by_sweeping_from_the_sinks_equal_a_walk_from_the_roots():
     """Without cycles, ``Graph.ancestors`` finds what the roots need as what a sweep from the sinks
     would leave (a cost per unneeded node); it must agree with the plain walk up from the roots on
     random graphs with ports, control edges, repeated inputs, a missing source, and after kills."""
-    from graphtools.graph import Graph
+    from graphtools.core.graph import Graph
 
     rng = np.random.RandomState(0)
     for trial in range(150):

@@ -3,7 +3,7 @@ import os
 
 import graphtools
 from conftest import FIXTURE_CKPT, run_cli
-from graphtools import tensorboard
+from graphtools.presentation import tensorboard
 
 
 def _tb_graph(logdir):

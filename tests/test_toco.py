@@ -5,8 +5,8 @@ import pytest
 
 import graphtools
 from conftest import FIXTURES, assert_clean_error, run_cli, run_script
-from graphtools import tflite
-from graphtools.surgery import strip
+from graphtools.core import tflite
+from graphtools.surgery.stripping import strip
 
 
 @pytest.fixture(scope="module")

@@ -99,7 +99,7 @@ def test_a_decoder_with_two_live_outputs_becomes_two_inputs_named_as_apps_feed_t
         w = tf.constant(np.random.RandomState(0).randn(32, 4).astype(np.float32))
         tf.matmul(tf.reshape(audio, [1, 32]) * scale, w, name="out")
     path = _save(g, tmp_path / "kws.pb")
-    from graphtools.freezing import freeze
+    from graphtools.sources.freezing import freeze
 
     r = freeze(graph=path, output_nodes="out")
     assert r.cuts == {"decoded_sample_data:0": "decoded_sample_data", "decoded_sample_data:1": "decoded_sample_data_1"}
@@ -153,8 +153,8 @@ def test_zero_config_takes_the_embedding_a_hand_written_triplet_loss_reduces(tmp
             path = _frozen(sess, g, ["add_5", "add_3"], tmp_path / "pose.pb")
             feed = rng.randn(1, 8).astype(np.float32)
             want = sess.run(emb, {x: feed})
-    from graphtools.analysis import GraphAnalysis
-    from graphtools.io import load_graph_def
+    from graphtools.core.analysis import GraphAnalysis
+    from graphtools.core.io import load_graph_def
 
     ranked = GraphAnalysis(load_graph_def(path)).rank_outputs()
     assert ranked[0]["name"] == "add_3" and "reduces" in ranked[0]["why"]
@@ -209,7 +209,7 @@ def test_library_functions_nothing_calls_are_dropped_and_never_block(tmp_path):
     path = tmp_path / "stale.pb"
     path.write_bytes(gd.SerializeToString())
     report = _pipeline(tmp_path, "--graph", str(path), "--input-shapes", "1,3")
-    from graphtools.io import load_graph_def
+    from graphtools.core.io import load_graph_def
 
     assert not load_graph_def(str(tmp_path / "out" / "optimized.pb")).library.function
     assert report["compare"]["models"][0]["outputs"]["out"]["max_abs_diff"] == 0
@@ -227,7 +227,7 @@ def test_ops_litert_runs_as_builtin_custom_ops_convert_without_a_flag(tmp_path):
     report = _pipeline(tmp_path, "--graph", path)
     [m] = report["compare"]["models"]
     assert m["outputs"]["mfcc"]["max_abs_diff"] < 1e-3 * max(1.0, m["outputs"]["mfcc"].get("ref_max_abs", 1.0))
-    from graphtools import tflite
+    from graphtools.core import tflite
 
     ops = tflite.summarize(str(tmp_path / "out" / "model.tflite"))["op_histogram"]
     assert "CUSTOM:AudioSpectrogram" in ops and "CUSTOM:Mfcc" in ops
@@ -265,7 +265,7 @@ def _old_gru_h5(path):
 def test_a_gru_written_before_reset_after_existed_loads_as_its_keras_computed_it(tmp_path):
     path = str(tmp_path / "gru.h5")
     x, want = _old_gru_h5(path)
-    from graphtools.freezing import legacy_keras_config
+    from graphtools.sources.keras import legacy_keras_config
 
     _, repaired = legacy_keras_config(path)
     assert any("reset_after=False" in r for r in repaired) and any("unrolled over 6 steps" in r for r in repaired)
@@ -296,7 +296,7 @@ def test_a_tf2_style_while_loop_in_a_v1_graph_strips_and_verifies(tmp_path):
     import tf_keras
     from tf_keras.src import backend as K  # (set_session is not exported in tf_keras 2.21)
 
-    from graphtools.surgery import strip_report
+    from graphtools.surgery.stripping import strip_report
 
     g = tf.Graph()
     with g.as_default():
@@ -319,7 +319,7 @@ def test_a_tf2_style_while_loop_in_a_v1_graph_converts_to_a_tflite_while(tmp_pat
     import tf_keras
     from tf_keras.src import backend as K
 
-    from graphtools.list_loops import list_loops
+    from graphtools.core.ops import list_loops
 
     g = tf.Graph()
     with g.as_default():
@@ -375,7 +375,8 @@ def test_a_dynamic_rnn_of_fixed_shape_whose_range_folded_converts(tmp_path):
     assert report["rnn"]["route"] == "while"
     got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"x": feed})["y"]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
-    from graphtools.loops import _is_range_from_zero, tensor_arrays_to_lists
+    from graphtools.conversion.loop_analysis import is_range_from_zero
+    from graphtools.conversion.loop_while import tensor_arrays_to_lists
 
     folded = tf1.GraphDef()
     folded.CopyFrom(gd)
@@ -387,7 +388,7 @@ def test_a_dynamic_rnn_of_fixed_shape_whose_range_folded_converts(tmp_path):
             del rng.attr[a]
         rng.attr["dtype"].type = 3
         rng.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value.astype(np.int32)))
-        assert _is_range_from_zero({n.name: n for n in folded.node}, rng.name) == whole
+        assert is_range_from_zero({n.name: n for n in folded.node}, rng.name) == whole
         ops = {n.op for n in tensor_arrays_to_lists(folded, {}).node}
         assert ("TensorListFromTensor" in ops) == whole and ("TensorListScatterIntoExistingList" in ops) != whole
 
@@ -402,12 +403,12 @@ def test_ids_carried_as_floats_into_an_embedding_are_fed_in_range(tmp_path):
         emb = tf.gather(tf.constant(table), tf.cast(ids, tf.int32))
         tf.reduce_sum(emb, 1, name="out")
     path = _save(g, tmp_path / "emb.pb")
-    from graphtools.analysis import GraphAnalysis
-    from graphtools.io import load_graph_def
+    from graphtools.core.analysis import GraphAnalysis
+    from graphtools.core.io import load_graph_def
 
     [d] = GraphAnalysis(load_graph_def(path)).discover_inputs(["out"])
     assert d["int_range"] == [0, 7]
-    from graphtools.validate import random_feeds
+    from graphtools.core.feeds import random_feeds
 
     feeds, _ = random_feeds([d], seed=0, batch=64)
     v = feeds["embedding_1_input"]
@@ -421,7 +422,7 @@ def test_ids_carried_as_floats_into_an_embedding_are_fed_in_range(tmp_path):
 def test_a_rewrite_that_misfires_leaves_that_region_as_frozen_and_the_check_decides(tmp_path, monkeypatch):
     """fold_batch_norms/fold_constants failing on a graph (as a loop rewrite can) does not end the job: the
     conservative route (dropout and training removed, nothing folded) is taken, verified, and said."""
-    from graphtools import passes
+    from graphtools.surgery import passes
     from graphtools.errors import PassError
 
     def misfire(graph, ctx):
@@ -440,7 +441,7 @@ def test_a_rewrite_that_misfires_leaves_that_region_as_frozen_and_the_check_deci
     report = _pipeline(tmp_path, "--graph", path, "--input-shapes", "1,4")
     assert "fold_constants" in report["conservative"] and "--remove dropout,training" in report["conservative"]
     assert report["strip"]["verified"] and report["strip"]["bound"] == {"keep_prob": 1.0}
-    from graphtools import tflite
+    from graphtools.core import tflite
 
     ops = tflite.summarize(str(tmp_path / "out" / "model.tflite"))["op_histogram"]
     assert not set(ops) & {"RANDOM_UNIFORM", "FLOOR"}
@@ -523,8 +524,8 @@ def test_a_second_data_input_named_like_a_label_is_an_input_not_a_label(tmp_path
         tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits), name="loss")
         tf.reduce_mean(tf.cast(tf.equal(tf.argmax(prob, 1), labels), tf.float32), name="accuracy")
     path = _save(g, tmp_path / "two_inputs.pb")
-    from graphtools.analysis import GraphAnalysis
-    from graphtools.io import load_graph_def
+    from graphtools.core.analysis import GraphAnalysis
+    from graphtools.core.io import load_graph_def
 
     a = GraphAnalysis(load_graph_def(path))
     assert a.label_placeholders() == {"labels"}
@@ -566,8 +567,8 @@ def test_a_graph_normalising_with_its_batch_statistics_is_compared_one_sample_at
         var = tf.reduce_mean(tf.square(h - mean), [0, 1, 2], keepdims=True)
         tf.reshape(tf.tanh((h - mean) / tf.sqrt(var + 1e-5)), [-1, 256], name="out")
     path = _save(g, tmp_path / "denoise.pb")
-    from graphtools.analysis import GraphAnalysis
-    from graphtools.io import load_graph_def
+    from graphtools.core.analysis import GraphAnalysis
+    from graphtools.core.io import load_graph_def
 
     assert GraphAnalysis(load_graph_def(path)).batch_statistics(["out"])
     report = _pipeline(tmp_path, "--graph", path, "--input-shapes", "1,64")
@@ -599,7 +600,7 @@ def test_a_training_mode_batch_norm_with_untrained_statistics_keeps_its_batch_st
 
 def test_a_bind_value_may_be_a_json_list():
     from graphtools.errors import InputError
-    from graphtools.passes.bind_placeholders import parse_value
+    from graphtools.surgery.passes.bind_placeholders import parse_value
 
     np.testing.assert_array_equal(parse_value("[100]", np.int32), np.array([100], np.int32))
     with np.testing.assert_raises(InputError):
@@ -718,8 +719,8 @@ def test_a_channels_first_gpu_export_runs_here_and_converts(tmp_path):
         y = _layout_net("NHWC", x, np.random.RandomState(0))
         with _session(ref) as sess:
             want = sess.run(y, {x: feed.transpose(0, 2, 3, 1)})
-    from graphtools.layout import channels_first, runnable_on_cpu
-    from graphtools.runtime import run_graph
+    from graphtools.core.layout import channels_first, runnable_on_cpu
+    from graphtools.core.runtime import run_graph
 
     gd = g.as_graph_def()
     assert len(channels_first(gd)) == 7
@@ -783,7 +784,7 @@ def test_a_meta_graph_whose_recorded_shapes_this_tensorflow_contradicts_loads_wi
 
 
 def test_token_ids_one_hot_encoded_into_the_model_are_an_input_and_labels_one_hot_are_not():
-    from graphtools.analysis import GraphAnalysis
+    from graphtools.core.analysis import GraphAnalysis
 
     g = tf.Graph()
     with g.as_default():

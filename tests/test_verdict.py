@@ -6,7 +6,7 @@ import pytest
 
 from conftest import run_cli
 from graphtools.errors import InputError
-from graphtools.verdict import CHECK, DEFAULT_GATES, NO, SHIP, apply, judge, parse_gates
+from graphtools.verification.verdict import CHECK, DEFAULT_GATES, NO, SHIP, apply, judge, parse_gates
 
 
 def _model(name, size, **outputs):
@@ -100,7 +100,8 @@ def test_a_regression_gets_its_error_never_a_top_class(tmp_path):
 
 
 def test_labels_of_points_on_one_another_do_not_overlap():
-    from graphtools.report import _place_labels, _plt
+    from graphtools.presentation.report import _place_labels
+    from graphtools.presentation.plotting import _plt
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.4))

@@ -25,8 +25,8 @@ def out(tmp_path_factory):
 
 
 def test_overlays_mark_what_strip_removed_and_carry_the_per_op_error(out):
-    from graphtools import io
-    from graphtools.analysis import diff
+    from graphtools.core import io
+    from graphtools.core.analysis import diff
 
     res = run_cli("view", out, "--overlays-only", "--json")
     assert res.code == 0, res.err
@@ -100,7 +100,7 @@ def test_view_bad_input(tmp_path):
 
 
 def test_without_model_explorer_or_netron_the_way_to_install_is_said(out, monkeypatch):
-    from graphtools import view
+    from graphtools.presentation import view
     from graphtools.errors import InputError
 
     monkeypatch.setattr(view, "backend", lambda: None)
@@ -115,7 +115,7 @@ def test_netron_is_the_fallback_where_model_explorer_is_missing(out, monkeypatch
 
     import netron
 
-    from graphtools import view
+    from graphtools.presentation import view
 
     monkeypatch.setattr(view, "backend", lambda: "netron")
     monkeypatch.setattr(netron, "wait", lambda: None)  # (return instead of serving until Ctrl-C)

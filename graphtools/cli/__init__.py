@@ -1,7 +1,11 @@
 """Command-line front end: one subcommand per stage. The only module that prints or exits.
 
 Every user-facing error is one line on stderr and exit code 2; ``--verbose`` adds logs and,
-for unexpected failures, the traceback.
+for unexpected failures, the traceback. One module per command (``freeze``, ``strip``, ``convert``, ...)
+with the argument groups they share in ``common``; ``toco`` is TensorFlow 1.x's command line, verbatim.
+
+It sits on top and may import every package of graphtools; nothing imports it (``__main__`` and the
+``graphtools`` console script call ``main``).
 """
 import logging
 import os
@@ -28,7 +32,7 @@ def _version():
     """'graphtools 0.1.0 (tensorflow 2.21.0, ai-edge-litert 2.1.0)', read without importing them."""
     from importlib import metadata
 
-    from .. import __version__
+    from .._version import __version__
 
     found = []
     for dist in ("tensorflow", "ai-edge-litert"):
@@ -64,7 +68,7 @@ def build_parser():
 
 def _run_toco(argv):
     """`graphtools toco ...`: the old flags, parsed by their own parser (underscores, --flag=value)."""
-    from .. import toco
+    from . import toco
     from ..errors import GraphtoolsError
 
     parser = toco.build_parser(OneLineParser)
@@ -128,13 +132,13 @@ def main(argv=None, guard=True):
 
     import contextlib
 
-    from .. import protos
+    from ..core import protos
 
     # the structural commands only read graphs: no TensorFlow import (3-4 s)
     scope = protos.structural_only() if args.command in STRUCTURAL else contextlib.nullcontext()
     try:
         if getattr(args, "logdir", None):  # (before any work, like --out-dir: never outputs and then a failure)
-            from .. import io
+            from ..core import io
 
             io.check_directory(args.logdir, "--logdir")
         with scope:
@@ -166,7 +170,7 @@ def _tensorflow_error(e):
     """The first line of a TensorFlow OpError (bad graph or data), else None."""
     mod = sys.modules.get("tensorflow")
     if mod is not None and isinstance(e, mod.errors.OpError):
-        from ..runtime import op_error_text
+        from ..core.runtime import op_error_text
 
         return op_error_text(e)
     return None

@@ -18,8 +18,8 @@ def _add_audit(sub):
 
 
 def run_audit(args):
-    from .. import io
-    from ..audit import audit
+    from ..core import io
+    from ..surgery.audit import audit
 
     report = dict(file=args.file, **audit(io.load_graph_def(args.file), args.inputs, args.outputs,
                                           args.input_shapes))

@@ -50,7 +50,7 @@ def _progress(path):
 
 
 def run_bench(args):
-    from .. import bench, io
+    from ..core import bench, io
 
     kernels = [k.strip().lower() for k in args.kernels.split(",") if k.strip()]
     bad = [k for k in kernels if k not in bench.KERNELS]
@@ -66,7 +66,7 @@ def run_bench(args):
         data = io.read_bytes(path)
         if data[4:8] != io.TFLITE_MAGIC:
             raise _input_error(f"{path}: not a TensorFlow Lite model (no TFL3 identifier); give .tflite files")
-        from .. import tflite
+        from ..core import tflite
 
         tflite.load_model(data, path)  # (a truncated or corrupt file: one line, before any timing)
         models.append((path, data))

@@ -30,8 +30,8 @@ def _add_bundle(sub):
 
 
 def run_bundle(args):
-    from ..bundle import make_bundle
-    from ..data import check_source
+    from ..verification.bundle import make_bundle
+    from ..core.data import check_source
 
     _check_out_dir(args.out_dir)
     if args.samples < 1:

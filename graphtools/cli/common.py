@@ -97,7 +97,7 @@ def _fmt_bytes(n):
 
 
 def _fmt_input(i):
-    from ..analysis import format_shape
+    from ..core.describe import format_shape
 
     extra = ""
     if i.get("optional"):
@@ -119,13 +119,13 @@ def _cut_lines(cuts):
 
 
 def _checkpoint_files(ckpt):
-    from .. import io
+    from ..core import io
 
     return io.checkpoint_files(io.checkpoint_prefix(ckpt)) if ckpt else []
 
 
 def _refuse_overwriting_inputs(out, inputs):
-    from .. import io
+    from ..core import io
 
     for src in inputs:
         if src and io.same_file(src, out):
@@ -146,13 +146,9 @@ def _tolerances(args):
 
 def _parse_bind(items):
     """['is_training=false', ...] -> {name: value text}."""
-    bind = {}
-    for b in items or []:
-        if "=" not in b:
-            raise _input_error(f"--bind {b}: expected NAME=VALUE, e.g. is_training=false")
-        k, v = b.split("=", 1)
-        bind[k.strip()] = v.strip()
-    return bind
+    from ..core.signature import parse_bind
+
+    return parse_bind(items)
 
 
 INPUT_ALIASES = ("--input-arrays", "--input_arrays")  # toco's and TFLiteConverter's names

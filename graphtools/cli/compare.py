@@ -2,7 +2,8 @@
 import os
 import sys
 
-from .common import _gate_arg, _model_file_arg, PROG, _common, _data_args, _emit, _fmt_bytes, _input_error, _io_args, _short, _unsafe_arg
+from .common import (_gate_arg, _model_file_arg, PROG, _common, _data_args, _emit, _fmt_bytes, _input_error,
+                     _io_args, _short, _unsafe_arg)
 
 
 def _add_compare(sub):
@@ -47,9 +48,11 @@ def _add_compare(sub):
 
 
 def run_compare(args):
-    from .. import comparison, io, tensorboard
-    from ..conversion import resolve_signature
-    from ..data import check_source, load_samples
+    from ..verification import comparison
+    from ..core import io
+    from ..presentation import tensorboard
+    from ..conversion.converter import resolve_signature
+    from ..core.data import check_source, load_samples
 
     if args.data != "random":
         check_source(args.data)
@@ -61,14 +64,14 @@ def run_compare(args):
         if io.sniff(m) != "tflite":
             raise _input_error(f"{m}: not a TensorFlow Lite model; give the .tflite files to compare")
     gd = io.load_graph_def(args.graph)
-    from .. import detection
+    from ..conversion import detection
 
     if detection.is_export(gd) and not args.outputs and not args.per_op and not args.locate:
         if args.max_diff is not None:
             raise _input_error("--max-diff compares values slot by slot; a detection model is compared by matching "
                                "detections: give --min-agreement (the share found) instead")
         return _compare_detections(args, gd)
-    from ..tflite import summarize
+    from ..core.tflite import summarize
 
     if not detection.is_export(gd) and any(
             "TFLite_Detection_PostProcess" in op for m in args.tflite for op in summarize(m)["op_histogram"]):
@@ -91,12 +94,12 @@ def run_compare(args):
     if args.per_op is not None:
         report["per_op_top"] = args.top
         report["per_op_files"] = _write_per_op(args, report)
-    from ..verdict import apply, parse_gates, summary_lines
+    from ..verification.verdict import apply, parse_gates, summary_lines
 
     apply(report, parse_gates(args.gate))
     failures = report["failures"] = comparison.limit_failures(report, args.max_diff, args.min_agreement)
     if args.bench:
-        from .. import bench
+        from ..core import bench
 
         report["bench"] = {m: bench.bench_model(io.read_bytes(m), runs=20) for m in args.tflite}
     if args.logdir:
@@ -113,13 +116,14 @@ def _compare_detections(args, gd):
     """An Object Detection API export: TensorFlow's detections matched with each model's (not slot by slot)."""
     import numpy as np
 
-    from .. import detection
-    from ..comparison import LiteModel
-    from ..data import load_samples
+    from ..conversion import detection
+    from ..verification import detections
+    from ..verification.comparison import LiteModel
+    from ..core.data import load_samples
 
     shapes = None
     if args.input_shapes:
-        from ..conversion import parse_shapes
+        from ..core.signature import parse_shapes
 
         shapes = parse_shapes(args.input_shapes, ["image_tensor"])
     ssd = detection.recognise(gd, shapes)
@@ -137,10 +141,10 @@ def _compare_detections(args, gd):
         if list(images.shape[1:]) != want:
             raise _input_error(f"{m} takes images of {want}, the data is {list(images.shape[1:])}: give "
                                f"--input-shapes 1,{','.join(map(str, want))}")
-    report = detection.compare(gd, models, images)
+    report = detections.compare(gd, models, images)
     report.pop("_runs", None)
     report["data"] = source
-    from ..verdict import apply, parse_gates, summary_lines
+    from ..verification.verdict import apply, parse_gates, summary_lines
 
     apply(report, parse_gates(args.gate))
     report["failures"] = failures = [
@@ -165,7 +169,8 @@ def _per_op_progress():
 
 
 def _write_per_op(args, report):
-    from .. import io, perop
+    from ..core import io
+    from ..verification import perop
 
     os.makedirs(args.per_op, exist_ok=True)
     written = []
@@ -190,7 +195,7 @@ def _compare_text(r):
         p = m.get("per_op")
         if not p:
             continue
-        from .. import perop
+        from ..verification import perop
 
         text += (f"\n\n  per-op {os.path.basename(m['model'])}: {p['mapped']} of {p['op_outputs']} op outputs mapped to "
                  f"TF nodes ({100 * p['coverage']:.0f} %), {p['samples']} samples; ranked by local error "

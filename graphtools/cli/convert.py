@@ -2,12 +2,8 @@
 import argparse
 import os
 
-from .common import (
-    _input_error,
-    _model_file_arg,
-    _common, _data_args, _emit, _fmt_bytes, _io_args, _progress, _refuse_overwriting_inputs,
-    _rnn_arg, _rnn_note,
-)
+from .common import (_input_error, _model_file_arg, _common, _data_args, _emit, _fmt_bytes, _io_args, _progress,
+                     _refuse_overwriting_inputs, _rnn_arg, _rnn_note)
 
 CONVERT_HELP = """Convert a frozen (and stripped) GraphDef to TensorFlow Lite with
 TFLiteConverter.from_frozen_graph, with explicit input arrays, output arrays and shapes.
@@ -43,7 +39,7 @@ def _add_convert(sub):
     p.add_argument("--out", default="model.tflite", metavar="FILE", help="TFLite model (default: model.tflite)")
     _io_args(p)
     p.add_argument("--input-shapes", metavar="SHAPES", help="e.g. 1,28,28,1 or 1,28,28,1:1,10")
-    from ..quantize import NAMES
+    from ..conversion.quantize import NAMES
 
     p.add_argument("--quantize", default="none", choices=list(NAMES) + ["all"],
                    help="how to quantize (default: none); all: one file per mode")
@@ -79,10 +75,12 @@ def _run_budget(args):
     """convert --budget / --recipe: int8 or int16x8 with the fewest ops kept in float."""
     import json
 
-    from .. import budget, conversion, io
-    from .. import data as data_mod
-    from ..comparison import labels_for
-    from ..data import load_samples
+    from ..verification import budget
+    from ..conversion import converter as conversion
+    from ..core import io
+    from ..core import data as data_mod
+    from ..verification.comparison import labels_for
+    from ..core.data import load_samples
     from .common import PROG, _input_error
 
     if args.budget and args.recipe:
@@ -186,10 +184,12 @@ def _run_budget(args):
 
 
 def run_convert(args):
-    from .. import conversion, io, tensorboard, tflite
-    from .. import data as data_mod
-    from ..analysis import GraphAnalysis
-    from ..data import load_samples
+    from ..conversion import converter as conversion
+    from ..core import io, tflite
+    from ..presentation import tensorboard
+    from ..core import data as data_mod
+    from ..core.analysis import GraphAnalysis
+    from ..core.data import load_samples
 
     _refuse_overwriting_inputs(args.out, [args.input])
     io.check_output(args.out)
@@ -197,7 +197,7 @@ def run_convert(args):
     if args.budget or args.recipe:
         return _run_budget(args)
     gd = io.load_graph_def(args.input)
-    from ..detection import is_export
+    from ..conversion.detection import is_export
 
     if is_export(gd):  # (its NMS loop would become a WHILE of 880 ops, or fail in the converter)
         raise _input_error(f"{args.input} is an Object Detection API export: convert it with graphtools pipeline "
@@ -206,14 +206,14 @@ def run_convert(args):
     a = GraphAnalysis(gd)
     sig = conversion.resolve_signature(gd, args.inputs, args.outputs, args.input_shapes, analysis=a)
     inputs, outputs, shapes, notes = conversion.resolve_io(gd, signature=sig)  # once, for every mode below
-    from ..audit import audit as audit_graph
+    from ..surgery.audit import audit as audit_graph
 
     audit = [b["message"] for b in audit_graph(gd, inputs, outputs, shapes, analysis=a,
                                                 skip=("recurrent_loops",))["problems"]]
     gd, sig, rnn = conversion.prepare_loops(gd, sig, args.rnn, args.select_tf_ops)  # once, for every mode
     if rnn:
         notes.append(_rnn_note(rnn))
-    from .. import quantize
+    from ..conversion import quantize
 
     data = None
     if args.representative_data:

@@ -15,8 +15,8 @@ def _add_diff(sub):
 
 
 def run_diff(args):
-    from .. import io
-    from ..analysis import diff
+    from ..core import io
+    from ..core.analysis import diff
 
     d = diff(io.load_graph_def(args.a), io.load_graph_def(args.b))
     d.update({"a": args.a, "b": args.b})

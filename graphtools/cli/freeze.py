@@ -3,10 +3,8 @@ import argparse
 import os
 import sys
 
-from .common import (
-    _checkpoint_files, _common, _cut_lines, _emit, _fmt_bytes, _fmt_hist, _fmt_input, _input_error,
-    _io_args, _refuse_overwriting_inputs, _unsafe_arg, str2bool,
-)
+from .common import (_checkpoint_files, _common, _cut_lines, _emit, _fmt_bytes, _fmt_hist, _fmt_input, _input_error,
+                     _io_args, _refuse_overwriting_inputs, _unsafe_arg, str2bool)
 
 FREEZE_HELP = """Freeze a TF1 model into a GraphDef with every variable turned into a constant.
 
@@ -70,8 +68,10 @@ def _add_freeze(sub):
 
 
 def run_freeze(args):
-    from .. import freezing, io, tensorboard
-    from ..analysis import op_histogram
+    from ..sources import freezing
+    from ..core import io
+    from ..presentation import tensorboard
+    from ..core.describe import op_histogram
 
     for name, why in FREEZE_IGNORED.items():
         if getattr(args, "ignored_" + name) is not None:

@@ -21,7 +21,7 @@ def _add_inspect(sub):
 
 
 def run_inspect(args):
-    from ..inspection import inspect_path
+    from ..presentation.inspection import inspect_path
 
     report = inspect_path(args.file, outputs=args.outputs, top=args.top, inputs=args.inputs)
     text = _inspect_text(report)
@@ -38,8 +38,8 @@ def _write_dot(args, report):
     import shutil
     import subprocess
 
-    from .. import io
-    from ..dot import graph_def_to_dot, tflite_to_dot
+    from ..core import io
+    from ..presentation.dot import graph_def_to_dot, tflite_to_dot
 
     if report["format"] == "tflite":
         text = tflite_to_dot(io.read_bytes(args.file), os.path.basename(args.file))
@@ -66,7 +66,7 @@ def _write_dot(args, report):
 
 
 def _inspect_text(r):
-    from ..analysis import format_shape
+    from ..core.describe import format_shape
 
     lines = [f"{r['file']}: {r['format']}, {_fmt_bytes(r['size_bytes'])}"]
     if r.get("tensorflow_version"):

@@ -1,11 +1,8 @@
 """graphtools pipeline: freeze -> strip -> audit -> convert -> compare, one model or a manifest."""
 import os
 
-from .common import (
-    _gate_arg,
-    _common, _cut_lines, _emit, _fmt_bytes, _input_error, _io_args, _parse_bind, _rnn_arg, _rnn_note,
-    _strip_check_args, _tolerances, _unsafe_arg,
-)
+from .common import (_common, _cut_lines, _emit, _fmt_bytes, _gate_arg, _input_error, _io_args, _rnn_arg, _rnn_note,
+                     _strip_check_args, _unsafe_arg)
 from .compare import _compare_text
 
 
@@ -68,14 +65,15 @@ def _add_pipeline(sub):
 
 
 def run_pipeline(args):
-    from ..stages import run_pipeline as run
+    from ..workflow.config import PipelineConfig
+    from ..workflow.stages import run_pipeline as run
 
     if args.manifest:
         return _run_manifest(args)
     for flag in ("shard", "only", "force"):
         if getattr(args, flag):
             raise _input_error(f"--{flag} works with --manifest only")
-    from ..data import check_source
+    from ..core.data import check_source
 
     check_source(args.data)  # (before anything is frozen)
     if args.labels:
@@ -84,24 +82,16 @@ def run_pipeline(args):
         raise _input_error(f"--out-dir {args.out_dir}: is a file; give a directory for the outputs")
     recipe = None
     if args.recipe:
-        from ..budget import load_recipe
+        from ..verification.budget import load_recipe
 
         recipe = load_recipe(args.recipe)
         recipe["file"] = args.recipe
         if not args.data:
             raise _input_error("--recipe needs --data: the calibration data the recipe was made with")
-    report = run(ckpt=args.ckpt, graph=args.graph, saved_model=args.saved_model, keras=args.keras, meta=args.meta,
-                 output_nodes=args.outputs, inputs=args.inputs, input_shapes=args.input_shapes,
-                 remove=args.remove or ["all"], bind=_parse_bind(args.bind), cut=args.cut, splice=args.splice,
-                 verify=not args.no_verify, **_tolerances(args), allow_leftovers=args.allow_leftovers,
-                 quantize=args.quantize or "all", select_tf_ops=args.select_tf_ops, rnn=args.rnn,
-                 allow_custom_ops=args.allow_custom_ops, data=args.data, labels=args.labels, scale=args.scale,
-                 mean=args.mean, std=args.std, out_dir=args.out_dir, logdir=args.logdir,
-                 allow_unsafe_ops=args.allow_unsafe_ops, recipe=recipe, html_report=not args.no_report,
-                 gates=args.gate,
-                 progress=None if args.json else (lambda msg: print(msg, flush=True)))
+    config = PipelineConfig.from_args(args, recipe=recipe)  # (validated once, here)
+    report = run(config, progress=None if args.json else (lambda msg: print(msg, flush=True)))
     if args.bundle:
-        from ..bundle import make_bundle
+        from ..verification.bundle import make_bundle
 
         report["bundle"] = make_bundle(args.out_dir, data=args.data, scale=args.scale, mean=args.mean, std=args.std)
     _emit(args, report, _pipeline_text(report, args) + (
@@ -113,7 +103,7 @@ def run_pipeline(args):
 
 
 def _run_manifest(args):
-    from ..manifest import FIELDS, run_manifest
+    from ..workflow.manifest import FIELDS, run_manifest
 
     if args.recipe:
         raise _input_error("--recipe cannot be combined with --manifest; replay a recipe on one model")
@@ -158,7 +148,7 @@ def _pipeline_text(r, args):
                      f"one sample at a time)")
     if r.get("conservative"):
         lines.append(f"  strip (conservative route): {r['conservative']}")
-    from ..surgery import bound_text
+    from ..surgery.stripping import bound_text
 
     lines.append(f"  strip: bound {bound_text(st['bound']) or 'nothing'}; "
                  f"{'verified equivalent' if st['verified'] else 'not verified'}")
@@ -169,7 +159,7 @@ def _pipeline_text(r, args):
     lines.append("")
     if r["compare"] is not None:
         lines.append(_compare_text(r["compare"]))
-        from ..verdict import summary_lines
+        from ..verification.verdict import summary_lines
 
         lines += summary_lines(r["compare"])
     for k in r.get("not_compared", []):

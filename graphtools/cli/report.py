@@ -20,8 +20,8 @@ def _add_report(sub):
 
 
 def run_report(args):
-    from ..data import check_source
-    from ..report import make_report
+    from ..core.data import check_source
+    from ..presentation.report import make_report
 
     _check_out_dir(args.out_dir)
     if args.data:

@@ -3,11 +3,8 @@ import argparse
 import json
 import os
 
-from .common import (
-    _model_file_arg,
-    _common, _emit, _fmt_bytes, _fmt_hist, _io_args, _json_default, _parse_bind, _refuse_overwriting_inputs,
-    _strip_check_args, _tolerances, _unsafe_arg,
-)
+from .common import (_model_file_arg, _common, _emit, _fmt_bytes, _fmt_hist, _io_args, _json_default, _parse_bind,
+                     _refuse_overwriting_inputs, _strip_check_args, _tolerances, _unsafe_arg)
 
 STRIP_HELP = """Remove dropout and training subgraphs from a frozen graph, fold batch norms, prune, and
 prove the result equivalent before writing it.
@@ -58,7 +55,9 @@ def _add_strip(sub):
 
 
 def run_strip(args):
-    from .. import io, surgery, tensorboard
+    from ..core import io
+    from ..surgery import stripping as surgery
+    from ..presentation import tensorboard
 
     _refuse_overwriting_inputs(args.out, [args.input])
     io.check_output(args.out)
@@ -91,7 +90,7 @@ def run_strip(args):
 
 
 def _strip_report(args, nodes_before, r, size):
-    from ..surgery import bound_json
+    from ..surgery.stripping import bound_json
 
     eq = r.equivalence
     return {
@@ -115,7 +114,7 @@ def _strip_text(rep):
              f"  inputs:  {', '.join(i['name'] for i in rep['inputs']) or 'none'}",
              f"  outputs: {', '.join(rep['outputs'])}"]
     if rep["bound"]:
-        from ..surgery import bound_text
+        from ..surgery.stripping import bound_text
 
         lines.append("  bound:   " + bound_text(rep["bound"]))
     for p in rep["passes"]:

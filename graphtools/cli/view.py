@@ -22,7 +22,7 @@ def _add_view(sub):
 def run_view(args):
     import sys
 
-    from .. import view
+    from ..presentation import view
 
     _check_out_dir(args.out_dir)
     if not 0 < args.port < 65536:
