@@ -92,3 +92,18 @@ def test_the_config_is_frozen():
     c = PipelineConfig()
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.quantize = "int8"
+
+
+def test_the_python_api_runs_the_pipeline_with_options_or_a_config(tmp_path):
+    """graphtools.pipeline(**options) as before, and run_pipeline(config) give the same models."""
+    import graphtools
+
+    a = graphtools.pipeline(quantize="none", out_dir=str(tmp_path / "a"), logdir="", html_report=False,
+                            output_nodes="prediction")
+    config = PipelineConfig(quantize="none", out_dir=str(tmp_path / "b"), logdir="", html_report=False,
+                            outputs=["prediction"])
+    lines = []
+    b = graphtools.run_pipeline(config, progress=lines.append)
+    assert a["outputs"] == b["outputs"] == ["prediction"] and lines[0] == "[1/5] freeze"
+    assert (tmp_path / "a" / "model.tflite").read_bytes() == (tmp_path / "b" / "model.tflite").read_bytes()
+    assert not (tmp_path / "a" / "report.html").exists()
