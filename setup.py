@@ -1,9 +1,13 @@
 """graphtools: legacy TensorFlow 1.x models -> verified TensorFlow Lite models."""
+import re
+
 from setuptools import find_packages, setup
+
+VERSION = re.search(r'__version__ = "([^"]+)"', open("graphtools/_version.py", encoding="utf-8").read()).group(1)
 
 setup(
     name="graphtools",
-    version="0.1.0",
+    version=VERSION,  # (graphtools/_version.py: the one place)
     description="Freeze, strip, convert and verify legacy TensorFlow 1.x models for TensorFlow Lite",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",

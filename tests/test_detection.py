@@ -158,7 +158,7 @@ def test_an_ssd_export_is_recognised_and_every_parameter_read_from_the_graph(tmp
 @pytest.mark.parametrize("static", [False, True])
 def test_an_ssd_export_converts_zero_config_and_finds_tensorflows_detections(tmp_path, static):
     from graphtools.conversion import detection
-    from graphtools.verification import detections
+    from graphtools.verification import detection_match
     from graphtools import load_graph_def
     from graphtools.core import tflite
 
@@ -192,7 +192,7 @@ def test_an_ssd_export_converts_zero_config_and_finds_tensorflows_detections(tmp
     n = int(got["num_detections"][0])
     assert n == int(ref[3][0]) and set(got["detection_classes"][0][:n]) <= {1.0, 2.0}
     assert got["detection_boxes"].min() >= -1e-6 and got["detection_boxes"].max() <= 1 + 1e-6  # (clipped, as TF)
-    m = detections.match(dict(zip(detection.OUTPUTS, ref)), got)
+    m = detection_match.match(dict(zip(detection.OUTPUTS, ref)), got)
     assert m["found"] == m["checked"] > 0
     res = run_cli("compare", "--graph", tmp_path / "out" / "frozen.pb", "--tflite", tmp_path / "out" / "model.tflite",
                   "--data", tmp_path / "images.npy", "--min-agreement", "0.9", "--logdir", "", "--json")
@@ -211,7 +211,7 @@ def test_an_ssd_export_converts_zero_config_and_finds_tensorflows_detections(tmp
 
 
 def test_detection_matching_ignores_slot_order_but_not_class_box_or_score():
-    from graphtools.verification.detections import match
+    from graphtools.verification.detection_match import match
 
     boxes = np.array([[[0.1, 0.1, 0.5, 0.5], [0.2, 0.6, 0.4, 0.9], [0.6, 0.1, 0.9, 0.3]]], np.float32)
     ref = {"detection_boxes": boxes, "detection_scores": np.array([[0.9, 0.5, 0.49]], np.float32),
@@ -251,7 +251,7 @@ def test_no_class_is_lost_whatever_thread_count_the_app_runs_the_model_with(tmp_
     from ai_edge_litert.interpreter import Interpreter
 
     from graphtools.conversion import detection
-    from graphtools.verification import detections
+    from graphtools.verification import detection_match
     from graphtools import load_graph_def
     from graphtools.core.runtime import run_graph
 
@@ -268,7 +268,7 @@ def test_no_class_is_lost_whatever_thread_count_the_app_runs_the_model_with(tmp_
         for threads in (1, 2, 3, 4):
             it = Interpreter(model_path=str(tmp_path / "out" / "model.tflite"), num_threads=threads)
             got = it.get_signature_runner("serving_default")(image_tensor=img[None])
-            m = detections.match(ref, got, top=MAX_TOTAL)
+            m = detection_match.match(ref, got, top=MAX_TOTAL)
             assert m["found"] == m["checked"], (threads, m)
     assert {4.0, 5.0} <= seen  # (the classes 3 and 4 threads would skip are among TensorFlow's detections)
 

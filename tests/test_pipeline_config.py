@@ -107,3 +107,21 @@ def test_the_python_api_runs_the_pipeline_with_options_or_a_config(tmp_path):
     assert a["outputs"] == b["outputs"] == ["prediction"] and lines[0] == "[1/5] freeze"
     assert (tmp_path / "a" / "model.tflite").read_bytes() == (tmp_path / "b" / "model.tflite").read_bytes()
     assert not (tmp_path / "a" / "report.html").exists()
+
+
+def test_none_means_what_the_keyword_arguments_took_it_for():
+    """Switches and logdir: None is off (no report, no check, no event files); elsewhere the default."""
+    c = PipelineConfig.from_options(logdir=None, html_report=None, verify=None, quantize=None, remove=None,
+                                    bind="keep_prob=1.0")
+    assert (c.logdir, c.html_report, c.verify, c.quantize, c.remove) == ("", False, False, "all", ["all"])
+    assert c.bind == {"keep_prob": "1.0"}  # (one --bind as a plain string)
+    with pytest.raises(InputError, match="--remove needs at least one"):
+        PipelineConfig.from_options(remove=[])
+
+
+def test_a_checkpoint_as_the_first_argument_as_before(tmp_path):
+    import graphtools
+
+    with pytest.raises(InputError) as e:  # (read as ckpt=: the missing checkpoint is named, not the type)
+        graphtools.pipeline(str(tmp_path / "missing.ckpt"), out_dir=str(tmp_path / "o"), logdir="")
+    assert "missing.ckpt" in str(e.value) and "PipelineConfig" not in str(e.value)

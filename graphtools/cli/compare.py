@@ -117,7 +117,7 @@ def _compare_detections(args, gd):
     import numpy as np
 
     from ..conversion import detection
-    from ..verification import detections
+    from ..verification import detection_match
     from ..verification.comparison import LiteModel
     from ..core.data import load_samples
 
@@ -141,7 +141,7 @@ def _compare_detections(args, gd):
         if list(images.shape[1:]) != want:
             raise _input_error(f"{m} takes images of {want}, the data is {list(images.shape[1:])}: give "
                                f"--input-shapes 1,{','.join(map(str, want))}")
-    report = detections.compare(gd, models, images)
+    report = detection_match.compare(gd, models, images)
     report.pop("_runs", None)
     report["data"] = source
     from ..verification.verdict import apply, parse_gates, summary_lines

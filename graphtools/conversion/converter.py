@@ -28,8 +28,6 @@ def output_path(base, mode):
     return f"{root}{SUFFIX[mode]}{ext or '.tflite'}"
 
 
-
-
 def resolve_io(graph_def, inputs=None, outputs=None, shapes=None, signature=None, flags=("--inputs", "--outputs")):
     """Inputs, outputs and shapes: given ones checked, missing ones discovered (the graph's fixed batch,
     else 1, where the batch is open). A thin view of ``signature.resolve``.

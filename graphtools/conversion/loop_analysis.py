@@ -28,15 +28,19 @@ SHAPE_ONLY = {"Shape", "ShapeN", "Size", "Rank"}
 
 MAX_UNROLL = 4096
 
+
 def port_of(ref):
     ref = ref.lstrip("^")
     return int(ref.rsplit(":", 1)[1]) if ":" in ref else 0
 
-def tensor_ref(name, port):
+
+def ref_at(name, port):
     return name if port == 0 else f"{name}:{port}"
+
 
 def has_tensor_arrays(graph_def):
     return any(n.op in TENSOR_ARRAY_OPS for n in graph_def.node)
+
 
 def frames(graph_def):
     """{node: frame name} ('' outside every loop) by TensorFlow's rule: an Enter starts its frame, an
@@ -79,6 +83,7 @@ def frames(graph_def):
             stack.pop()
     return frame, parent
 
+
 def is_range_from_zero(index, ref):
     n = index.get(node_name(ref))
     if n is not None and n.op == "Const":  # (a range constant folding computed)
@@ -92,11 +97,13 @@ def is_range_from_zero(index, ref):
     start, delta = index.get(node_name(n.input[0])), index.get(node_name(n.input[2]))
     return all(c is not None and c.op == "Const" and _const(c) == v for c, v in ((start, 0), (delta, 1)))
 
+
 def _const(node):
     try:
         return make_ndarray(node.attr["value"].tensor).item()
     except (ValueError, TypeError):
         return None
+
 
 class Loop:
     """One v1 while loop: its frame, loop variables (Enter -> Merge -> Switch -> Identity / Exit,
@@ -134,8 +141,10 @@ class Loop:
         if self.cond is None:
             raise NotUnrollable("it has no LoopCond")
 
+
 class NotUnrollable(Exception):
     pass
+
 
 def ancestors_of(index, refs, stop, data_only=False):
     """Names ``refs`` need (through control edges too unless ``data_only``), not walking past ``stop``."""
@@ -149,6 +158,7 @@ def ancestors_of(index, refs, stop, data_only=False):
             continue
         todo += [node_name(i) for i in index[n].input if not (data_only and i.startswith("^"))]
     return seen
+
 
 def trip_count_of(loop, values):
     """The loop's trip count from the counter variables the condition reads, simulated in numpy;
@@ -207,14 +217,17 @@ def trip_count_of(loop, values):
         env = {k: evaluate(loop.vars[k][5].input[0], env, memo) for k in needed}
     raise NotUnrollable(f"it runs more than {MAX_UNROLL} times")
 
+
 def tensor_value(node):
     return make_ndarray(node.attr["value"].tensor)
+
 
 def data_dependent(index, refs):
     """True when ``refs`` are computed from a placeholder's values (not only from its shape)."""
     shape_only = {name for name, node in index.items() if node.op in SHAPE_ONLY}
     return any(index[n].op in ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")
                for n in ancestors_of(index, refs, shape_only, data_only=True) if n not in shape_only)
+
 
 def first_dim(index, ref, at_least):
     n = index.get(node_name(ref))

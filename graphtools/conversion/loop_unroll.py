@@ -7,7 +7,7 @@ import numpy as np
 
 from ..core.graph import node_name
 from ..core.ops import LOOP_OPS
-from .loop_analysis import DT_INT32, NotUnrollable, ancestors_of, first_dim, port_of, tensor_ref, tensor_value
+from .loop_analysis import DT_INT32, NotUnrollable, ancestors_of, first_dim, port_of, ref_at, tensor_value
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ def unroll(graph_def, loop, count):
     values = [v[0].input[0] for v in loop.vars]  # iteration 0: what entered the loop
     new_nodes = []
     for it in range(count):
+
         def remap(ref, it=it):
             ctrl = ref.startswith("^")
             name, port = node_name(ref), port_of(ref)
@@ -43,7 +44,7 @@ def unroll(graph_def, loop, count):
                 return None if ctrl else const_of[name]
             if name in in_loop:
                 new = f"{name}/unroll_{it}"
-                return "^" + new if ctrl else tensor_ref(new, port)
+                return "^" + new if ctrl else ref_at(new, port)
             return ref
 
         for n in body:
@@ -167,7 +168,7 @@ def fold_lists(graph_def):
         if isinstance(r, str):
             refs[name] = r
         elif r[0] == "unpack":
-            refs[name] = tensor_ref(unpacks[r[1]], r[2])
+            refs[name] = ref_at(unpacks[r[1]], r[2])
         elif r[0] == "pack":
             p = out.node.add()
             p.name, p.op = name, "Pack"
@@ -301,7 +302,7 @@ def simplify_stacks(graph_def):
             if m is not n:
                 for k, i in enumerate(m.input):
                     if not i.startswith("^") and node_name(i) == n.name:
-                        m.input[k] = tensor_ref(n.name, count - 1 - port_of(i))
+                        m.input[k] = ref_at(n.name, count - 1 - port_of(i))
         rewrites += 1
     for n in list(graph_def.node):  # one step sliced out of a concatenation on another axis
         if n.op != "StridedSlice":
@@ -364,6 +365,6 @@ def simplify_stacks(graph_def):
             for k, i in enumerate(n.input):
                 name = node_name(i)
                 if name in same:
-                    n.input[k] = ("^" + same[name]) if i.startswith("^") else tensor_ref(same[name], port_of(i))
+                    n.input[k] = ("^" + same[name]) if i.startswith("^") else ref_at(same[name], port_of(i))
         rewrites += len(same)
     return graph_def, rewrites

@@ -21,13 +21,15 @@ import numpy as np
 from ..core.graph import node_name
 from ..core.ops import TENSOR_ARRAY_OPS
 from ..errors import InputError
-from .loop_analysis import Loop, NotUnrollable, data_dependent, frames, has_tensor_arrays, tensor_value, trip_count_of
+from .loop_analysis import Loop, NotUnrollable, data_dependent, frames, tensor_value, trip_count_of
+from .loop_analysis import has_tensor_arrays  # noqa: F401 (re-exported: the converter asks loops)
 from .loop_unroll import fold_lists, simplify_stacks, unroll
 from .loop_while import element_shapes, tensor_arrays_to_lists
 
 log = logging.getLogger(__name__)
 
 ROUTES = ("auto", "unroll", "while")
+
 
 def lower(graph_def, signature, route="auto"):
     """The GraphDef with its v1 TensorArray loops in a form TFLite builtins can run, and what was done:

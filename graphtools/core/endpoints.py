@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 class Endpoints:
     """Methods of :class:`graphtools.core.analysis.GraphAnalysis` (a mixin: ``self`` is the analysis)."""
+
     # ---------------------------------------------------------- outputs
     def rank_outputs(self, top=5):
         """Rank likely inference outputs: sinks of the non-training part, Softmax/logits-like first."""

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 class TrainingParts:
     """Methods of :class:`graphtools.core.analysis.GraphAnalysis` (a mixin: ``self`` is the analysis)."""
+
     # ---------------------------------------------------------- regions
     def training_region(self):
         """Training, saver, summary and loss nodes, and everything that consumes their data."""
@@ -275,6 +276,7 @@ class TrainingParts:
     def _batch_split_inputs(self, loss, limit):
         """The tensors a loss slices into groups of samples (``emb[0::3]``, ``tf.split(feat, 2)``), walking
         back from it."""
+
         def at_split(cur, node, ins):
             value = {"Split": 1}.get(node.op, 0) if node.op in ("Split", "SplitV", "StridedSlice", "Slice",
                                                                  "Unpack") else None

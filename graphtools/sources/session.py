@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 
 STATEFUL_LEFTOVERS = VARIABLE_OPS | VARIABLE_READ_OPS | {"Assign", "AssignVariableOp"}
 
+
 @dataclasses.dataclass
 class FreezeResult:
     """A frozen graph and what freezing learned on the way."""
@@ -29,6 +30,7 @@ class FreezeResult:
     unread: list = dataclasses.field(default_factory=list)  # placeholders of the source the outputs do not read
     initialized: list = dataclasses.field(default_factory=list)  # variables the saver left out: initial values
 
+
 def freeze_session(sess, outputs=None, graph=None, output_nodes=None):
     """Freeze the variables of a live ``tf.compat.v1.Session`` into constants; return a GraphDef.
 
@@ -40,16 +42,19 @@ def freeze_session(sess, outputs=None, graph=None, output_nodes=None):
         raise InputError("freeze_session: name the outputs (outputs=['softmax'])")
     return freeze_in_session(sess, graph or sess.graph, as_names(outputs), "session").graph_def
 
+
 def either(new, old, name):
     """The value of an argument given by its name or by its older name (never both, differing)."""
     if new is not None and old is not None and new != old:
         raise InputError(f"give {name}= or its older name, not both")
     return new if new is not None else old
 
+
 def as_names(output_nodes):
     if isinstance(output_nodes, str):
         output_nodes = output_nodes.split(",")
     return [node_name(o.strip()) for o in output_nodes if o and o.strip()]
+
 
 def freeze_in_session(sess, graph, outputs, source, candidates=(), discovered=False, size_checked=False):
     from .._tf import tf
@@ -92,6 +97,7 @@ def freeze_in_session(sess, graph, outputs, source, candidates=(), discovered=Fa
     return FreezeResult(frozen, list(outputs), inputs, source, list(candidates), discovered, n_vars,
                         unread=unread_nodes(gd, frozen))
 
+
 def moving_statistics(gd, outputs, stats=None):
     """Moving mean/variance variables of training-mode batch norms the outputs use.
 
@@ -127,6 +133,7 @@ def moving_statistics(gd, outputs, stats=None):
         log.info("keeping %d moving statistics of training-mode batch norms", len(keep))
     return sorted(set(keep))
 
+
 def _placeholder_shapes(frozen, graph):
     """Write each placeholder's shape as TensorFlow read it in ``graph`` into its ``shape`` attr.
 
@@ -158,6 +165,7 @@ def _placeholder_shapes(frozen, graph):
 
 ASSIGN_TARGET_OPS = {"Assign", "AssignSub", "AssignAdd", "AssignVariableOp", "AssignSubVariableOp",
                      "AssignAddVariableOp"}
+
 
 def statistics_by_update(gd):
     """{batch statistic tensor: the variable its moving average is kept in}, found by the update itself.
@@ -213,6 +221,7 @@ def statistics_by_update(gd):
             found[stat] = target
     return found
 
+
 def _annotate_statistics(frozen, stats):
     """Write what the update told us into the frozen graph for strip: on a fused batch norm
     ``_moving_statistics = [mean, variance]``, on a moments tensor ``_moving_average = V``."""
@@ -230,6 +239,7 @@ def _annotate_statistics(frozen, stats):
             lst.s.extend(pair)
         elif port == "0":
             node.attr["_moving_average"].s = var.encode()
+
 
 def clean_frozen(gd):
     """Drop devices and colocation hints that name nodes freezing removed; channels-first ops (a GPU
@@ -252,6 +262,7 @@ _REF_TO_VALUE = {"RefSwitch": "Switch", "RefMerge": "Merge", "RefIdentity": "Ide
                  "RefExit": "Exit", "RefNextIteration": "NextIteration", "RefSelect": "Select"}
 
 _ASSIGN_TO_VALUE = {"AssignSub": "Sub", "AssignAdd": "AddV2"}
+
 
 def _dereference(gd):
     """Rewrite ref ops and variable updates left in the graph into their pure value forms.
@@ -291,6 +302,7 @@ def _dereference(gd):
         log.info("rewrote %d ref/assign ops into value ops", changed)
     return changed
 
+
 def _repair_function_outputs(gd):
     """Point function returns and inputs at the output arg of ops freezing replaced.
 
@@ -321,10 +333,12 @@ def _repair_function_outputs(gd):
         log.info("repaired %d function references to converted variable reads", fixed)
     return fixed
 
+
 def _drop_attrs(node, names):
     for a in names:
         if a in node.attr:
             del node.attr[a]
+
 
 def pick_outputs(graph_def, output_nodes, source):
     """Return (outputs, candidates, discovered). Discovers outputs when none are given."""
@@ -344,11 +358,13 @@ def pick_outputs(graph_def, output_nodes, source):
     log.info("discovered output %s (%s)", candidates[0]["name"], candidates[0]["why"])
     return [candidates[0]["name"]], candidates, True
 
+
 def new_session(tf, graph):
     from ..core.runtime import session_config
 
     config = session_config()
     return tf.compat.v1.Session(graph=graph, config=config)
+
 
 def variable_bytes(gd, outputs):
     """Bytes the variables the outputs need would take as constants (unknown shapes count 0)."""
@@ -370,6 +386,7 @@ def variable_bytes(gd, outputs):
                 continue
     return total
 
+
 def check_frozen_size(gd, outputs, source):
     """A frozen graph holds its weights: refuse before freezing when they would pass 2 GB."""
     outputs = list(outputs) + moving_statistics(gd, outputs)  # kept as constants too
@@ -377,6 +394,7 @@ def check_frozen_size(gd, outputs, source):
                         "its weights cannot be embedded as constants. Convert without freezing "
                         "(tf.lite.TFLiteConverter.from_saved_model keeps weights outside protobuf), or shrink "
                         "the model (fewer or float16 weights)")
+
 
 def unread_nodes(source, frozen):
     """Placeholders of ``source`` that ``frozen`` (pruned to its outputs) no longer has."""

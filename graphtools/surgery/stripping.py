@@ -28,7 +28,7 @@ class StripResult:
     outputs: list
     bound: dict
     passes: list           # PassRecord per pass that changed something
-    equivalence: object    # validate.Equivalence or None
+    equivalence: object    # equivalence.Equivalence or None
     ops_before: dict
     ops_after: dict
     signature: object = None  # signature.Signature of the stripped graph (bound flags gone)

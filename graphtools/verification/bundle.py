@@ -200,7 +200,7 @@ def make_bundle(out_dir, data=None, models=None, graph=None, samples=SAMPLES, sc
             vs_tf[name] = float(np.max(np.abs(values - tf_rows))) if tf_rows is not None else None
         rule = None
         if detecting:
-            from .detections import match
+            from .detection_match import match
 
             # as close as LiteRT's kernel sets here agree with each other (an int8 model's near-tied scores
             # order differently on XNNPACK and the reference kernels), and never looser than that

@@ -133,7 +133,7 @@ def per_op(graph_def, tflite_bytes, feeds, input_names, top=10, progress=None, w
     ({input: array[N, ...]}); return a JSON-ready dict (see the module doc).
 
     Each TFLite run takes as many rows as its input holds (one sample; all of a fixed batch);
-    ``whole``/``fixed_batch`` say how the TF graph is to be run (``comparison.run_tf_batched``).
+    ``whole``/``fixed_batch`` say how the TF graph is to be run (``core.runtime.run_tf_batched``).
     """
     from ..core.runtime import run_tf_batched
 

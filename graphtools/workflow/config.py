@@ -69,16 +69,16 @@ class PipelineConfig:
         from ..conversion.loops import ROUTES
         from ..conversion.quantize import parse
         from ..core.signature import parse_bind
+        from ..surgery.stripping import passes_for
         from ..verification.verdict import parse_gates
 
         fix = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (normalised once, here)
         if isinstance(self.outputs, str):
             fix("outputs", [o.strip() for o in self.outputs.split(",") if o.strip()] or None)
-        if isinstance(self.remove, str):
-            fix("remove", [self.remove])
-        fix("remove", list(self.remove or ["all"]))
+        fix("remove", [self.remove] if isinstance(self.remove, str) else list(self.remove))
+        passes_for(self.remove)  # (an unknown or empty --remove: one line, before any work)
         if not isinstance(self.bind, dict):
-            fix("bind", parse_bind(self.bind))
+            fix("bind", parse_bind([self.bind] if isinstance(self.bind, str) else self.bind))
         fix("cut", list(self.cut or []))
         fix("splice", list(self.splice or []))
         parse(self.quantize)  # (an unknown mode: one line, before any work)
@@ -95,7 +95,9 @@ class PipelineConfig:
     @classmethod
     def from_options(cls, **options):
         """The config of keyword options (the Python API's): older names accepted (``output_nodes=`` for
-        ``outputs=``, ``gate=`` for ``gates=``), an unknown one refused naming the closest."""
+        ``outputs=``, ``gate=`` for ``gates=``), an unknown one refused naming the closest. ``None`` is what
+        the keyword arguments always took it for: off for a switch (``html_report=None``, ``verify=None``)
+        and for ``logdir`` (no event files), the default for every other option."""
         from ..errors import closest
 
         for old, new in OLDER_NAMES.items():
@@ -110,7 +112,15 @@ class PipelineConfig:
             if k not in names:
                 near = closest(k, names)
                 raise InputError(f"pipeline: unknown option '{k}'" + (f"; did you mean '{near[0]}'?" if near else ""))
-        return cls(**{k: v for k, v in options.items() if v is not None})  # (None: the default)
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        for k, v in list(options.items()):
+            if v is None and isinstance(defaults[k], bool):
+                options[k] = False
+            elif v is None and k == "logdir":
+                options[k] = ""
+            elif v is None:
+                del options[k]
+        return cls(**options)
 
     @classmethod
     def from_args(cls, args, **extra):

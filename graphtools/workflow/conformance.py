@@ -33,9 +33,6 @@ RANDOM_OPS = {"RANDOM_UNIFORM", "RANDOM_STANDARD_NORMAL", "MULTINOMIAL", "FlexRa
 PASS, WRONG, ERROR, CRASH, TIMEOUT, MISSING = "pass", "wrong", "error", "crash", "timeout", "skipped"
 
 
-# ------------------------------------------------------------------------------------------ cases
-
-
 # ------------------------------------------------------------------------------------------ evaluation
 
 def _tensor_name(name):
@@ -86,12 +83,13 @@ def evaluate(tflite_path, case, outputs=None, reference_outputs=None):
         else:
             notes.append(f"output {name} missing (model has {', '.join(d['name'] for d in outs)})")
     from ..conversion.detection import OUTPUTS as DETECTIONS
-    from ..verification.detections import match
+    from ..verification.detection_match import match
 
     detecting = set(DETECTIONS) <= set(out_of)  # (an SSD's outputs: matched as detections, not slot by slot)
     matches = []
     worst = {name: 0.0 for name in out_of if not (detecting and name in DETECTIONS)}
     n = len(next(iter(ys.values())))
+
     def run(feed):
         for d, v in zip(order, feed):
             shape = tuple(d["shape"])
@@ -153,9 +151,6 @@ def verdict(ev, tol):
     if ev["rel_diff"] is None or not np.isfinite(ev["rel_diff"]) or ev["rel_diff"] > tol:
         return WRONG, f"relative difference {ev['rel_diff']:.3g} > tolerance {tol:g}"
     return PASS, ""
-
-
-# ------------------------------------------------------------------------------------------ plain TF
 
 
 # ------------------------------------------------------------------------------------------ routes

@@ -35,7 +35,10 @@ def run_pipeline(config, progress=None):
 
 def pipeline(config=None, progress=None, **options):
     """``graphtools.pipeline``: a :class:`PipelineConfig`, or the same options as keywords (``ckpt=``,
-    ``outputs=``, ``quantize=``, ``data=``, ...; older names such as ``output_nodes=`` accepted)."""
+    ``outputs=``, ``quantize=``, ``data=``, ...; older names such as ``output_nodes=`` accepted; a string
+    first argument is the checkpoint)."""
+    if isinstance(config, str):  # (the checkpoint, as the first argument always was)
+        config, options = None, dict(options, ckpt=config)
     if config is None:
         config = PipelineConfig.from_options(**options)
     elif options:
@@ -77,7 +80,7 @@ def _run_pipeline(c, progress):
 
     from ..conversion import detection
     from ..presentation import detection_page
-    from ..verification import detections
+    from ..verification import detection_match
 
     named_outputs = output_nodes
     if c.graph or ckpt:
@@ -186,7 +189,7 @@ def _run_pipeline(c, progress):
     elif ssd is not None:  # TensorFlow's detections (the export as it is) matched with each model's
         images = (detection.as_images(data_arrays[ssd.image], c.data) if data_arrays else
                   np.random.RandomState(0).randint(0, 256, [8] + ssd.image_shape[1:]).astype(np.uint8))
-        cmp = detections.compare(fz.graph_def, [(m.name, m) for m in runnable], images) if runnable else None
+        cmp = detection_match.compare(fz.graph_def, [(m.name, m) for m in runnable], images) if runnable else None
         detection_runs = cmp.pop("_runs") if cmp is not None else None
         if cmp is not None:
             cmp["data"] = str(c.data) if data_arrays else "random uint8 images (seed 0, 8 images)"
