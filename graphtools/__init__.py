@@ -67,6 +67,9 @@ def __getattr__(name):
 
 def save_graph_def(graph_def, path):
     """Write a GraphDef atomically: binary, or text when ``path`` ends in .pbtxt."""
+    import os
+
     from .core.io import atomic_write, graph_def_bytes
 
+    path = os.fspath(path)  # (a pathlib.Path too)
     return atomic_write(path, graph_def_bytes(graph_def, path))

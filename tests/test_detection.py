@@ -368,3 +368,23 @@ def test_data_that_is_not_uint8_pixels_one_image_at_a_time_is_refused_not_rounde
         assert res.code == 2 and why in res.err and not (tmp_path / "o").exists(), res.err
     res = run_cli("pipeline", "--graph", path, "--input-shapes", f"2,{SIZE},{SIZE},3", "--out-dir", tmp_path / "o")
     assert res.code == 2 and "one image at a time" in res.err
+
+
+def test_freezing_an_export_with_no_outputs_named_takes_its_four(tmp_path):
+    """Output discovery knows a detection export (core.exports): freeze, and so the pipeline, take the four
+    detection outputs, not the one best-ranked among them; a graph already holding the TFLite op, that op."""
+    from graphtools import load_graph_def
+    from graphtools.core.analysis import GraphAnalysis
+    from graphtools.core.exports import OUTPUTS, export_outputs
+
+    path = ssd_export(tmp_path / "ssd.pb")
+    res = run_cli("freeze", "--graph", path, "--out", tmp_path / "f.pb", "--logdir", "", "--json")
+    assert res.code == 0, res.err
+    frozen = load_graph_def(tmp_path / "f.pb")  # (a pathlib.Path, as a user passes one)
+    assert all(any(n.name == o for n in frozen.node) for o in OUTPUTS)
+    assert GraphAnalysis(frozen).outputs_or_best(None) == (list(OUTPUTS), True)
+    assert export_outputs(frozen) == list(OUTPUTS)
+    other = type(frozen)()  # (any other graph, even one with the four names: discovery as before)
+    for name in OUTPUTS:
+        other.node.add(name=name, op="Identity")
+    assert export_outputs(other) is None

@@ -19,16 +19,13 @@ import logging
 import numpy as np
 
 from ..errors import InputError
+from ..core.exports import NMS_OPS, OUTPUTS, POSTPROCESS_OP, is_export, postprocessor_scope  # noqa: F401 (re-exported)
 from ..core.graph import Graph, node_name, output_index
 
 log = logging.getLogger(__name__)
 
-OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
-NMS_OPS = {"NonMaxSuppression", "NonMaxSuppressionV2", "NonMaxSuppressionV3", "NonMaxSuppressionV4",
-           "NonMaxSuppressionV5"}
 SCORE_CONVERTERS = {"Sigmoid", "Softmax", "Identity"}
 RESIZE_OPS = {"ResizeBilinear", "ResizeNearestNeighbor", "ResizeBicubic", "ResizeArea"}
-POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 # class columns LiteRT's multi-threaded regular NMS skips (column T for T threads): kept for classes that never score
 SKIPPED_COLUMNS = tuple(range(2, 33))
 
@@ -71,19 +68,6 @@ class SSD:
         d["anchors"] = int(len(self.anchors))
         d["describe"] = self.describe()
         return d
-
-
-def postprocessor_scope(graph_def):
-    """The scope holding BatchMultiClassNonMaxSuppression ('Postprocessor/'), or None."""
-    for n in graph_def.node:
-        if n.op in NMS_OPS and "BatchMultiClassNonMaxSuppression" in n.name:
-            return n.name.split("BatchMultiClassNonMaxSuppression")[0]
-    return None
-
-
-def is_export(graph_def):
-    names = {n.name for n in graph_def.node}
-    return postprocessor_scope(graph_def) is not None and all(o in names for o in OUTPUTS)
 
 
 def two_stage(graph_def):

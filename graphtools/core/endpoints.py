@@ -6,6 +6,7 @@ import logging
 import networkx as nx
 import numpy as np
 from .describe import describe_placeholder, product
+from .exports import export_outputs
 from .graph import node_name
 from .heuristics import LOSS_SCOPE, OUTPUT_NAME
 from .ops import (ASSIGN_OPS, GATHER_OPS, ID_PRESERVING_OPS, INPUT_PIPELINE_OPS, INT_TYPES, LABEL_PLUMBING,
@@ -259,6 +260,9 @@ class Endpoints:
                 if o not in self.index:
                     raise NodeNotFoundError(o, self.index.keys(), what="output node")
             return names, False
+        known = export_outputs(self.graph_def)
+        if known:  # (a detection export: its four outputs)
+            return known, True
         cands = self.rank_outputs(top=1)
         if not cands:
             raise InputError(f"found no output candidates; name them with {flag}")

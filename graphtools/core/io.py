@@ -26,6 +26,7 @@ CKPT_SUFFIX = re.compile(r"\.(index|meta|data-\d{5}-of-\d{5})$")
 def sniff(path):
     """Return what ``path`` is: one of 'tflite', 'keras_h5', 'meta', 'graph_text', 'graph',
     'saved_model', 'checkpoint', 'checkpoint_dir'. Raises InputError when it is none of these."""
+    path = os.fspath(path)  # (a pathlib.Path too)
     if os.path.isdir(path):
         if any(os.path.exists(os.path.join(path, f)) for f in ("saved_model.pb", "saved_model.pbtxt")):
             return "saved_model"
@@ -153,6 +154,7 @@ def check_graph_def(gd, path="<graph>"):
 
 def load_graph_def(path):
     """Load a GraphDef from .pb, .pbtxt or .meta (its graph); reject every other format clearly."""
+    path = os.fspath(path)  # (a pathlib.Path too)
     if os.path.isdir(path) and not any(os.path.exists(os.path.join(path, f)) for f in
                                        ("saved_model.pb", "saved_model.pbtxt", "checkpoint")) \
             and not glob.glob(os.path.join(path, "*.index")):

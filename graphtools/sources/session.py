@@ -5,6 +5,7 @@ import logging
 import re
 from ..core import io
 from ..core.analysis import GraphAnalysis
+from ..core.exports import export_outputs
 from ..core.graph import node_name
 from ..core.heuristics import moving_statistics_names
 from ..core.ops import PLACEHOLDER_OPS, VARIABLE_OPS, VARIABLE_READ_OPS
@@ -349,6 +350,10 @@ def pick_outputs(graph_def, output_nodes, source):
             if o not in names:
                 raise NodeNotFoundError(o, names, what="output node", where=source)
         return outs, [], False
+    known = export_outputs(graph_def)
+    if known:  # (a detection export's four outputs, not one ranked candidate among them)
+        log.info("discovered outputs %s (a detection export's)", ", ".join(known))
+        return known, [], True
     a = GraphAnalysis(graph_def)
     candidates = a.rank_outputs(top=5)
     if not candidates:

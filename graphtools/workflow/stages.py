@@ -79,25 +79,18 @@ def _run_pipeline(c, progress):
                 if c.logdir and tensorboard.previous_event_files(os.path.join(c.logdir, run))]
 
     from ..conversion import detection
+    from ..core.exports import names_part_of_export
+    from ..core.graph import node_name
     from ..presentation import detection_page
     from ..verification import detection_match
 
     named_outputs = output_nodes
-    if c.graph or ckpt:
-        src = io.load_graph_def(c.graph) if c.graph else _meta_graph_def(ckpt, c.meta)
-        named = [o.strip() for o in (output_nodes.split(",") if isinstance(output_nodes, str) else output_nodes or [])]
-        if named and set(named) < set(detection.OUTPUTS) and src is not None and detection.is_export(src):
-            raise InputError(f"an Object Detection API export's outputs {', '.join(detection.OUTPUTS)} come from one "
-                             f"post-processing op: name all four, or none")
-    if (c.graph or ckpt) and not output_nodes:  # an export: its four outputs, not one picked among them
-        if src is not None and detection.is_export(src):
-            output_nodes = list(detection.OUTPUTS)
-        elif src is not None and detection.exported(src) is not None:
-            output_nodes = [detection.exported(src).op]
-    say("[1/5] freeze")
+    say("[1/5] freeze")  # (a detection export with no --outputs: freeze takes its four, core.exports)
     fz = freeze(ckpt=ckpt, meta=c.meta, graph=c.graph, saved_model=c.saved_model, keras=c.keras,
-                output_nodes=output_nodes,
-                allow_unsafe_ops=c.allow_unsafe_ops)
+                output_nodes=output_nodes, allow_unsafe_ops=c.allow_unsafe_ops)
+    if names_part_of_export(fz.graph_def, [node_name(o) for o in fz.outputs] if named_outputs else None):
+        raise InputError(f"an Object Detection API export's outputs {', '.join(detection.OUTPUTS)} come from one "
+                         f"post-processing op: name all four, or none")
     frozen_path = os.path.join(c.out_dir, "frozen.pb")
     frozen_bytes = io.graph_def_bytes(fz.graph_def)
     stages.append(_stage("freeze", frozen_path, fz.graph_def, op_histogram, len(frozen_bytes)))
@@ -257,17 +250,6 @@ def _run_pipeline(c, progress):
             if cmp is not None and (ssd is None or isinstance(ssd, detection.Exported)):
                 tensorboard.write_comparison(os.path.join(c.logdir, "compare"), sr.graph_def, cmp, data_arrays)
     return report
-
-
-def _meta_graph_def(ckpt, meta):
-    """The GraphDef of a checkpoint's meta graph (None when there is none to read here)."""
-    from ..core import io
-
-    try:
-        path = meta or io.checkpoint_prefix(ckpt) + ".meta"
-        return io.load_meta_graph(path).graph_def if os.path.exists(path) else None
-    except InputError:
-        return None
 
 
 def _detector(fz, input_shapes, say, named_outputs=None):
