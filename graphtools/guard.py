@@ -70,6 +70,10 @@ def run_guarded(fn, prog, verbose=False):
             code = e.code if isinstance(e.code, int) else 1
         except BaseException as e:  # noqa: BLE001 -- the child must exit, whatever happened
             try:
+                if verbose:  # (--verbose promises the traceback of an unexpected failure)
+                    import traceback
+
+                    traceback.print_exc(file=sys.stderr)
                 print(f"{prog}: internal error: {type(e).__name__}: {e}", file=sys.stderr)
             except Exception:  # noqa: BLE001
                 pass

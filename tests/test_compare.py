@@ -169,3 +169,24 @@ def test_models_with_signatures_run_through_their_signature_runner(tmp_path):
     r = compare(g.as_graph_def(), [lite], data, outputs=["out"], batch=16)
     assert "signature runner" in r["models"][0]["note"]
     assert r["models"][0]["outputs"]["out"]["max_abs_diff"] < 1e-5
+
+
+def test_a_model_that_resizes_but_cannot_run_the_batch_falls_back_to_its_converted_batch(fixture_models,
+                                                                                         monkeypatch):
+    """A TFLite WHILE whose lists hold the converted batch resizes without complaint, then fails inside invoke
+    (XNNPack 'failed to reshape'): the comparison runs it at its converted batch, never an internal error."""
+    d, gd, paths = fixture_models
+    with open(paths["none"], "rb") as f:
+        model = LiteModel(f.read(), name="while.tflite")
+    model.signature = None  # (through the interpreter, as a WHILE model runs)
+    real = LiteModel._run_interpreter
+
+    def invoke_fails_above_batch_one(self, *args):
+        if (self.batch or 1) > 1:
+            raise RuntimeError("XNNPack delegate failed to reshape runtime (WHILE) failed to invoke")
+        return real(self, *args)
+
+    monkeypatch.setattr(LiteModel, "_run_interpreter", invoke_fails_above_batch_one)
+    xs = DIGITS["x_test"][:10]
+    out, _, step = model.run({"x": xs}, ["x"], ["prediction"], batch=64)
+    assert step == 1 and out[0].shape[0] == 10 and "converted batch" in model.note

@@ -59,3 +59,17 @@ def test_a_rank_that_cannot_feed_the_first_op_is_refused_before_tensorflow_runs(
     res = run_cli("convert", "--in", pb, "--out", tmp_path / "m.tflite", "--input-shapes", "1,64")
     assert_clean_error(res, "node y (Conv2D) needs a rank-4 input but gets rank 2", "--input-shapes")
     assert run_cli("audit", pb, "--input-shapes", "1,8,8,1").code == 0
+
+
+def test_an_unexpected_failure_in_the_guarded_child_shows_its_traceback_with_verbose(capfd):
+    """--verbose promises the traceback of an internal error; the forked child gives it, and one line without."""
+    from graphtools import guard
+
+    def broken():
+        raise ZeroDivisionError("boom")
+
+    for verbose in (True, False):
+        code = guard.run_guarded(broken, "graphtools test", verbose=verbose)
+        err = capfd.readouterr().err
+        assert code != 0 and "internal error: ZeroDivisionError: boom" in err
+        assert ("Traceback (most recent call last)" in err and "in broken" in err) == verbose, err

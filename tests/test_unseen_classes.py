@@ -845,3 +845,117 @@ def test_a_shape_the_placeholder_refuses_is_one_line_not_an_internal_error(tmp_p
                   "1,4:1,26", "--out-dir", tmp_path / "out", "--logdir", "", "--no-report")
     assert res.code == 2 and "Traceback" not in res.err and "internal error" not in res.err
     assert len(res.err.strip().splitlines()) == 1 and "--input-shapes" in res.err and "(26,)" in res.err
+
+
+def test_moments_batch_norms_whose_moving_statistics_never_updated_keep_their_batch_statistics(tmp_path):
+    """contrib-style batch norm (tf.nn.moments) always run in training mode, its update ops never run: the
+    moving statistics in the checkpoint are still 0 and 1. Swapping them in would change every number (by 35x
+    on the model that showed it) -- strip keeps the batch statistics, says so, and the model matches the graph."""
+    rng = np.random.RandomState(0)
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 6], name="x")
+        h = tf.matmul(x, tf1.get_variable("w", initializer=rng.randn(6, 4).astype(np.float32)))
+        with tf1.variable_scope("BatchNorm"):
+            mm = tf1.get_variable("moving_mean", initializer=np.zeros(4, np.float32), trainable=False)
+            mv = tf1.get_variable("moving_variance", initializer=np.ones(4, np.float32), trainable=False)
+            mean, var = tf.nn.moments(h, [0], name="moments")
+            tf1.assign_sub(mm, (mm - mean) * 0.1, name="AssignMovingAvg")  # (never run)
+            tf1.assign_sub(mv, (mv - var) * 0.1, name="AssignMovingAvg_1")
+            y = (h - mean) / tf.sqrt(var + 1e-3)
+        tf.nn.sigmoid(y, name="out")
+        with _session(g) as sess:
+            sess.run(tf1.global_variables_initializer())
+            tf1.train.Saver().save(sess, str(tmp_path / "model.ckpt"))
+            xs = rng.randn(3, 6).astype(np.float32)
+            want = [sess.run("out:0", {x: xs[i:i + 1]}) for i in range(3)]
+    report = _pipeline(tmp_path, "--ckpt", tmp_path / "model.ckpt", "--outputs", "out", "--input-shapes", "1,6")
+    assert report["strip"]["verified"] and "BatchNorm/moments/mean" in report["batch_statistics_kept"]
+    for i in range(3):  # (one sample at a time, as the model always ran: normalised by its own statistics)
+        got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"x": xs[i:i + 1]})["out"]
+        assert np.abs(got - want[i]).max() < 1e-5
+
+
+def test_zero_config_never_takes_a_tf_losses_value_for_the_output():
+    """tf.losses.* end in DivNoNan(Sum(Sum(...)), num_present): a loss over the batch, never the model's output."""
+    from graphtools.core.analysis import GraphAnalysis
+
+    g = tf.Graph()
+    with g.as_default():
+        x = tf1.placeholder(tf.float32, [None, 5], name="x")
+        labels = tf1.placeholder(tf.float32, [None, 3], name="labels")
+        pred = tf.nn.sigmoid(tf.matmul(x, tf.ones([5, 3])), name="prediction")
+        tf1.losses.mean_squared_error(labels, pred)
+    assert GraphAnalysis(g.as_graph_def()).outputs_or_best(None)[0] == ["prediction"]
+
+
+def test_an_unbatched_image_the_graph_batches_itself_after_casting_is_compared_as_whole_images(tmp_path):
+    """An [H, W, 3] int32 image of any size, cast and mean-subtracted before expand_dims(0): its first
+    dimension is the height, not a batch; compare feeds whole images (it took H for the batch before)."""
+    g = tf.Graph()
+    with g.as_default():
+        img = tf1.placeholder(tf.int32, [None, None, 3], name="image")
+        x = tf.expand_dims(tf.cast(img, tf.float32) - tf.constant([120.0, 110.0, 100.0]), 0)
+        h = tf.nn.conv2d(x, tf.constant(np.random.RandomState(1).randn(3, 3, 3, 2).astype(np.float32) / 50),
+                         [1, 1, 1, 1], "SAME")
+        tf.nn.sigmoid(h[0], name="score_map")
+    path = _save(g, tmp_path / "seg.pb")
+    report = _pipeline(tmp_path, "--graph", path, "--inputs", "image", "--outputs", "score_map",
+                       "--input-shapes", "6,5,3")
+    out = report["compare"]["models"][0]["outputs"]["score_map"]
+    assert out["max_abs_diff"] < 1e-5 and report["compare"]["samples"] >= 1
+
+
+def test_a_savedmodel_with_its_own_tags_and_a_string_labels_output_freezes_zero_config(tmp_path):
+    """A serving export tagged 'tag' (not 'serve') is frozen from its only meta graph; a signature whose outputs
+    include class names looked up from the ids keeps its numeric outputs; tf.Example input is cut at ParseExample."""
+    from graphtools.sources.saved_model import freeze_saved_model
+
+    g = tf.Graph()
+    with g.as_default(), tf1.Session(graph=g) as sess:
+        serialized = tf1.placeholder(tf.string, [None], name="tf_example")
+        feats = tf1.parse_example(serialized, {"x": tf1.FixedLenFeature([4], tf.float32)})
+        x = tf.identity(feats["x"], name="x")
+        scores = tf.nn.softmax(tf.matmul(x, tf.constant(np.eye(4, 3, dtype=np.float32))), name="scores")
+        names = tf.gather(tf.constant(["a", "b", "c"]), tf.argmax(scores, 1), name="class_names")
+        b = tf1.saved_model.Builder(str(tmp_path / "sm"))
+        sig = tf1.saved_model.signature_def_utils.predict_signature_def(
+            {"examples": serialized}, {"scores": scores, "classes": names})
+        b.add_meta_graph_and_variables(sess, ["tag"], signature_def_map={"serving_default": sig})
+        b.save()
+    result = freeze_saved_model(str(tmp_path / "sm"))
+    assert result.outputs == ["scores"]  # (not the strings)
+    assert [i["name"] for i in result.inputs] == ["ParseExample/ParseExample"] or result.cuts
+    assert not any(n.op in ("ParseExample", "ParseExampleV2") for n in result.graph_def.node)
+
+
+def test_a_lambda_layer_marshalled_by_another_python_is_one_line_naming_it(tmp_path):
+    """Keras-2 files keep a Lambda's bytecode (marshal): written by Python 3.5 or 2.7 it cannot load here --
+    one line naming the layer and the way forward, never an EOFError traceback."""
+    import base64
+
+    import h5py
+    import tf_keras
+
+    from graphtools.errors import InputError
+    from graphtools.sources.keras import freeze_keras
+
+    model = tf_keras.Sequential([tf_keras.layers.Dense(2, input_shape=(3,), name="d"),
+                                 tf_keras.layers.Lambda(lambda t: t * 2.0, name="double")])
+    path = tmp_path / "m.h5"
+    model.save(path)
+    tf_keras.backend.clear_session()
+    with h5py.File(path, "r+") as f:
+        cfg = json.loads(f.attrs["model_config"])
+        for layer in cfg["config"]["layers"]:
+            if layer["class_name"] == "Lambda":
+                fn = layer["config"]["function"]
+                code = base64.b64encode(b"\xe3\x00\x00").decode()  # (a truncated code object: EOF on load)
+                layer["config"]["function"] = [code, *fn[1:]] if isinstance(fn, list) else code
+        f.attrs["model_config"] = json.dumps(cfg)
+    try:
+        freeze_keras(str(path))
+        raise AssertionError("loaded")
+    except InputError as e:
+        assert "Lambda layer double" in str(e) and "\n" not in str(e) and "freeze_session" in str(e)
+

@@ -48,8 +48,8 @@ def _add_freeze(sub):
                    help="accepted for freeze_graph.py compatibility; binary or text is detected from the file")
     p.add_argument("--saved-model", "--input_saved_model_dir", dest="saved_model", metavar="DIR",
                    help="v1 SavedModel directory")
-    p.add_argument("--tags", "--saved_model_tags", dest="tags", default="serve", metavar="TAGS",
-                   help="SavedModel meta graph tags, comma-separated (default: serve)")
+    p.add_argument("--tags", "--saved_model_tags", dest="tags", metavar="TAGS",
+                   help="SavedModel meta graph tags, comma-separated (default: serve, or the only meta graph's)")
     p.add_argument("--signature", metavar="KEY", help="SavedModel signature whose outputs to freeze "
                                                       "(default: serving_default)")
     p.add_argument("--keras", metavar="MODEL.h5", help="Keras-2 HDF5 model saved with model.save('x.h5')")

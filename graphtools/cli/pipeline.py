@@ -16,6 +16,8 @@ def _add_pipeline(sub):
     p.add_argument("--ckpt", metavar="PREFIX", help="checkpoint with its .meta (default: the bundled fixture)")
     p.add_argument("--graph", metavar="FILE", help="a GraphDef (with --ckpt when it has variables)")
     p.add_argument("--saved-model", metavar="DIR", help="a v1 SavedModel")
+    p.add_argument("--tags", metavar="TAGS", help="its meta graph's tags, comma-separated (default: serve, or the "
+                                                  "only meta graph's)")
     p.add_argument("--keras", metavar="FILE.h5", help="a Keras-2 HDF5 model")
     p.add_argument("--meta", metavar="FILE.meta", help="the meta graph of --ckpt (default: PREFIX.meta)")
     p.add_argument("--manifest", metavar="MODELS.json",

@@ -204,7 +204,10 @@ class Endpoints:
             if self.graph.op_of(node_name(ins[1])) == "Range":  # reduce_mean(x) of unknown rank: every axis
                 return not node.attr["keep_dims"].b
             axes = const_value(self.graph, ins[1])
-            return axes is not None and not node.attr["keep_dims"].b and 0 in np.atleast_1d(axes)
+            if axes is not None and not node.attr["keep_dims"].b and 0 in np.atleast_1d(axes):
+                return True
+            # (a sum of what is already summed over the batch: tf.losses' reduce_sum of a scalar, axes [])
+            return axes is not None and self._reduces_batch(node_name(ins[0]), depth - 1)
         if node.op not in REDUCTION_WALK:
             return False
         live = [node_name(i) for i in ins if self.index.get(node_name(i)) is not None
@@ -358,7 +361,7 @@ class Endpoints:
 
 
 # elementwise ops a loss combines its reductions with (walked back from a candidate output)
-REDUCTION_WALK = {"Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "Identity", "Neg", "Square",
+REDUCTION_WALK = {"Add", "AddV2", "Sub", "Mul", "RealDiv", "Div", "DivNoNan", "Maximum", "Minimum", "Identity", "Neg", "Square",
                   "Sqrt", "AddN", "Relu"}
 
 

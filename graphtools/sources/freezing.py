@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- one front door
 
-def freeze(ckpt=None, meta=None, graph=None, saved_model=None, tags=("serve",), keras=None,
+def freeze(ckpt=None, meta=None, graph=None, saved_model=None, tags=None, keras=None,
            output_nodes=None, signature=None, allow_unsafe_ops=False, input_nodes=None, outputs=None, inputs=None):
     """Freeze whichever source is given; return a FreezeResult.
 

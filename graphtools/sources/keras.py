@@ -6,7 +6,7 @@ import os
 import re
 from ..core import io
 from ..errors import InputError
-from .session import as_names, freeze_in_session, new_session
+from .session import as_names, freeze_in_session, new_session, pick_outputs
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +40,30 @@ def freeze_keras(path, output_nodes=None):
                     model.load_weights(path)
                 else:
                     model = tf_keras.models.load_model(path, compile=False)
-            except (OSError, ValueError, KeyError, TypeError) as e:
+            except (OSError, ValueError, KeyError, TypeError, EOFError, SystemError) as e:
                 first = str(e).splitlines()[0][:150] if str(e).strip() else type(e).__name__
                 first = re.sub(r"<[^>]*GFile object at 0x[0-9a-f]+>", path, first)
+                lambdas = _lambda_layers(config)
+                if lambdas and isinstance(e, (EOFError, SystemError, ValueError)) and (
+                        isinstance(e, (EOFError, SystemError)) or "marshal" in first):
+                    raise InputError(
+                        f"{path}: its Lambda layer{'s' if len(lambdas) > 1 else ''} {', '.join(lambdas[:3])} "
+                        f"{'hold' if len(lambdas) > 1 else 'holds'} Python bytecode that another Python version "
+                        f"wrote ({first}); this Python cannot run it. Load the model in tf_keras with the Lambda "
+                        f"re-created from its source (custom_objects) and freeze that session "
+                        f"(graphtools.freeze_session), or re-save the model in this Python")
                 hint = ("a Lambda or custom layer needs its Python code: load it in tf_keras with custom_objects "
                         "and freeze the session (graphtools.freeze_session)" if "Unknown" in first or "Lambda" in first
                         else "re-save it with model.save('x.h5') from the code that built it")
                 raise InputError(f"{path}: cannot load this Keras model ({first}); {hint}")
             if output_nodes:
                 outputs, candidates, discovered = as_names(output_nodes), [], False
-            else:
+            elif model.outputs:
                 outputs = [t.op.name for t in model.outputs]
                 candidates = [{"name": o, "op": "", "score": 0, "why": "Keras model output"} for o in outputs]
                 discovered = True
+            else:  # (a Sequential with no input shape, built on first call: the graph says what it computes)
+                outputs, candidates, discovered = pick_outputs(g.as_graph_def(), None, path)
             sess = K.get_session()
             try:
                 return freeze_in_session(sess, g, outputs, path, candidates, discovered)
@@ -156,3 +167,21 @@ def _keras_timesteps(config):
     if not found or any(f is None for f in found):
         return None
     return max(int(f) for f in found)
+
+
+def _lambda_layers(config):
+    """Names of the Lambda layers anywhere in a Keras model config (nested models too)."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("class_name") == "Lambda":
+                found.append((node.get("config") or {}).get("name") or node.get("name") or "lambda")
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(config)
+    return found

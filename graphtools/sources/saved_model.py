@@ -2,6 +2,7 @@
 import logging
 import os
 from ..core import io
+from ..core.analysis import GraphAnalysis
 from ..core.graph import node_name
 from ..core.runtime import op_error_text
 from ..errors import InputError
@@ -9,10 +10,12 @@ from . import safety
 from .session import as_names, freeze_in_session, new_session, pick_outputs
 
 log = logging.getLogger(__name__)
+DT_STRING = 7
 
 
-def freeze_saved_model(export_dir, tags=("serve",), output_nodes=None, signature=None, allow_unsafe_ops=False):
-    """Freeze a v1 SavedModel; outputs default to the signature's outputs."""
+def freeze_saved_model(export_dir, tags=None, output_nodes=None, signature=None, allow_unsafe_ops=False):
+    """Freeze a v1 SavedModel; outputs default to the signature's outputs. ``tags`` None: 'serve', or the
+    tags of the only meta graph the SavedModel holds (an export with its own tags, said in the log)."""
     from .._tf import tf
 
     tf = tf()
@@ -26,6 +29,11 @@ def freeze_saved_model(export_dir, tags=("serve",), output_nodes=None, signature
     available = [list(m.meta_info_def.tags) for m in sm.meta_graphs]
     for m in sm.meta_graphs:  # its init ops run on load (a dataset the graph also holds does not)
         safety.check(m.graph_def, export_dir, needed=_runs_on_load(m), allow=allow_unsafe_ops, allow_saver=True)
+    if tags is None and len(available) == 1 and set(available[0]) != {"serve"}:
+        tags = available[0]
+        log.warning("%s: its one meta graph is tagged '%s' (not 'serve'): that one is frozen", export_dir,
+                    ",".join(tags))
+    tags = list(tags) if tags is not None else ["serve"]
     if available and set(tags) not in [set(t) for t in available]:
         shown = "; ".join(",".join(t) for t in available)
         raise InputError(f"{export_dir}: no meta graph with tags '{','.join(tags)}'; available: {shown} (use --tags)")
@@ -42,12 +50,24 @@ def freeze_saved_model(export_dir, tags=("serve",), output_nodes=None, signature
             sigs = mg.signature_def
             key = signature or ("serving_default" if "serving_default" in sigs else next(iter(sigs), None))
             if key is not None and key in sigs and sigs[key].outputs:
-                outputs = [node_name(t.name) for _, t in sorted(sigs[key].outputs.items())]
+                outs = sorted(sigs[key].outputs.items())
+                numeric = [(k, t) for k, t in outs if t.dtype != DT_STRING]
+                if numeric and len(numeric) < len(outs):  # (class names looked up from the ids: an app's table)
+                    log.warning("%s: signature '%s' outputs %s are strings (a lookup table's labels): the model is "
+                                "its numeric outputs %s", export_dir, key, ", ".join(k for k, t in outs
+                                                                                    if t.dtype == DT_STRING),
+                                ", ".join(k for k, _ in numeric))
+                    outs = numeric
+                outputs = [node_name(t.name) for _, t in outs]
                 candidates = [{"name": o, "op": "", "score": 0, "why": f"signature '{key}'"} for o in outputs]
                 discovered = True
             else:
                 outputs, candidates, discovered = pick_outputs(g.as_graph_def(), None, export_dir)
-        return freeze_in_session(sess, g, outputs, export_dir, candidates, discovered)
+        result = freeze_in_session(sess, g, outputs, export_dir, candidates, discovered)
+        # (a serving export fed serialized tf.Examples: the model is fed where ParseExample hands it tensors)
+        from .checkpoint import cut_input_pipeline
+
+        return cut_input_pipeline(result, GraphAnalysis(result.graph_def).input_pipeline_cuts(result.outputs), g)
 
 
 LOAD_COLLECTIONS = ("saved_model_main_op", "main_op", "legacy_init_op", "table_initializer", "init_op")

@@ -173,6 +173,7 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
         if cut_gd is not work:
             pristine, work = None, cut_gd
             a = GraphAnalysis(work)
+    untrained = _untrained_moments(a.graph) if "fold_batch_norms" in names else []  # (before the stats go)
     # the stages that rewrite the baseline (what the check compares against) by design, declared in
     # BASELINE_STAGES and run by the one runner (each on an unedited copy: ``work`` is still the
     # baseline); the main passes, proved equivalent against the last baseline, come after
@@ -216,7 +217,7 @@ def _strip(graph_def, remove, inputs, outputs, bind, cut, splice, verify, rtol, 
     if dropped:
         log.info("dropped %d library functions nothing calls: %s", len(dropped), ", ".join(dropped[:5]))
     ops_after = ctx.ops_after or op_histogram(out)
-    kept_batch_stats = _untrained_batch_norms(a.graph, ops_after) if "fold_batch_norms" in names else []
+    kept_batch_stats = _untrained_batch_norms(a.graph, ops_after, untrained) if "fold_batch_norms" in names else []
     if kept_batch_stats:  # always run with its batch's statistics, at batch 1: that is the model
         log.info("kept batch statistics of %s: no trained moving statistics", ", ".join(kept_batch_stats))
     if not allow_leftovers:
@@ -301,16 +302,25 @@ def _verify_at(batch, graph_def, out, names, data, inputs, outputs, flags, rtol,
     return eq
 
 
-def _untrained_batch_norms(graph, ops):
+def _untrained_moments(graph):
+    """The batch means (``<scope>/moments/mean``) of tf.nn.moments batch norms whose moving statistics are
+    constants never updated (mean all 0, variance all 1): the model is its batch statistics."""
+    from .passes.use_moving_statistics import untrained_scope
+
+    return [n.name for n in graph.nodes_of("Mean") if "/moments/" in n.name
+            and untrained_scope(graph, n.name.split("/moments/")[0] + "/moving_mean")]
+
+
+def _untrained_batch_norms(graph, ops, untrained_moments=()):
     """Training-mode fused batch norms left after strip whose moving statistics are absent or untrained
     (mean all 0, variance all 1: never updated): exports of models that were always run with their batch's
     statistics at batch 1 (instance-norm behaviour, OpenPose-style). Their batch statistics are the model."""
     from ..core.constants import const_value
 
     fused = ("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
+    found = [m for m in untrained_moments if m in graph]  # (tf.nn.moments' batch means, found before strip)
     if not any(op in ops for op in fused):
-        return []
-    found = []
+        return found
     for n in graph.nodes_of(*fused):
         if not n.attr["is_training"].b:
             continue
@@ -351,7 +361,8 @@ def _refuse_leftovers(graph, names, labels, ops, kept_batch_stats=()):
                 if mean is None or mean.op != "Mean":
                     continue
                 axes = const_value(graph, graph.data_inputs(m)[1])
-                if axes is not None and 0 in np.atleast_1d(axes) and node_name(graph.data_inputs(m)[0]) in ins:
+                if axes is not None and 0 in np.atleast_1d(axes) and node_name(graph.data_inputs(m)[0]) in ins \
+                        and m not in kept_batch_stats:
                     batch_stats.append(m)
         if batch_stats:
             found.append(("batch statistics (batch norm in training mode)", sorted(set(batch_stats)),

@@ -140,7 +140,16 @@ class LiteModel:
             self._reload()
         if not self.fixed:
             self._resize(min(batch, n))
-        out = self._run_interpreter(feeds, input_names, output_names, n)
+        try:
+            out = self._run_interpreter(feeds, input_names, output_names, n)
+        except (ValueError, RuntimeError) as e:  # (resized, but a kernel cannot take it: a WHILE whose lists
+            if self.fixed:                       # hold the converted batch)
+                raise InputError(f"{self.name}: LiteRT cannot run the model ({str(e).splitlines()[0][:120]})")
+            self._fixed_batch_note(self.batch)
+            self.note = (f"LiteRT cannot run it at batch {self.batch} ({str(e).splitlines()[0][:60]}): it runs at "
+                         f"its converted batch")
+            self._reload()
+            return self._run_interpreter(feeds, input_names, output_names, n)
         if self.fixed or all(len(r) >= n for r in out[0]):
             return out
         self.note = self._fixed_batch_note(self.batch)  # the resized batch did not flow through the model
@@ -347,6 +356,8 @@ def _no_batch_axis(graph_def, ins, outs, found, shapes):
         with GraphRunner(graph_def, path="the TF graph") as r:
             if any(s is not None and len(s) == 0 for s in r.static_shapes(outs)):
                 return True
+    if any(_adds_batch(graph_def, i) for i in ins):
+        return True  # the graph gives the input its batch itself (expand_dims(img, 0)), whatever its sizes
     fixed = []
     for i in ins:
         declared = found.get(i, {}).get("shape")
@@ -357,8 +368,6 @@ def _no_batch_axis(graph_def, ins, outs, found, shapes):
         return False
     if any(len(f) == 0 for f in fixed):
         return True  # a scalar input (a decoder's sample rate) has no batch axis: each sample is whole
-    if any(_adds_batch(graph_def, i) for i in ins):
-        return True  # the graph gives the input its batch itself (expand_dims(img, 0))
     firsts = {s[0] for s in fixed}
     if len(firsts) > 1:
         return True
@@ -367,19 +376,30 @@ def _no_batch_axis(graph_def, ins, outs, found, shapes):
     return any(s is None or not s or (s[0] >= 0 and s[0] not in firsts) for s in out_shapes)
 
 
-def _adds_batch(graph_def, name):
-    """True when ``name`` goes straight into an ExpandDims at axis 0: the graph makes the batch itself."""
+PER_PIXEL = {"Identity", "Cast", "Sub", "Add", "AddV2", "Mul", "RealDiv", "Div", "Neg", "Maximum", "Minimum"}
+
+
+def _adds_batch(graph_def, name, hops=4):
+    """True when ``name`` goes into an ExpandDims at axis 0, straight or through per-pixel work (a Cast, the
+    mean subtracted, a scale): the graph makes the batch itself from one unbatched image."""
     from ..core.constants import const_value
     from ..core.graph import Graph, node_name
 
     g = Graph(graph_def)
-    for c in g.consumers(name, data=True):
-        node = g.node(c)
-        ins = g.data_inputs(c)
-        if node.op == "ExpandDims" and len(ins) == 2 and node_name(ins[0]) == name:
-            axis = const_value(g, ins[1])
-            if axis is not None and int(np.ravel(axis)[0]) == 0:
-                return True
+    frontier = [name]
+    for _ in range(hops):
+        nxt = []
+        for cur in frontier:
+            for c in g.consumers(cur, data=True):
+                node = g.node(c)
+                ins = g.data_inputs(c)
+                if node.op == "ExpandDims" and len(ins) == 2 and node_name(ins[0]) == cur:
+                    axis = const_value(g, ins[1])
+                    if axis is not None and int(np.ravel(axis)[0]) == 0:
+                        return True
+                elif node.op in PER_PIXEL and node_name(ins[0]) == cur:
+                    nxt.append(c)
+        frontier = nxt
     return False
 
 

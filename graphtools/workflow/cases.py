@@ -61,6 +61,8 @@ def pipeline_argv(case, route, out_dir):
             "--logdir", "", "--json"]
     if route == "named" and case.get("output"):
         argv += ["--outputs", ",".join(case_outputs(case))]
+    if route == "named" and case["source"].get("tags"):  # (a SavedModel's own tags: as the user would name them)
+        argv += ["--tags", case["source"]["tags"]]
     if route == "named" and case.get("inputs"):
         shapes = [[i["pad_batch"], *i["shape"][1:]] if i.get("pad_batch") else i["shape"] for i in case["inputs"]]
         argv += ["--inputs", ",".join(i["name"] for i in case["inputs"]),

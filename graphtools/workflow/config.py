@@ -33,6 +33,7 @@ class PipelineConfig:
     saved_model: typing.Optional[str] = option(None, "--saved-model", "path")
     keras: typing.Optional[str] = option(None, "--keras", "path")
     meta: typing.Optional[str] = option(None, "--meta", "path")
+    tags: typing.Optional[str] = option(None, "--tags", "str")  # (SavedModel: serve, or its only meta graph's)
     outputs: typing.Optional[list] = option(None, "--outputs", "list")
     inputs: typing.Optional[list] = option(None, "--inputs", "list")
     input_shapes: typing.Any = option(None, "--input-shapes", "str")

@@ -86,7 +86,7 @@ def _run_pipeline(c, progress):
 
     named_outputs = output_nodes
     say("[1/5] freeze")  # (a detection export with no --outputs: freeze takes its four, core.exports)
-    fz = freeze(ckpt=ckpt, meta=c.meta, graph=c.graph, saved_model=c.saved_model, keras=c.keras,
+    fz = freeze(ckpt=ckpt, meta=c.meta, graph=c.graph, saved_model=c.saved_model, tags=c.tags, keras=c.keras,
                 output_nodes=output_nodes, allow_unsafe_ops=c.allow_unsafe_ops)
     if names_part_of_export(fz.graph_def, [node_name(o) for o in fz.outputs] if named_outputs else None):
         raise InputError(f"an Object Detection API export's outputs {', '.join(detection.OUTPUTS)} come from one "

@@ -83,6 +83,10 @@ def use_moving_statistics(graph, ctx):
             mean, var = const_value(graph, stats[0]), const_value(graph, stats[1])
             if mean is None or var is None or mean.ndim != 1 or mean.shape != var.shape:
                 continue
+            if never_updated(mean, var):
+                log.info("kept %s: its moving statistics were never updated (mean 0, variance 1): the model "
+                         "runs on its batch statistics", n.name)
+                continue
             new = NodeDef(graph.graph_def)
             new.CopyFrom(n)
             del new.input[:]
@@ -101,6 +105,10 @@ def use_moving_statistics(graph, ctx):
             value = const_value(graph, stats[0])
             if value is None:
                 continue
+            if untrained_scope(graph, stats[0]):
+                log.info("kept %s: %s was never updated (its scope's mean 0, variance 1): the model runs on its "
+                         "batch statistics", n.name, stats[0])
+                continue
             if graph.replace_all_uses(n.name + ":0", stats[0], move_control=False):
                 log.info("%s: replaced by %s", n.name, stats[0])
                 rewrites += 1
@@ -113,3 +121,23 @@ def _readers_outside_stats(graph, n):
     """True when something other than the moving-average update reads ``n``."""
     readers = graph.consumers(n.name)
     return any("ExponentialMovingAverage" not in r and "AssignMovingAvg" not in r for r in readers)
+
+
+def never_updated(mean, var):
+    """True for moving statistics still at their initial values (mean all 0, variance all 1): the update ops
+    never ran, and the model was always run on its batch's statistics."""
+    import numpy as np
+
+    mean, var = np.asarray(mean), np.asarray(var)
+    return mean.size > 0 and var.size > 0 and bool(np.all(mean == 0)) and bool(np.all(var == 1))
+
+
+def untrained_scope(graph, stat):
+    """True when ``stat`` (``<scope>/moving_mean`` or ``moving_variance``) and its sibling are constants
+    still at their initial values."""
+    scope, _, leaf = stat.rpartition("/")
+    if leaf not in ("moving_mean", "moving_variance"):
+        return False
+    mean, var = (const_value(graph, f"{scope}/{k}") if f"{scope}/{k}" in graph else None
+                 for k in ("moving_mean", "moving_variance"))
+    return mean is not None and var is not None and never_updated(mean, var)
