@@ -959,3 +959,25 @@ def test_a_lambda_layer_marshalled_by_another_python_is_one_line_naming_it(tmp_p
     except InputError as e:
         assert "Lambda layer double" in str(e) and "\n" not in str(e) and "freeze_session" in str(e)
 
+
+
+def test_a_loop_whose_initial_state_keras_2_builds_from_zeros_like_the_input_unrolls(tmp_path):
+    """Keras 2 (TF1 backend) builds an RNN's initial state as tile(sum(zeros_like(inputs))): computed from the
+    input's shape, not its values, so the loop's trip count is still fixed by the shapes and it unrolls."""
+    from builders import control_flow
+
+    g = tf.Graph()
+    with g.as_default(), control_flow(1):
+        x = tf1.placeholder(tf.float32, [None, 6, 3], name="x")
+        init = tf.tile(tf.expand_dims(tf.reduce_sum(tf.zeros_like(x), axis=[1, 2]), 1), [1, 4])
+        seq, _ = tf1.nn.dynamic_rnn(tf1.nn.rnn_cell.GRUCell(4), x, initial_state=init)
+        y = tf.identity(seq[:, -1], name="y")
+        with _session(g) as sess:
+            sess.run(tf1.global_variables_initializer())
+            feed = np.random.RandomState(0).randn(1, 6, 3).astype(np.float32)
+            want = sess.run(y, {x: feed})
+            path = _frozen(sess, g, ["y"], tmp_path / "gru.pb")
+    report = _pipeline(tmp_path, "--graph", path, "--input-shapes", "1,6,3", "--rnn", "unroll")
+    assert report["rnn"]["route"] == "unroll"
+    got = _tflite_outputs(tmp_path / "out" / "model.tflite", {"x": feed})["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -24,7 +24,7 @@ _COUNTER_OPS = {
     "Maximum": lambda a: np.maximum(a[0], a[1]), "Cast": lambda a: a[0],
 }
 
-SHAPE_ONLY = {"Shape", "ShapeN", "Size", "Rank"}
+SHAPE_ONLY = {"Shape", "ShapeN", "Size", "Rank", "ZerosLike", "OnesLike"}  # (values from a shape alone)
 
 MAX_UNROLL = 4096
 
