@@ -147,23 +147,14 @@ def _keras_timesteps(config):
     """The largest fixed sequence length a Keras config's inputs declare (batch_input_shape[1]; an
     Embedding's input_length), or None when one of them is open."""
     found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            cfg = node.get("config")
-            if isinstance(cfg, dict):
-                shape = cfg.get("batch_input_shape") or cfg.get("batch_shape")
-                if shape and len(shape) >= 3:
-                    found.append(shape[1])
-                if node.get("class_name") == "Embedding" and "input_length" in cfg:
-                    found.append(cfg["input_length"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(config)
+    for node in _layer_nodes(config):
+        cfg = node.get("config")
+        if isinstance(cfg, dict):
+            shape = cfg.get("batch_input_shape") or cfg.get("batch_shape")
+            if shape and len(shape) >= 3:
+                found.append(shape[1])
+            if node.get("class_name") == "Embedding" and "input_length" in cfg:
+                found.append(cfg["input_length"])
     if not found or any(f is None for f in found):
         return None
     return max(int(f) for f in found)
@@ -171,17 +162,16 @@ def _keras_timesteps(config):
 
 def _lambda_layers(config):
     """Names of the Lambda layers anywhere in a Keras model config (nested models too)."""
-    found = []
+    return [(n.get("config") or {}).get("name") or n.get("name") or "lambda" for n in _layer_nodes(config)
+            if n.get("class_name") == "Lambda"]
 
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get("class_name") == "Lambda":
-                found.append((node.get("config") or {}).get("name") or node.get("name") or "lambda")
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
 
-    walk(config)
-    return found
+def _layer_nodes(node):
+    """Every dict in a Keras model config, depth first (layers of nested models too)."""
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from _layer_nodes(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _layer_nodes(v)
