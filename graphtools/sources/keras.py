@@ -44,8 +44,7 @@ def freeze_keras(path, output_nodes=None):
                 first = str(e).splitlines()[0][:150] if str(e).strip() else type(e).__name__
                 first = re.sub(r"<[^>]*GFile object at 0x[0-9a-f]+>", path, first)
                 lambdas = _lambda_layers(config)
-                if lambdas and isinstance(e, (EOFError, SystemError, ValueError)) and (
-                        isinstance(e, (EOFError, SystemError)) or "marshal" in first):
+                if lambdas and (isinstance(e, (EOFError, SystemError)) or "marshal" in first):
                     raise InputError(
                         f"{path}: its Lambda layer{'s' if len(lambdas) > 1 else ''} {', '.join(lambdas[:3])} "
                         f"{'hold' if len(lambdas) > 1 else 'holds'} Python bytecode that another Python version "
